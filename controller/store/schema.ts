@@ -1,0 +1,82 @@
+/**
+ * Row types of the tables, used directly by the queries (no mapping layer).
+ *
+ * Glossary
+ * - run: one execution of a job document; `attempt` counts its tries and is
+ *   the fencing token an agent's reports must carry.
+ * - log chunk: a slice of a run attempt's output bytes, numbered by `seq` from 0.
+ * - agent: a process that dialed in; its row outlives the connection so
+ *   `hodei agents ls` can show disconnected agents.
+ */
+import type { ColumnType, Generated, Insertable, Selectable, Updateable } from "kysely";
+
+/** bigint columns come back from pg as strings; we only ever write numbers or strings. */
+type Int8 = ColumnType<string, string | number | bigint, string | number | bigint>;
+type Timestamp = ColumnType<Date, Date | string, Date | string>;
+type Json<T> = ColumnType<T, string, string>;
+
+export type RunState = "queued" | "assigned" | "running" | "succeeded" | "failed" | "cancelled" | "timed_out";
+
+export interface RunsTable {
+  id: ColumnType<string, never, never>;
+  job_name: string;
+  state: RunState;
+  attempt: Generated<number>;
+  priority: Generated<number>;
+  /** The validated Job document as JSON. */
+  job: Json<unknown>;
+  /** Labels an agent must have (jsonb, matched with `<@`). */
+  selector: Json<Record<string, string>>;
+  source: Generated<string>;
+  idempotency_key: string | null;
+  agent_id: string | null;
+  exit_code: number | null;
+  signal: string | null;
+  reason: string | null;
+  message: Generated<string>;
+  /** Stored chunks of the current attempt (the next sequence expected). */
+  log_chunks: Generated<Int8>;
+  cancel_requested: Generated<boolean>;
+  created_at: Generated<Timestamp>;
+  assigned_at: Timestamp | null;
+  started_at: Timestamp | null;
+  finished_at: Timestamp | null;
+}
+
+export interface LogChunksTable {
+  run_id: Int8;
+  attempt: number;
+  seq: Int8;
+  /** 1 stdout, 2 stderr, 3 system (LogStream in proto). */
+  stream: number;
+  data: Buffer;
+  ts_ms: Int8;
+}
+
+export type AgentState = "connected" | "disconnected" | "draining";
+
+export interface AgentsTable {
+  id: string;
+  name: string;
+  state: AgentState;
+  labels: Json<Record<string, string>>;
+  slots: number;
+  version: Generated<string>;
+  kill_method: Generated<string>;
+  /** Last heartbeat as sent (cpu, memory, load). */
+  heartbeat: Json<Record<string, number>> | null;
+  connected_at: Timestamp;
+  last_seen_at: Timestamp;
+}
+
+export interface Database {
+  runs: RunsTable;
+  log_chunks: LogChunksTable;
+  agents: AgentsTable;
+}
+
+export type RunRow = Selectable<RunsTable>;
+export type NewRun = Insertable<RunsTable>;
+export type RunUpdate = Updateable<RunsTable>;
+export type LogChunkRow = Selectable<LogChunksTable>;
+export type AgentRow = Selectable<AgentsTable>;
