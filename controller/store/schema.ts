@@ -14,6 +14,7 @@ import type { ColumnType, Generated, Insertable, Selectable, Updateable } from "
 type Int8 = ColumnType<string, string | number | bigint, string | number | bigint>;
 type Timestamp = ColumnType<Date, Date | string, Date | string>;
 type Json<T> = ColumnType<T, string, string>;
+type NullableTimestamp = ColumnType<Date | null, Date | string | null, Date | string | null>;
 
 export type RunState = "queued" | "assigned" | "running" | "succeeded" | "failed" | "cancelled" | "timed_out";
 
@@ -37,10 +38,10 @@ export interface RunsTable {
   /** Stored chunks of the current attempt (the next sequence expected). */
   log_chunks: Generated<Int8>;
   cancel_requested: Generated<boolean>;
-  created_at: Generated<Timestamp>;
-  assigned_at: Timestamp | null;
-  started_at: Timestamp | null;
-  finished_at: Timestamp | null;
+  created_at: ColumnType<Date, Date | string | undefined, Date | string>;
+  assigned_at: NullableTimestamp;
+  started_at: NullableTimestamp;
+  finished_at: NullableTimestamp;
 }
 
 export interface LogChunksTable {
@@ -64,7 +65,7 @@ export interface AgentsTable {
   version: Generated<string>;
   kill_method: Generated<string>;
   /** Last heartbeat as sent (cpu, memory, load). */
-  heartbeat: Json<Record<string, number>> | null;
+  heartbeat: ColumnType<Record<string, number> | null, string | null, string | null>;
   connected_at: Timestamp;
   last_seen_at: Timestamp;
 }

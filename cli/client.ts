@@ -1,0 +1,124 @@
+/**
+ * A promise-shaped ControlService client. gRPC statuses become CliErrors with
+ * messages that say what to do; UNAVAILABLE is retried where it is safe.
+ */
+import * as grpc from "@grpc/grpc-js";
+import {
+  ControlServiceClient,
+  type Run,
+  type SubmitRunRequest,
+  type ListRunsRequest,
+  type ListAgentsResponse,
+  type LogEntry,
+  type LogEvent,
+} from "../proto/gen/hodei/v1/control.js";
+import { CliError, ControllerUnreachableError } from "./errors.js";
+
+type Unary<Req, Res> = (req: Req, md: grpc.Metadata, opts: Partial<grpc.CallOptions>, cb: (err: grpc.ServiceError | null, res: Res) => void) => grpc.ClientUnaryCall;
+
+export class ControlClient {
+  private readonly raw: ControlServiceClient;
+
+  constructor(readonly address: string) {
+    this.raw = new ControlServiceClient(address, grpc.credentials.createInsecure(), {
+      "grpc.max_receive_message_length": 16 * 1024 * 1024,
+      // Reconnect quickly after a controller restart.
+      "grpc.initial_reconnect_backoff_ms": 100,
+      "grpc.max_reconnect_backoff_ms": 2000,
+    });
+  }
+
+  close(): void {
+    this.raw.close();
+  }
+
+  private call<Req, Res>(fn: Unary<Req, Res>, req: Req, timeoutMs = 15_000): Promise<Res> {
+    return new Promise((resolve, reject) => {
+      fn.call(this.raw, req, new grpc.Metadata(), { deadline: Date.now() + timeoutMs, waitForReady: true } as Partial<grpc.CallOptions>, (err, res) =>
+        err ? reject(this.translate(err)) : resolve(res),
+      );
+    });
+  }
+
+  translate(err: grpc.ServiceError): CliError {
+    switch (err.code) {
+      case grpc.status.UNAVAILABLE:
+      case grpc.status.DEADLINE_EXCEEDED:
+        if (/database/.test(err.details)) return new RetryableError(err.details);
+        return new ControllerUnreachableError(this.address, err.details || "no answer");
+      case grpc.status.NOT_FOUND:
+        return new CliError(err.details);
+      case grpc.status.INVALID_ARGUMENT:
+        return new CliError(err.details, 2);
+      default:
+        return new CliError(err.details || err.message);
+    }
+  }
+
+  /** Retried with the same idempotency key, so a retry never makes two runs. */
+  async submitRun(req: SubmitRunRequest): Promise<Run> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.call(this.raw.submitRun, req);
+      } catch (err) {
+        if (!(err instanceof RetryableError || err instanceof ControllerUnreachableError) || attempt >= 5) throw err;
+        await sleep(200 * 2 ** attempt);
+      }
+    }
+  }
+
+  getRun(runId: string): Promise<Run> {
+    return this.call(this.raw.getRun, { runId });
+  }
+
+  listRuns(req: Partial<ListRunsRequest>): Promise<Run[]> {
+    return this.call(this.raw.listRuns, { limit: 50, states: [], jobName: "", beforeId: "", ...req }).then((r) => r.runs);
+  }
+
+  cancelRun(runId: string, reason = ""): Promise<Run> {
+    return this.call(this.raw.cancelRun, { runId, reason });
+  }
+
+  listAgents(): Promise<ListAgentsResponse> {
+    return this.call(this.raw.listAgents, {});
+  }
+
+  /**
+   * Streams one attempt's log from `fromSeq`; with follow, until the run ends,
+   * resuming from the next sequence if the stream breaks (controller restart).
+   * Resolves with the ended run (follow) or undefined.
+   */
+  async followLogs(
+    runId: string,
+    opts: { fromSeq?: number; attempt?: number; follow: boolean },
+    onChunk: (e: LogEntry) => void | Promise<void>,
+  ): Promise<Run | undefined> {
+    let next = opts.fromSeq ?? 0;
+    for (let failures = 0; ; ) {
+      try {
+        const stream = this.raw.streamLogs({ runId, attempt: opts.attempt ?? 0, fromSeq: next, follow: opts.follow }, { waitForReady: true } as Partial<grpc.CallOptions>);
+        for await (const ev of stream as AsyncIterable<LogEvent>) {
+          failures = 0;
+          if (ev.event?.$case === "chunk") {
+            if (ev.event.value.seq < next) continue;
+            await onChunk(ev.event.value);
+            next = ev.event.value.seq + 1;
+          } else if (ev.event?.$case === "end") {
+            return ev.event.value;
+          }
+        }
+        if (!opts.follow) return undefined;
+      } catch (err) {
+        const e = err as grpc.ServiceError;
+        if (e.code !== grpc.status.UNAVAILABLE || ++failures > 50) throw typeof e.code === "number" ? this.translate(e) : err;
+        await sleep(Math.min(2000, 100 * 2 ** failures));
+      }
+    }
+  }
+}
+
+export class RetryableError extends CliError {
+  override name = "RetryableError";
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));

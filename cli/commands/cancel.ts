@@ -1,0 +1,19 @@
+import { Args, Flags } from "@oclif/core";
+import { HodeiCommand } from "../base.js";
+import { runJson, colorState } from "../format.js";
+
+export default class CancelCommand extends HodeiCommand {
+  static override summary = "Cancel a run: a queued run ends at once, a running one is stopped (SIGTERM, then SIGKILL after its grace).";
+  static override args = { run: Args.string({ description: "run id", required: true }) };
+  static override flags = { reason: Flags.string({ description: "why, recorded on the run" }) };
+
+  async run(): Promise<Record<string, unknown>> {
+    const { args, flags } = await this.parse(CancelCommand);
+    const client = await this.connect(flags.controller);
+    const run = await client.cancelRun(args.run, flags.reason);
+    if (!this.jsonEnabled()) {
+      process.stdout.write(run.state === "cancelled" ? `run ${run.id} cancelled\n` : `run ${run.id} is ${colorState(run.state)}; asked its agent to stop it\n`);
+    }
+    return runJson(run);
+  }
+}

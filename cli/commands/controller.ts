@@ -1,0 +1,47 @@
+import { Flags } from "@oclif/core";
+import { HodeiCommand } from "../base.js";
+import { startController } from "../../controller/server.js";
+import { ConfigError } from "../../controller/config.js";
+import { CliError } from "../errors.js";
+
+export default class ControllerCommand extends HodeiCommand {
+  static override summary = "Run a controller: the gRPC API for agents and the CLI, over PostgreSQL or an embedded PGlite.";
+  static override examples = [
+    "<%= config.bin %> controller --database-url postgres://postgres@127.0.0.1:5432/hodei --listen 0.0.0.0:7070",
+    "<%= config.bin %> controller --data-dir ./hodei-data",
+  ];
+  static override enableJsonFlag = false;
+  static override flags = {
+    "database-url": Flags.string({ description: "PostgreSQL URL", env: "DATABASE_URL", exclusive: ["data-dir"] }),
+    "data-dir": Flags.string({ description: "embedded PGlite data directory", env: "HODEI_CONTROLLER_DATA_DIR" }),
+    listen: Flags.string({ description: "HOST:PORT for gRPC", default: "127.0.0.1:7070", env: "HODEI_LISTEN" }),
+    "heartbeat-interval": Flags.integer({ description: "agent heartbeat interval in milliseconds", default: 5000 }),
+  };
+
+  async run(): Promise<void> {
+    const { flags } = await this.parse(ControllerCommand);
+    let controller;
+    try {
+      controller = await startController({
+        databaseUrl: flags["database-url"],
+        dataDir: flags["data-dir"],
+        listen: flags.listen,
+        heartbeatIntervalMs: flags["heartbeat-interval"],
+      });
+    } catch (err) {
+      if (err instanceof ConfigError) throw new CliError(err.message, 2);
+      throw new CliError((err as Error).message, 1, { cause: err });
+    }
+    process.stderr.write(`hodei controller listening on ${controller.address}\n`);
+    await new Promise<void>((resolve) => {
+      const stop = (): void => {
+        process.off("SIGTERM", stop);
+        process.off("SIGINT", stop);
+        resolve();
+      };
+      process.on("SIGTERM", stop);
+      process.on("SIGINT", stop);
+    });
+    await controller.stop();
+  }
+}

@@ -1,0 +1,92 @@
+import { Args, Flags } from "@oclif/core";
+import { randomUUID } from "node:crypto";
+import { HodeiCommand } from "../base.js";
+import { loadFile, formatSpecError, jobs } from "../../schemas/load.js";
+import { CliError, EXIT } from "../errors.js";
+import { writeChunk } from "../output.js";
+import { colorState, formatDuration, outcome, runJson } from "../format.js";
+import type { Run } from "../../proto/gen/hodei/v1/control.js";
+import { constants } from "node:os";
+
+/** The exit code `hodei run` ends with, like `docker run`: the job's own where it has one. */
+export function exitCodeOf(r: Run): number {
+  if (r.state === "succeeded") return 0;
+  if (r.state === "timed_out") return EXIT.timedOut;
+  if (r.state === "cancelled") return EXIT.cancelled;
+  if (r.reason === "exited" && r.exitCode !== undefined) return r.exitCode;
+  if (r.reason === "signaled") return 128 + ((constants.signals as Record<string, number>)[r.signal] ?? 0);
+  return 1;
+}
+
+export default class RunCommand extends HodeiCommand {
+  static override summary = "Run a job and follow its log; exit with the job's exit code.";
+  static override description =
+    "Submits the job in FILE, prints its log live (the job's stdout to stdout, its stderr to stderr, byte for byte) and exits with its exit code. " +
+    "With no controller configured it starts an embedded one (PGlite under HODEI_DATA_DIR) and a local agent. " +
+    "Ctrl-C cancels the run; a second Ctrl-C detaches without cancelling.";
+  static override examples = ["<%= config.bin %> run examples/hello/.hodei/jobs/hello.yaml", "<%= config.bin %> run jobs.yaml --job build --controller 10.0.0.5:7070 --detach"];
+  static override args = { file: Args.string({ description: "YAML file with one or more Job documents", required: true }) };
+  static override flags = {
+    job: Flags.string({ description: "the job to run when FILE has several" }),
+    detach: Flags.boolean({ char: "d", description: "print the run id and exit without following" }),
+  };
+
+  async run(): Promise<Record<string, unknown> | undefined> {
+    const { args, flags } = await this.parse(RunCommand);
+    const loaded = await loadFile(args.file);
+    if (loaded.errors.length > 0) throw new CliError(loaded.errors.map(formatSpecError).join("\n"), EXIT.usage);
+    const all = jobs(loaded);
+    const job = flags.job ? all.find((j) => j.metadata.name === flags.job) : all.length === 1 ? all[0] : undefined;
+    if (!job) {
+      const names = all.map((j) => j.metadata.name).join(", ") || "none";
+      throw new CliError(flags.job ? `no job named "${flags.job}" in ${args.file} (jobs: ${names})` : `${args.file} has ${all.length} jobs (${names}); choose one with --job`, EXIT.usage);
+    }
+    const json = this.jsonEnabled();
+    const tty = Boolean(process.stderr.isTTY) && !json;
+    const client = await this.connect(flags.controller, { withAgent: true }).catch((err: unknown) => {
+      throw err instanceof CliError ? new CliError(err.message, EXIT.hodei) : err;
+    });
+    const submitted = await client.submitRun({ jobJson: JSON.stringify(job), source: args.file, idempotencyKey: randomUUID() }).catch((err: CliError) => {
+      throw new CliError(err.message, err.exitCode === EXIT.usage ? EXIT.usage : EXIT.hodei);
+    });
+    if (flags.detach) {
+      if (!json) process.stdout.write(`${submitted.id}\n`);
+      return runJson(submitted);
+    }
+    if (tty) process.stderr.write(`\x1b[2m▶ run ${submitted.id} · ${job.metadata.name} · ${colorState(submitted.state, true)}\x1b[0m\n`);
+
+    let interrupts = 0;
+    let detach: (() => void) | undefined;
+    const detached = new Promise<undefined>((resolve) => (detach = () => resolve(undefined)));
+    const onSigint = (): void => {
+      interrupts++;
+      if (interrupts === 1) {
+        process.stderr.write(`\nCancelling run ${submitted.id} (press Ctrl-C again to detach without waiting)\n`);
+        client.cancelRun(submitted.id, "cancelled from hodei run (Ctrl-C)").catch(() => {});
+      } else {
+        process.stderr.write(`Detached; the run goes on. Follow it with: hodei logs ${submitted.id} -f\n`);
+        detach?.();
+      }
+    };
+    process.on("SIGINT", onSigint);
+    let ended: Run | undefined;
+    try {
+      ended = await Promise.race([client.followLogs(submitted.id, { follow: true }, json ? () => {} : writeChunk), detached]);
+    } finally {
+      process.off("SIGINT", onSigint);
+    }
+    if (!ended) {
+      process.exitCode = EXIT.cancelled;
+      return runJson(submitted);
+    }
+    if (tty) {
+      const took = ended.startedAtMs ? ` in ${formatDuration(ended.finishedAtMs - ended.startedAtMs)}` : "";
+      const mark = ended.state === "succeeded" ? "\x1b[32m✔" : "\x1b[31m✘";
+      process.stderr.write(`${mark} run ${ended.id} ${outcome(ended)}${took}\x1b[0m\n`);
+    } else if (!json && ended.state !== "succeeded") {
+      process.stderr.write(`hodei: run ${ended.id} ${outcome(ended)}\n`);
+    }
+    process.exitCode = exitCodeOf(ended);
+    return runJson(ended);
+  }
+}

@@ -1,0 +1,32 @@
+import { Args } from "@oclif/core";
+import { HodeiCommand } from "../../base.js";
+import { colorState, outcome, runDuration, runJson } from "../../format.js";
+
+export default class RunsGet extends HodeiCommand {
+  static override summary = "Show one run.";
+  static override args = { run: Args.string({ description: "run id", required: true }) };
+
+  async run(): Promise<Record<string, unknown>> {
+    const { args, flags } = await this.parse(RunsGet);
+    const client = await this.connect(flags.controller);
+    const r = await client.getRun(args.run);
+    if (!this.jsonEnabled()) {
+      const rows: [string, string][] = [
+        ["id", r.id],
+        ["job", r.jobName],
+        ["state", colorState(r.state)],
+        ["outcome", outcome(r)],
+        ["attempt", String(r.attempt)],
+        ["agent", r.agentName || r.agentId || "-"],
+        ["source", r.source || "-"],
+        ["created", r.createdAtMs ? new Date(r.createdAtMs).toISOString() : "-"],
+        ["started", r.startedAtMs ? new Date(r.startedAtMs).toISOString() : "-"],
+        ["finished", r.finishedAtMs ? new Date(r.finishedAtMs).toISOString() : "-"],
+        ["duration", runDuration(r)],
+        ["log chunks", String(r.logChunks)],
+      ];
+      process.stdout.write(rows.map(([k, v]) => `${k.padEnd(11)}${v}`).join("\n") + "\n");
+    }
+    return runJson(r);
+  }
+}

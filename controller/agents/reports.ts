@@ -1,0 +1,82 @@
+/**
+ * What the controller does with an agent's reports about a run. Each checks
+ * that the (run, attempt) is one this session is executing; the store's
+ * compare-and-set writes refuse anything late or fenced off.
+ */
+import type { LogBatch, RunFinished, RunStarted } from "../../proto/gen/hodei/v1/agent.js";
+import { FinishReason as PbReason } from "../../proto/gen/hodei/v1/common.js";
+import type { AgentServiceDeps } from "./service.js";
+import type { AgentSession } from "./session.js";
+import { markStarted, markFinished, getRun } from "../store/runs.js";
+import { appendChunks } from "../store/logs.js";
+import { outcomeState, type FinishReason } from "../runs/transitions.js";
+
+export async function handleRunStarted(deps: AgentServiceDeps, session: AgentSession, m: RunStarted): Promise<void> {
+  const active = session.running.get(m.runId);
+  if (!active || active.attempt !== m.attempt) return;
+  await markStarted(deps.db, m.runId, m.attempt, new Date(m.startedAtMs || Date.now()));
+}
+
+export async function handleLogBatch(deps: AgentServiceDeps, session: AgentSession, m: LogBatch): Promise<void> {
+  const end = m.firstSeq + m.chunks.length;
+  const active = session.running.get(m.runId);
+  if (!active || active.attempt !== m.attempt) {
+    // Not an attempt we expect from this agent: refuse the bytes, but let the agent drop them.
+    session.send({ msg: { $case: "logAck", value: { runId: m.runId, attempt: m.attempt, nextSeq: end } } });
+    return;
+  }
+  if (m.firstSeq > active.nextSeq) {
+    // A gap can only come from a broken agent; storing past it would reorder bytes.
+    deps.log.warn({ run: m.runId, expected: active.nextSeq, got: m.firstSeq }, "log batch skips sequence numbers; refused");
+    session.send({ msg: { $case: "logAck", value: { runId: m.runId, attempt: m.attempt, nextSeq: active.nextSeq } } });
+    return;
+  }
+  const skip = active.nextSeq - m.firstSeq; // already stored (resent after a reconnect)
+  const fresh = m.chunks.slice(skip).map((c, i) => ({ seq: active.nextSeq + i, stream: c.stream, data: c.data, tsMs: c.tsMs }));
+  if (fresh.length > 0) {
+    const next = await appendChunks(deps.db, m.runId, m.attempt, fresh);
+    if (next === undefined) {
+      session.running.delete(m.runId);
+    } else {
+      active.nextSeq = next;
+      deps.hub.publishChunks(
+        m.runId,
+        m.attempt,
+        fresh.map((c) => ({ seq: c.seq, stream: c.stream, data: c.data, tsMs: c.tsMs })),
+      );
+    }
+  }
+  session.send({ msg: { $case: "logAck", value: { runId: m.runId, attempt: m.attempt, nextSeq: Math.max(active.nextSeq, end) } } });
+}
+
+const REASONS: Record<number, FinishReason> = {
+  [PbReason.FINISH_REASON_EXITED]: "exited",
+  [PbReason.FINISH_REASON_SIGNALED]: "signaled",
+  [PbReason.FINISH_REASON_TIMEOUT]: "timeout",
+  [PbReason.FINISH_REASON_CANCELLED]: "cancelled",
+  [PbReason.FINISH_REASON_SPAWN_FAILED]: "spawn_failed",
+  [PbReason.FINISH_REASON_INFRASTRUCTURE]: "infrastructure",
+};
+
+export async function handleRunFinished(deps: AgentServiceDeps, session: AgentSession, m: RunFinished): Promise<void> {
+  const active = session.running.get(m.runId);
+  if (active && active.attempt === m.attempt) {
+    const reason = REASONS[m.reason] ?? "infrastructure";
+    const exitCode = m.exitCode ?? null;
+    const run = await getRun(deps.db, m.runId);
+    const message = m.message || (reason === "cancelled" && run?.message) || "";
+    const ended = await markFinished(deps.db, m.runId, m.attempt, {
+      state: outcomeState(reason, exitCode),
+      reason,
+      exitCode,
+      signal: m.signal || null,
+      message,
+      at: new Date(m.finishedAtMs || Date.now()),
+    });
+    session.running.delete(m.runId);
+    if (ended) deps.hub.publishEnd(ended);
+    deps.dispatcher.wake();
+  }
+  // Whatever we made of it, the agent may forget this attempt once its logs are acknowledged.
+  session.send({ msg: { $case: "logAck", value: { runId: m.runId, attempt: m.attempt, nextSeq: active?.nextSeq ?? m.logChunks } } });
+}

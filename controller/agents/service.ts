@@ -1,0 +1,164 @@
+/**
+ * AgentService.Connect: one stream per agent. Messages from an agent are
+ * handled strictly in the order they arrive (a RunFinished is only applied
+ * after every LogBatch before it is stored), through one promise chain per
+ * session.
+ */
+import { randomUUID } from "node:crypto";
+import { status, type ServerDuplexStream } from "@grpc/grpc-js";
+import type { Logger } from "pino";
+import type { AgentMessage, ControllerMessage, Hello } from "../../proto/gen/hodei/v1/agent.js";
+import type { Db } from "../store/db.js";
+import { upsertAgent, setAgentState, recordHeartbeat } from "../store/agents.js";
+import { activeRunsOfAgent, getRun, markFinished, requeueAssigned } from "../store/runs.js";
+import { AgentSession } from "./session.js";
+import type { Dispatcher } from "../runs/dispatcher.js";
+import type { LogHub } from "../logs/hub.js";
+import { handleRunStarted, handleLogBatch, handleRunFinished } from "./reports.js";
+
+export interface AgentServiceDeps {
+  db: Db;
+  dispatcher: Dispatcher;
+  hub: LogHub;
+  log: Logger;
+  heartbeatIntervalMs: number;
+}
+
+/** An agent that says nothing for this long after connecting is dropped. */
+const HELLO_TIMEOUT_MS = 10_000;
+
+export function connectHandler(deps: AgentServiceDeps) {
+  return (call: ServerDuplexStream<AgentMessage, ControllerMessage>): void => {
+    let session: AgentSession | undefined;
+    let chain: Promise<void> = Promise.resolve();
+    const helloTimer = setTimeout(() => call.destroy(Object.assign(new Error("no Hello"), { code: status.DEADLINE_EXCEEDED })), HELLO_TIMEOUT_MS);
+
+    const fail = (code: status, details: string): void => {
+      clearTimeout(helloTimer);
+      call.emit("error", { code, details });
+      call.end();
+    };
+
+    call.on("data", (msg: AgentMessage) => {
+      chain = chain.then(async () => {
+        if (!session) {
+          if (msg.msg?.$case !== "hello") return fail(status.INVALID_ARGUMENT, "the first message on AgentService.Connect must be Hello");
+          clearTimeout(helloTimer);
+          session = await welcome(deps, call, msg.msg.value).catch((err: Error) => {
+            deps.log.warn({ err }, "agent hello failed");
+            fail(status.UNAVAILABLE, `controller could not register the agent: ${err.message}`);
+            return undefined;
+          });
+          return;
+        }
+        if (session.closed) return;
+        await handle(deps, session, msg).catch((err: unknown) => deps.log.warn({ err, agent: session?.name }, "agent message failed"));
+      });
+    });
+
+    const closed = (): void => {
+      clearTimeout(helloTimer);
+      chain = chain.then(async () => {
+        if (!session || session.closed) return;
+        session.close();
+        if (deps.dispatcher.sessions.get(session.id) === session) {
+          deps.dispatcher.sessions.delete(session.id);
+          await setAgentState(deps.db, session.id, "disconnected").catch(() => {});
+        }
+        deps.log.info({ agent: session.name }, "agent disconnected");
+      });
+    };
+    call.on("end", closed);
+    call.on("error", closed);
+    call.on("cancelled", closed);
+  };
+}
+
+async function welcome(deps: AgentServiceDeps, call: ServerDuplexStream<AgentMessage, ControllerMessage>, hello: Hello): Promise<AgentSession | undefined> {
+  const name = hello.name.trim();
+  if (!name || name.length > 253) throw new Error("agent name must be 1..253 characters");
+  const slots = Math.max(1, Math.min(hello.slots || 1, 10_000));
+  const live = [...deps.dispatcher.sessions.values()].find((s) => s.name === name);
+  if (live && !live.closed) {
+    if (hello.agentId !== live.id) {
+      call.emit("error", { code: status.ALREADY_EXISTS, details: `an agent named "${name}" is already connected; give each agent its own --name` });
+      call.end();
+      return undefined;
+    }
+    // The same agent reconnecting over a half-open old stream: the new stream wins.
+    deps.dispatcher.sessions.delete(live.id);
+    live.close();
+  }
+  const row = await upsertAgent(deps.db, { id: `a-${randomUUID()}`, name, labels: hello.labels, slots, version: hello.version, killMethod: hello.killMethod });
+  const session = new AgentSession(row.id, name, hello.labels, slots, hello.version, hello.killMethod, call);
+  session.send({ msg: { $case: "welcome", value: { agentId: row.id, heartbeatIntervalMs: deps.heartbeatIntervalMs, sessionToken: "" } } });
+  await reconcile(deps, session, hello);
+  deps.dispatcher.sessions.set(session.id, session);
+  deps.log.info({ agent: name, id: row.id, slots, labels: hello.labels }, "agent connected");
+  deps.dispatcher.wake();
+  return session;
+}
+
+/**
+ * After a (re)connect, agree with the agent on what it is running: runs it
+ * still has and we think active are kept (and it is told from which sequence
+ * to resend logs); runs it has that are over are acknowledged or cancelled;
+ * runs we gave it that it no longer has are requeued (never started) or
+ * failed as infrastructure (it restarted while running them).
+ */
+async function reconcile(deps: AgentServiceDeps, session: AgentSession, hello: Hello): Promise<void> {
+  const reported = new Map(hello.activeRuns.map((r) => [r.runId, r]));
+  for (const r of hello.activeRuns) {
+    const run = await getRun(deps.db, r.runId);
+    const ours = run && run.agent_id === session.id && run.attempt === r.attempt && (run.state === "assigned" || run.state === "running");
+    if (ours) {
+      const nextSeq = Number(run.log_chunks);
+      session.running.set(run.id, { attempt: run.attempt, nextSeq });
+      session.send({ msg: { $case: "logAck", value: { runId: run.id, attempt: run.attempt, nextSeq } } });
+      if (run.cancel_requested && !r.finished) session.send({ msg: { $case: "cancel", value: { runId: run.id, attempt: run.attempt, reason: "cancelled while the agent was away", graceMs: 0 } } });
+    } else {
+      // Over or not ours: let the agent forget it, and stop it if it still runs.
+      session.send({ msg: { $case: "logAck", value: { runId: r.runId, attempt: r.attempt, nextSeq: r.nextSeq } } });
+      if (!r.finished) session.send({ msg: { $case: "cancel", value: { runId: r.runId, attempt: r.attempt, reason: "the controller no longer expects this run", graceMs: 0 } } });
+    }
+  }
+  for (const run of await activeRunsOfAgent(deps.db, session.id)) {
+    if (reported.has(run.id)) continue;
+    if (run.state === "assigned") {
+      await requeueAssigned(deps.db, run.id, run.attempt);
+    } else {
+      const ended = await markFinished(deps.db, run.id, run.attempt, {
+        state: "failed", reason: "infrastructure", exitCode: null, signal: null, message: `agent ${session.name} restarted and no longer has this run`, at: new Date(),
+      });
+      if (ended) deps.hub.publishEnd(ended);
+    }
+  }
+}
+
+async function handle(deps: AgentServiceDeps, session: AgentSession, msg: AgentMessage): Promise<void> {
+  session.lastSeen = Date.now();
+  switch (msg.msg?.$case) {
+    case "heartbeat": {
+      const hb = msg.msg.value;
+      session.heartbeat = { cpuPercent: hb.cpuPercent, memoryUsedBytes: hb.memoryUsedBytes, memoryTotalBytes: hb.memoryTotalBytes, load1: hb.load1, running: hb.running, agentRssBytes: hb.agentRssBytes };
+      await recordHeartbeat(deps.db, session.id, session.heartbeat);
+      return;
+    }
+    case "runStarted":
+      return handleRunStarted(deps, session, msg.msg.value);
+    case "logBatch":
+      return handleLogBatch(deps, session, msg.msg.value);
+    case "runFinished":
+      return handleRunFinished(deps, session, msg.msg.value);
+    case "goingAway":
+      session.draining = true;
+      await setAgentState(deps.db, session.id, "draining");
+      deps.log.info({ agent: session.name, reason: msg.msg.value.reason }, "agent going away");
+      return;
+    case "hello":
+      deps.log.warn({ agent: session.name }, "ignoring a second Hello on one stream");
+      return;
+    case undefined:
+      return;
+  }
+}

@@ -1,0 +1,55 @@
+/**
+ * One connected agent: its stream, its labels and slots, and the attempts it
+ * is executing with the next log sequence the controller expects of each.
+ */
+import type { ServerDuplexStream } from "@grpc/grpc-js";
+import type { AgentMessage, ControllerMessage } from "../../proto/gen/hodei/v1/agent.js";
+
+export interface ActiveAttempt {
+  attempt: number;
+  nextSeq: number;
+}
+
+export class AgentSession {
+  readonly running = new Map<string, ActiveAttempt>();
+  draining = false;
+  closed = false;
+  heartbeat: Record<string, number> = {};
+  readonly connectedAt = Date.now();
+  lastSeen = Date.now();
+
+  constructor(
+    readonly id: string,
+    readonly name: string,
+    readonly labels: Record<string, string>,
+    readonly slots: number,
+    readonly version: string,
+    readonly killMethod: string,
+    private readonly call: ServerDuplexStream<AgentMessage, ControllerMessage>,
+  ) {}
+
+  get free(): number {
+    return this.draining || this.closed ? 0 : Math.max(0, this.slots - this.running.size);
+  }
+
+  /** False when the stream is gone; the caller decides what happens to the message's run. */
+  send(msg: ControllerMessage): boolean {
+    if (this.closed) return false;
+    try {
+      this.call.write(msg);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    try {
+      this.call.end();
+    } catch {
+      // already ended by the peer
+    }
+  }
+}

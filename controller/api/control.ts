@@ -1,0 +1,118 @@
+/**
+ * ControlService: what the CLI, the TUI and the Action call. Thin handlers over
+ * the store; every error goes through toServiceError once.
+ */
+import type { sendUnaryData, ServerUnaryCall, ServerWritableStream } from "@grpc/grpc-js";
+import type { ControlServiceServer, LogEvent, StreamLogsRequest } from "../../proto/gen/hodei/v1/control.js";
+import type { Db } from "../store/db.js";
+import type { Dispatcher } from "../runs/dispatcher.js";
+import type { LogHub } from "../logs/hub.js";
+import { getRun, listRuns, insertRun, cancelQueued, requestCancel } from "../store/runs.js";
+import { listAgents } from "../store/agents.js";
+import { validateDocument, formatSpecError, type JobDocument } from "../../schemas/load.js";
+import { parseDuration } from "../../schemas/durations.js";
+import { agentToProto, runToProto } from "./convert.js";
+import { ApiError, invalid, notFound, toServiceError } from "./errors.js";
+import { isTerminal, type RunState } from "../runs/transitions.js";
+import { status } from "@grpc/grpc-js";
+import { DEFAULT_KILL_GRACE_MS } from "../runs/exec-spec.js";
+import { streamLogs } from "./stream-logs.js";
+
+export interface ControlDeps {
+  db: Db;
+  dispatcher: Dispatcher;
+  hub: LogHub;
+}
+
+/** A job document is small; anything near this is a mistake or an attack. */
+const MAX_JOB_JSON = 1 << 20;
+const STATES = new Set<string>(["queued", "assigned", "running", "succeeded", "failed", "cancelled", "timed_out"]);
+
+function unary<Req, Res>(fn: (req: Req) => Promise<Res>) {
+  return (call: ServerUnaryCall<Req, Res>, cb: sendUnaryData<Res>): void => {
+    fn(call.request).then(
+      (res) => cb(null, res),
+      (err: unknown) => cb(toServiceError(err)),
+    );
+  };
+}
+
+export function controlService(deps: ControlDeps): ControlServiceServer {
+  const { db, dispatcher, hub } = deps;
+  const agentName = (id: string | null): string => (id ? (dispatcher.sessions.get(id)?.name ?? "") : "");
+  return {
+    submitRun: unary(async (req) => {
+      if (req.jobJson.length > MAX_JOB_JSON) throw invalid(`job document is ${req.jobJson.length} bytes; the limit is ${MAX_JOB_JSON}`);
+      let obj: unknown;
+      try {
+        obj = JSON.parse(req.jobJson);
+      } catch (err) {
+        throw invalid(`job_json is not JSON: ${(err as Error).message}`);
+      }
+      const { doc, errors } = validateDocument(obj, req.source || "<submitted>");
+      if (errors.length > 0 || !doc) throw invalid(errors.map(formatSpecError).join("\n") || "invalid job document");
+      if (doc.kind !== "Job") throw invalid(`only kind: Job can be run, got kind: ${doc.kind}`);
+      const job = doc as JobDocument;
+      const { run, created } = await insertRun(db, {
+        jobName: job.metadata.name,
+        job,
+        selector: job.spec.selector ?? {},
+        priority: job.spec.priority ?? 0,
+        source: req.source.slice(0, 1000),
+        idempotencyKey: req.idempotencyKey.slice(0, 200) || undefined,
+      });
+      if (created) dispatcher.wake();
+      return runToProto(run);
+    }),
+
+    getRun: unary(async (req) => {
+      const run = await getRun(db, req.runId);
+      if (!run) throw notFound(`run ${req.runId}`);
+      return runToProto(run, agentName(run.agent_id));
+    }),
+
+    listRuns: unary(async (req) => {
+      const bad = req.states.find((s) => !STATES.has(s));
+      if (bad) throw invalid(`unknown state "${bad}"; expected one of ${[...STATES].join(", ")}`);
+      if (req.beforeId && !/^\d{1,18}$/.test(req.beforeId)) throw invalid(`before_id must be a run id, got "${req.beforeId}"`);
+      const limit = Math.min(Math.max(req.limit || 50, 1), 1000);
+      const runs = await listRuns(db, { limit, states: req.states as RunState[], jobName: req.jobName || undefined, beforeId: req.beforeId || undefined });
+      return { runs: runs.map((r) => runToProto(r, agentName(r.agent_id))) };
+    }),
+
+    cancelRun: unary(async (req) => {
+      const reason = (req.reason || "cancelled by user").slice(0, 500);
+      const run = await getRun(db, req.runId);
+      if (!run) throw notFound(`run ${req.runId}`);
+      if (isTerminal(run.state)) throw new ApiError(status.FAILED_PRECONDITION, `run ${run.id} already ended (${run.state})`);
+      const queued = await cancelQueued(db, run.id, reason);
+      if (queued) {
+        hub.publishEnd(queued);
+        return runToProto(queued);
+      }
+      const marked = await requestCancel(db, run.id, reason);
+      if (!marked) {
+        const now = await getRun(db, run.id);
+        if (!now) throw notFound(`run ${req.runId}`);
+        return runToProto(now, agentName(now.agent_id));
+      }
+      const session = marked.agent_id ? dispatcher.sessions.get(marked.agent_id) : undefined;
+      const spec = (marked.job as JobDocument).spec;
+      const graceMs = spec.killGrace ? parseDuration(spec.killGrace) : DEFAULT_KILL_GRACE_MS;
+      session?.send({ msg: { $case: "cancel", value: { runId: marked.id, attempt: marked.attempt, reason, graceMs } } });
+      return runToProto(marked, agentName(marked.agent_id));
+    }),
+
+    streamLogs: (call: ServerWritableStream<StreamLogsRequest, LogEvent>): void => {
+      streamLogs(db, hub, call).then(
+        () => call.end(),
+        (err: unknown) => call.destroy(Object.assign(new Error(toServiceError(err).details ?? "error"), toServiceError(err))),
+      );
+    },
+
+    listAgents: unary(async () => {
+      const rows = await listAgents(db);
+      return { agents: rows.map((a) => agentToProto(a, dispatcher.sessions.get(a.id))) };
+    }),
+  };
+}

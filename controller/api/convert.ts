@@ -1,0 +1,46 @@
+import type { Run, Agent } from "../../proto/gen/hodei/v1/control.js";
+import type { RunRow } from "../store/schema.js";
+import type { AgentRow } from "../store/schema.js";
+import type { AgentSession } from "../agents/session.js";
+
+const ms = (d: Date | null): number => (d ? d.getTime() : 0);
+
+export function runToProto(r: RunRow, agentName = ""): Run {
+  return {
+    id: r.id,
+    jobName: r.job_name,
+    state: r.state,
+    attempt: r.attempt,
+    exitCode: r.exit_code ?? undefined,
+    signal: r.signal ?? "",
+    reason: r.reason ?? "",
+    message: r.message,
+    agentId: r.agent_id ?? "",
+    agentName,
+    createdAtMs: ms(r.created_at),
+    startedAtMs: ms(r.started_at),
+    finishedAtMs: ms(r.finished_at),
+    priority: r.priority,
+    source: r.source,
+    logChunks: Number(r.log_chunks),
+  };
+}
+
+export function agentToProto(a: AgentRow, live: AgentSession | undefined): Agent {
+  const hb = live?.heartbeat ?? a.heartbeat ?? {};
+  return {
+    id: a.id,
+    name: a.name,
+    state: live ? (live.draining ? "draining" : "connected") : a.state === "connected" ? "disconnected" : a.state,
+    labels: a.labels,
+    slots: a.slots,
+    running: live?.running.size ?? 0,
+    version: a.version,
+    killMethod: a.kill_method,
+    cpuPercent: hb.cpuPercent ?? 0,
+    memoryUsedBytes: hb.memoryUsedBytes ?? 0,
+    memoryTotalBytes: hb.memoryTotalBytes ?? 0,
+    connectedAtMs: a.connected_at.getTime(),
+    lastSeenMs: live ? live.lastSeen : a.last_seen_at.getTime(),
+  };
+}

@@ -1,0 +1,52 @@
+/**
+ * Controller options compile once: ControllerOptions (flags, env) →
+ * compileControllerOptions() → CompiledControllerOptions.
+ */
+export interface ControllerOptions {
+  databaseUrl?: string;
+  dataDir?: string;
+  /** HOST:PORT for gRPC; port 0 picks a free one. */
+  listen?: string;
+  heartbeatIntervalMs?: number;
+  /** Time SIGTERM waits for open calls before closing them. */
+  shutdownGraceMs?: number;
+}
+
+export interface CompiledControllerOptions {
+  database: { url: string } | { dataDir: string };
+  host: string;
+  port: number;
+  heartbeatIntervalMs: number;
+  shutdownGraceMs: number;
+}
+
+export const DEFAULT_LISTEN = "127.0.0.1:7070";
+
+export class ConfigError extends Error {
+  override name = "ConfigError";
+}
+
+export function parseHostPort(s: string): { host: string; port: number } {
+  const m = /^(\[[^\]]+\]|[^:]+):(\d{1,5})$/.exec(s.trim());
+  const port = m ? Number(m[2]) : NaN;
+  if (!m || port > 65535) throw new ConfigError(`invalid address "${s}": expected HOST:PORT, e.g. 127.0.0.1:7070`);
+  return { host: m[1]!.replace(/^\[|\]$/g, ""), port };
+}
+
+export function compileControllerOptions(o: ControllerOptions): CompiledControllerOptions {
+  if (o.databaseUrl && o.dataDir) throw new ConfigError("give either --database-url or --data-dir, not both");
+  if (!o.databaseUrl && !o.dataDir) throw new ConfigError("give --database-url (PostgreSQL) or --data-dir (embedded PGlite)");
+  if (o.databaseUrl && !/^postgres(ql)?:\/\//.test(o.databaseUrl)) {
+    throw new ConfigError(`invalid database URL: expected postgres://USER@HOST:PORT/DB`);
+  }
+  const { host, port } = parseHostPort(o.listen ?? DEFAULT_LISTEN);
+  const hb = o.heartbeatIntervalMs ?? 5_000;
+  if (!(hb >= 100 && hb <= 600_000)) throw new ConfigError(`heartbeat interval must be 100ms..10m, got ${hb}ms`);
+  return {
+    database: o.databaseUrl ? { url: o.databaseUrl } : { dataDir: o.dataDir! },
+    host,
+    port,
+    heartbeatIntervalMs: hb,
+    shutdownGraceMs: o.shutdownGraceMs ?? 5_000,
+  };
+}

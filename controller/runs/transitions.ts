@@ -1,0 +1,82 @@
+/**
+ * The run state machine: data plus one pure function. Persisting a transition
+ * is the store's job (compare-and-set on the state read here); nothing else in
+ * the code base decides which state follows which.
+ *
+ *   queued ──assign──▶ assigned ──start──▶ running ──finish──▶ succeeded | failed | timed_out | cancelled
+ *     │                   │  ▲                │
+ *     └──cancel──▶ cancelled  └──requeue (agent lost before start)
+ *
+ * A cancel of an assigned or running run does not change its state: it marks
+ * the run and asks the agent, and the run ends when the agent reports.
+ */
+import type { RunState } from "../store/schema.js";
+
+export type { RunState };
+
+/** Why an attempt ended; mirrors FinishReason in proto/hodei/v1/common.proto. */
+export type FinishReason = "exited" | "signaled" | "timeout" | "cancelled" | "spawn_failed" | "infrastructure";
+
+export type RunEvent =
+  | { type: "assign" }
+  | { type: "start" }
+  | { type: "finish"; reason: FinishReason; exitCode?: number | null }
+  | { type: "cancel" }
+  | { type: "requeue" };
+
+export const TERMINAL_STATES: readonly RunState[] = ["succeeded", "failed", "cancelled", "timed_out"];
+export const ACTIVE_STATES: readonly RunState[] = ["assigned", "running"];
+
+export function isTerminal(state: RunState): boolean {
+  return TERMINAL_STATES.includes(state);
+}
+
+/** The state an attempt's outcome leads to. */
+export function outcomeState(reason: FinishReason, exitCode?: number | null): RunState {
+  switch (reason) {
+    case "exited":
+      return exitCode === 0 ? "succeeded" : "failed";
+    case "timeout":
+      return "timed_out";
+    case "cancelled":
+      return "cancelled";
+    case "signaled":
+    case "spawn_failed":
+    case "infrastructure":
+      return "failed";
+  }
+}
+
+export class IllegalTransitionError extends Error {
+  constructor(
+    readonly from: RunState,
+    readonly event: RunEvent["type"],
+  ) {
+    super(`a run that is ${from} cannot ${event}`);
+    this.name = "IllegalTransitionError";
+  }
+}
+
+/**
+ * The state after `event`, or an IllegalTransitionError (returned, not thrown,
+ * so callers on hot paths decide whether it is a bug or a late report).
+ */
+export function nextState(current: RunState, event: RunEvent): RunState | IllegalTransitionError {
+  switch (event.type) {
+    case "assign":
+      return current === "queued" ? "assigned" : new IllegalTransitionError(current, event.type);
+    case "start":
+      return current === "assigned" ? "running" : new IllegalTransitionError(current, event.type);
+    case "finish":
+      // A process that never started (spawn failure) finishes straight from assigned.
+      return current === "assigned" || current === "running"
+        ? outcomeState(event.reason, event.exitCode)
+        : new IllegalTransitionError(current, event.type);
+    case "cancel":
+      if (current === "queued") return "cancelled";
+      if (current === "assigned" || current === "running") return current;
+      return new IllegalTransitionError(current, event.type);
+    case "requeue":
+      return current === "assigned" ? "queued" : new IllegalTransitionError(current, event.type);
+  }
+}

@@ -1,0 +1,70 @@
+/**
+ * The controller process: one gRPC server carrying AgentService and
+ * ControlService, over one store.
+ */
+import * as grpc from "@grpc/grpc-js";
+import { pino, type Logger } from "pino";
+import { AgentServiceService } from "../proto/gen/hodei/v1/agent.js";
+import { ControlServiceService } from "../proto/gen/hodei/v1/control.js";
+import { openStore, type Store } from "./store/db.js";
+import { Dispatcher } from "./runs/dispatcher.js";
+import { LogHub } from "./logs/hub.js";
+import { connectHandler } from "./agents/service.js";
+import { controlService } from "./api/control.js";
+import { compileControllerOptions, type ControllerOptions } from "./config.js";
+
+export interface Controller {
+  /** HOST:PORT clients and agents dial. */
+  readonly address: string;
+  readonly store: Store;
+  readonly dispatcher: Dispatcher;
+  stop(): Promise<void>;
+}
+
+/** Log batches are capped at ~1 MiB by agents; leave room, refuse worse. */
+const MAX_MESSAGE = 16 * 1024 * 1024;
+
+export async function startController(opts: ControllerOptions & { logger?: Logger; store?: Store }): Promise<Controller> {
+  const o = compileControllerOptions(opts.store ? { ...opts, dataDir: opts.dataDir ?? "(given)" } : opts);
+  const log = opts.logger ?? pino({ name: "controller" }, pino.destination(2));
+  const store = opts.store ?? (await openStore("url" in o.database ? { databaseUrl: o.database.url } : { dataDir: o.database.dataDir }));
+  const hub = new LogHub();
+  const dispatcher = new Dispatcher(store.db, log);
+  const server = new grpc.Server({ "grpc.max_receive_message_length": MAX_MESSAGE, "grpc.max_send_message_length": MAX_MESSAGE });
+  server.addService(AgentServiceService, { connect: connectHandler({ db: store.db, dispatcher, hub, log, heartbeatIntervalMs: o.heartbeatIntervalMs }) });
+  server.addService(ControlServiceService, controlService({ db: store.db, dispatcher, hub }));
+  const host = o.host.includes(":") ? `[${o.host}]` : o.host;
+  let port: number;
+  try {
+    port = await new Promise<number>((resolve, reject) =>
+      server.bindAsync(`${host}:${o.port}`, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
+    );
+  } catch (err) {
+    if (!opts.store) await store.close();
+    throw new Error(`cannot listen on ${host}:${o.port}: ${(err as Error).message}`, { cause: err });
+  }
+  const address = `${host}:${port}`;
+  log.info({ address, database: "url" in o.database ? "postgres" : "pglite" }, "controller listening");
+  // Runs queued while no controller was up are placed as soon as agents connect; wake once anyway.
+  dispatcher.wake();
+
+  let stopping: Promise<void> | undefined;
+  const stop = (): Promise<void> =>
+    (stopping ??= (async () => {
+      for (const s of dispatcher.sessions.values()) s.close();
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(() => {
+          server.forceShutdown();
+          resolve();
+        }, o.shutdownGraceMs);
+        server.tryShutdown(() => {
+          clearTimeout(t);
+          resolve();
+        });
+      });
+      await dispatcher.settled();
+      if (!opts.store) await store.close();
+      log.info("controller stopped");
+    })());
+  return { address, store, dispatcher, stop };
+}

@@ -1,0 +1,163 @@
+/**
+ * The run queue's SQL, in one place: submit, claim, and the compare-and-set
+ * writes behind every state change. Every update names the state (and attempt)
+ * it expects, so two controllers, a late agent report or a retry can never
+ * move a run twice; a write that matches nothing returns undefined.
+ */
+import { sql } from "kysely";
+import type { Db } from "./db.js";
+import type { RunRow, RunState } from "./schema.js";
+
+export interface SubmitInput {
+  jobName: string;
+  job: unknown;
+  selector: Record<string, string>;
+  priority: number;
+  source: string;
+  idempotencyKey?: string;
+}
+
+/** Inserts a queued run; with an idempotency key already used, returns the first run instead. */
+export async function insertRun(db: Db, input: SubmitInput): Promise<{ run: RunRow; created: boolean }> {
+  const inserted = await db
+    .insertInto("runs")
+    .values({
+      job_name: input.jobName,
+      state: "queued",
+      job: JSON.stringify(input.job),
+      selector: JSON.stringify(input.selector),
+      priority: input.priority,
+      source: input.source,
+      idempotency_key: input.idempotencyKey || null,
+    })
+    .onConflict((oc) => oc.column("idempotency_key").doNothing())
+    .returningAll()
+    .executeTakeFirst();
+  if (inserted) return { run: inserted, created: true };
+  const existing = await db
+    .selectFrom("runs")
+    .selectAll()
+    .where("idempotency_key", "=", input.idempotencyKey ?? "")
+    .executeTakeFirstOrThrow();
+  return { run: existing, created: false };
+}
+
+/**
+ * Claims up to `limit` queued runs an agent with `labels` may take, best
+ * priority then oldest, and marks them assigned to it. SKIP LOCKED lets
+ * several dispatchers (or controllers) claim concurrently without waiting.
+ */
+export async function claimRuns(db: Db, agentId: string, labels: Record<string, string>, limit: number): Promise<RunRow[]> {
+  if (limit <= 0) return [];
+  const result = await sql<RunRow>`
+    with claimable as (
+      select id from runs
+      where state = 'queued' and selector <@ ${JSON.stringify(labels)}::jsonb
+      order by priority desc, id
+      limit ${limit}
+      for update skip locked
+    )
+    update runs set state = 'assigned', agent_id = ${agentId}, assigned_at = now()
+    from claimable where runs.id = claimable.id
+    returning runs.*`.execute(db);
+  return result.rows.sort((a, b) => b.priority - a.priority || Number(a.id) - Number(b.id));
+}
+
+export async function getRun(db: Db, id: string): Promise<RunRow | undefined> {
+  if (!/^\d{1,18}$/.test(id)) return undefined;
+  return db.selectFrom("runs").selectAll().where("id", "=", id).executeTakeFirst();
+}
+
+export interface ListRunsFilter {
+  limit: number;
+  states?: RunState[];
+  jobName?: string;
+  beforeId?: string;
+}
+
+export async function listRuns(db: Db, f: ListRunsFilter): Promise<RunRow[]> {
+  let q = db.selectFrom("runs").selectAll().orderBy("id", "desc").limit(f.limit);
+  if (f.states?.length) q = q.where("state", "in", f.states);
+  if (f.jobName) q = q.where("job_name", "=", f.jobName);
+  if (f.beforeId) q = q.where("id", "<", f.beforeId);
+  return q.execute();
+}
+
+/** assigned → running, for the attempt the agent was given. */
+export async function markStarted(db: Db, id: string, attempt: number, at: Date): Promise<RunRow | undefined> {
+  return db
+    .updateTable("runs")
+    .set({ state: "running", started_at: at })
+    .where("id", "=", id)
+    .where("attempt", "=", attempt)
+    .where("state", "=", "assigned")
+    .returningAll()
+    .executeTakeFirst();
+}
+
+export interface FinishInput {
+  state: RunState;
+  reason: string;
+  exitCode: number | null;
+  signal: string | null;
+  message: string;
+  at: Date;
+}
+
+/** assigned|running → a terminal state, for the current attempt only. */
+export async function markFinished(db: Db, id: string, attempt: number, f: FinishInput): Promise<RunRow | undefined> {
+  return db
+    .updateTable("runs")
+    .set({ state: f.state, reason: f.reason, exit_code: f.exitCode, signal: f.signal, message: f.message, finished_at: f.at })
+    .where("id", "=", id)
+    .where("attempt", "=", attempt)
+    .where("state", "in", ["assigned", "running"])
+    .returningAll()
+    .executeTakeFirst();
+}
+
+/** queued → cancelled. */
+export async function cancelQueued(db: Db, id: string, message: string): Promise<RunRow | undefined> {
+  return db
+    .updateTable("runs")
+    .set({ state: "cancelled", reason: "cancelled", message, finished_at: new Date(), cancel_requested: true })
+    .where("id", "=", id)
+    .where("state", "=", "queued")
+    .returningAll()
+    .executeTakeFirst();
+}
+
+/** Marks an assigned or running run as cancel-requested; the agent reports the end. */
+export async function requestCancel(db: Db, id: string, message: string): Promise<RunRow | undefined> {
+  return db
+    .updateTable("runs")
+    .set({ cancel_requested: true, message })
+    .where("id", "=", id)
+    .where("state", "in", ["assigned", "running"])
+    .returningAll()
+    .executeTakeFirst();
+}
+
+/** Runs on one agent that have not ended. */
+export async function activeRunsOfAgent(db: Db, agentId: string): Promise<RunRow[]> {
+  return db.selectFrom("runs").selectAll().where("agent_id", "=", agentId).where("state", "in", ["assigned", "running"]).execute();
+}
+
+/** Queued runs an agent with these labels could take (for idle checks). */
+export async function countClaimable(db: Db, labels: Record<string, string>): Promise<number> {
+  const r = await sql<{ n: string }>`
+    select count(*)::text as n from runs where state = 'queued' and selector <@ ${JSON.stringify(labels)}::jsonb`.execute(db);
+  return Number(r.rows[0]?.n ?? 0);
+}
+
+/** assigned → queued: an assignment that never started goes back to the queue. */
+export async function requeueAssigned(db: Db, id: string, attempt: number): Promise<RunRow | undefined> {
+  return db
+    .updateTable("runs")
+    .set({ state: "queued", agent_id: null, assigned_at: null })
+    .where("id", "=", id)
+    .where("attempt", "=", attempt)
+    .where("state", "=", "assigned")
+    .returningAll()
+    .executeTakeFirst();
+}

@@ -1,0 +1,53 @@
+/**
+ * `hodei run` with no controller configured: an embedded controller on PGlite
+ * under HODEI_DATA_DIR and a local agent child process, as a newcomer gets it.
+ */
+import { describe, expect, it } from "vitest";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { hodei, hodeiJson, tempDir } from "../helpers/procs.js";
+
+describe("hodei run on the embedded default", () => {
+  const dataDir = tempDir("hodei-embedded-");
+  const env = { HODEI_DATA_DIR: dataDir };
+
+  it("runs the hello example and exits 0", async () => {
+    const r = await hodei(["run", "examples/hello/.hodei/jobs/hello.yaml"], { env });
+    expect(r.stderr).not.toMatch(/Error/);
+    expect(r.code).toBe(0);
+    expect(r.stdout.toString()).toMatch(/hello/i);
+    expect(existsSync(join(dataDir, "db"))).toBe(true);
+  });
+
+  it("exits 3 for the failing example, and keeps earlier runs in the same data dir", async () => {
+    const r = await hodei(["run", "examples/hello/.hodei/jobs/fail.yaml"], { env });
+    expect(r.code).toBe(3);
+    const { runs } = await hodeiJson<{ runs: { job: string; state: string; exitCode: number | null }[] }>(["runs", "ls"], { env });
+    expect(runs.map((x) => [x.job, x.state, x.exitCode])).toEqual([
+      ["fail", "failed", 3],
+      ["hello", "succeeded", 0],
+    ]);
+  });
+
+  it("lets a second hodei share the running embedded controller instead of opening the same files", async () => {
+    const [a, b] = await Promise.all([
+      hodei(["run", "test/fixtures/jobs/sleepy.yaml"], { env }),
+      new Promise((r) => setTimeout(r, 300)).then(() => hodei(["run", "examples/hello/.hodei/jobs/hello.yaml"], { env })),
+    ]);
+    expect([a.code, b.code, a.stderr + b.stderr]).toEqual([0, 0, ""]);
+    expect(a.stdout.toString()).toContain("on sleepy attempt 1");
+    const { runs } = await hodeiJson<{ runs: { job: string; state: string }[] }>(["runs", "ls", "--limit", "2"], { env });
+    expect(runs.map((x) => x.state)).toEqual(["succeeded", "succeeded"]);
+    expect(readFileSync(join(dataDir, "controller.log"), "utf8")).toContain("controller listening");
+  });
+
+  it("refuses an invalid file with its line numbers and exit code 2, before starting anything", async () => {
+    const dir = tempDir();
+    const file = join(dir, "broken.yaml");
+    writeFileSync(file, "apiVersion: hodei.dev/v1\nkind: Job\nmetadata: { name: broken }\nspec:\n  run: echo hi\n  tiemout: 10m\n");
+    const r = await hodei(["run", file], { env: { HODEI_DATA_DIR: join(dir, "data") } });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(`${file}:6:3: unknown field "tiemout"`);
+    expect(existsSync(join(dir, "data"))).toBe(false);
+  });
+});

@@ -1,0 +1,172 @@
+/**
+ * Real processes for end-to-end tests: the built `hodei` (bin/run.js → dist/),
+ * started as a user would, torn down after each file.
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdtempSync, createWriteStream, readFileSync, existsSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { ControlClient } from "../../cli/client.js";
+
+/** The repository root, from test/helpers or from its compiled copy in dist/test/helpers. */
+export const ROOT = ((): string => {
+  let dir = import.meta.dirname;
+  while (!existsSync(join(dir, "bin/run.js"))) {
+    const up = dirname(dir);
+    if (up === dir) throw new Error("cannot find the hodei repository root");
+    dir = up;
+  }
+  return dir;
+})();
+export const HODEI = join(ROOT, "bin/run.js");
+
+export function tempDir(prefix = "hodei-test-"): string {
+  return mkdtempSync(join(tmpdir(), prefix));
+}
+
+export interface Result {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: Buffer;
+  stderr: string;
+  stderrBytes: Buffer;
+}
+
+/** Runs `hodei ARGS` to completion, capturing stdout as bytes. */
+export function hodei(args: string[], opts: { env?: NodeJS.ProcessEnv; cwd?: string; timeoutMs?: number } = {}): Promise<Result> {
+  return new Promise((resolve, reject) => {
+    const p = spawn(process.execPath, [HODEI, ...args], { cwd: opts.cwd ?? ROOT, env: { ...process.env, HODEI_CONTROLLER: "", ...opts.env }, stdio: ["ignore", "pipe", "pipe"] });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    p.stdout.on("data", (d: Buffer) => out.push(d));
+    p.stderr.on("data", (d: Buffer) => err.push(d));
+    const timer = setTimeout(() => p.kill("SIGKILL"), opts.timeoutMs ?? 120_000);
+    p.on("error", reject);
+    p.on("close", (code, signal) => {
+      clearTimeout(timer);
+      const stderrBytes = Buffer.concat(err);
+      resolve({ code, signal, stdout: Buffer.concat(out), stderr: stderrBytes.toString(), stderrBytes });
+    });
+  });
+}
+
+/** `hodei ... --json`, parsed. */
+export async function hodeiJson<T = Record<string, unknown>>(args: string[], opts: Parameters<typeof hodei>[1] = {}): Promise<T> {
+  const r = await hodei([...args, "--json"], opts);
+  try {
+    return JSON.parse(r.stdout.toString()) as T;
+  } catch {
+    throw new Error(`hodei ${args.join(" ")} --json exited ${r.code} with non-JSON output:\n${r.stdout.toString()}\n${r.stderr}`);
+  }
+}
+
+export interface Proc {
+  proc: ChildProcess;
+  logFile: string;
+  /** Signals the process and waits for it to exit; SIGKILL after 20 s. */
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+  exited: Promise<number | null>;
+}
+
+function track(p: ChildProcess, logFile: string): Proc {
+  const exited = new Promise<number | null>((resolve) => p.on("exit", (code) => resolve(code)));
+  return {
+    proc: p,
+    logFile,
+    exited,
+    stop: async (signal = "SIGTERM") => {
+      if (p.exitCode !== null || p.signalCode !== null) return p.exitCode;
+      p.kill(signal);
+      const t = setTimeout(() => p.kill("SIGKILL"), 20_000);
+      const code = await exited;
+      clearTimeout(t);
+      return code;
+    },
+  };
+}
+
+export interface ControllerProc extends Proc {
+  address: string;
+  client: ControlClient;
+}
+
+/** `hodei controller` on a free loopback port; resolves once it listens. */
+export async function startController(db: { databaseUrl: string } | { dataDir: string }, extra: string[] = []): Promise<ControllerProc> {
+  const dir = tempDir("hodei-ctl-");
+  const logFile = join(dir, "controller.log");
+  const dbArgs = "databaseUrl" in db ? ["--database-url", db.databaseUrl] : ["--data-dir", db.dataDir];
+  const p = spawn(process.execPath, [HODEI, "controller", ...dbArgs, "--listen", "127.0.0.1:0", ...extra], { stdio: ["ignore", "ignore", "pipe"], env: { ...process.env, HODEI_CONTROLLER: "" } });
+  const log = createWriteStream(logFile);
+  const address = await new Promise<string>((resolve, reject) => {
+    let seen = "";
+    const timer = setTimeout(() => reject(new Error(`controller did not start:\n${seen}`)), 60_000);
+    p.stderr!.on("data", (d: Buffer) => {
+      log.write(d);
+      seen += d.toString();
+      const m = /listening on (\S+)/.exec(seen);
+      if (m) {
+        clearTimeout(timer);
+        resolve(m[1]!);
+      }
+    });
+    p.on("exit", (code) => reject(new Error(`controller exited ${code}:\n${seen}`)));
+  });
+  const t = track(p, logFile);
+  const client = new ControlClient(address);
+  return {
+    ...t,
+    address,
+    client,
+    stop: async (signal) => {
+      client.close();
+      return t.stop(signal);
+    },
+  };
+}
+
+export interface AgentOpts {
+  name: string;
+  slots?: number;
+  labels?: string;
+  extra?: string[];
+}
+
+/** `hodei agent` dialing `controller`; resolves once the controller lists it as connected. */
+export async function startAgent(controller: ControllerProc, o: AgentOpts): Promise<Proc> {
+  const dir = tempDir("hodei-agent-");
+  const logFile = join(dir, "agent.log");
+  const args = [HODEI, "agent", "--controller", controller.address, "--name", o.name, "--slots", String(o.slots ?? 2), "--work-dir", join(dir, "work")];
+  if (o.labels) args.push("--labels", o.labels);
+  const p = spawn(process.execPath, [...args, ...(o.extra ?? [])], { stdio: ["ignore", "ignore", "pipe"], env: { ...process.env, HODEI_CONTROLLER: "" } });
+  const log = createWriteStream(logFile);
+  p.stderr!.pipe(log);
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    const { agents } = await controller.client.listAgents();
+    if (agents.some((a) => a.name === o.name && a.state === "connected")) break;
+    if (p.exitCode !== null) throw new Error(`agent ${o.name} exited ${p.exitCode}:\n${readFileSync(logFile, "utf8")}`);
+    if (Date.now() > deadline) throw new Error(`agent ${o.name} did not connect:\n${readFileSync(logFile, "utf8")}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return track(p, logFile);
+}
+
+/** Polls until `check` returns a value (not a wall-clock assertion: a bound so a broken test ends). */
+export async function eventually<T>(check: () => Promise<T | undefined> | T | undefined, what: string, timeoutMs = 30_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await check();
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
