@@ -39,7 +39,6 @@ function unary<Req, Res>(fn: (req: Req) => Promise<Res>) {
 
 export function controlService(deps: ControlDeps): ControlServiceServer {
   const { db, dispatcher, hub } = deps;
-  const agentName = (id: string | null): string => (id ? (dispatcher.sessions.get(id)?.name ?? "") : "");
   return {
     submitRun: unary(async (req) => {
       if (req.jobJson.length > MAX_JOB_JSON) throw invalid(`job document is ${req.jobJson.length} bytes; the limit is ${MAX_JOB_JSON}`);
@@ -68,7 +67,7 @@ export function controlService(deps: ControlDeps): ControlServiceServer {
     getRun: unary(async (req) => {
       const run = await getRun(db, req.runId);
       if (!run) throw notFound(`run ${req.runId}`);
-      return runToProto(run, agentName(run.agent_id));
+      return runToProto(run);
     }),
 
     listRuns: unary(async (req) => {
@@ -77,7 +76,7 @@ export function controlService(deps: ControlDeps): ControlServiceServer {
       if (req.beforeId && !/^\d{1,18}$/.test(req.beforeId)) throw invalid(`before_id must be a run id, got "${req.beforeId}"`);
       const limit = Math.min(Math.max(req.limit || 50, 1), 1000);
       const runs = await listRuns(db, { limit, states: req.states as RunState[], jobName: req.jobName || undefined, beforeId: req.beforeId || undefined });
-      return { runs: runs.map((r) => runToProto(r, agentName(r.agent_id))) };
+      return { runs: runs.map((r) => runToProto(r)) };
     }),
 
     cancelRun: unary(async (req) => {
@@ -94,13 +93,13 @@ export function controlService(deps: ControlDeps): ControlServiceServer {
       if (!marked) {
         const now = await getRun(db, run.id);
         if (!now) throw notFound(`run ${req.runId}`);
-        return runToProto(now, agentName(now.agent_id));
+        return runToProto(now);
       }
       const session = marked.agent_id ? dispatcher.sessions.get(marked.agent_id) : undefined;
       const spec = (marked.job as JobDocument).spec;
       const graceMs = spec.killGrace ? parseDuration(spec.killGrace) : DEFAULT_KILL_GRACE_MS;
       session?.send({ msg: { $case: "cancel", value: { runId: marked.id, attempt: marked.attempt, reason, graceMs } } });
-      return runToProto(marked, agentName(marked.agent_id));
+      return runToProto((await getRun(db, marked.id)) ?? marked);
     }),
 
     streamLogs: (call: ServerWritableStream<StreamLogsRequest, LogEvent>): void => {

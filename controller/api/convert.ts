@@ -5,7 +5,7 @@ import type { AgentSession } from "../agents/session.js";
 
 const ms = (d: Date | null): number => (d ? d.getTime() : 0);
 
-export function runToProto(r: RunRow, agentName = ""): Run {
+export function runToProto(r: RunRow & { agent_name?: string | null }): Run {
   return {
     id: r.id,
     jobName: r.job_name,
@@ -16,7 +16,7 @@ export function runToProto(r: RunRow, agentName = ""): Run {
     reason: r.reason ?? "",
     message: r.message,
     agentId: r.agent_id ?? "",
-    agentName,
+    agentName: r.agent_name ?? "",
     createdAtMs: ms(r.created_at),
     startedAtMs: ms(r.started_at),
     finishedAtMs: ms(r.finished_at),

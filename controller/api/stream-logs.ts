@@ -79,7 +79,7 @@ export async function streamLogs(db: Db, hub: LogHub, call: ServerWritableStream
       }
       if (ended && live.length === 0) {
         await drainStored();
-        await write({ event: { $case: "end", value: runToProto(ended) } });
+        await write({ event: { $case: "end", value: runToProto((await getRun(db, ended.id)) ?? ended) } });
         return;
       }
       if (live.length === 0) await new Promise<void>((resolve) => (wakeUp = resolve));

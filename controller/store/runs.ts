@@ -63,9 +63,14 @@ export async function claimRuns(db: Db, agentId: string, labels: Record<string, 
   return result.rows.sort((a, b) => b.priority - a.priority || Number(a.id) - Number(b.id));
 }
 
-export async function getRun(db: Db, id: string): Promise<RunRow | undefined> {
+/** A run with the name of the agent it was placed on, for people. */
+export type RunView = RunRow & { agent_name: string | null };
+
+const withAgent = (db: Db) => db.selectFrom("runs").leftJoin("agents", "agents.id", "runs.agent_id").selectAll("runs").select("agents.name as agent_name");
+
+export async function getRun(db: Db, id: string): Promise<RunView | undefined> {
   if (!/^\d{1,18}$/.test(id)) return undefined;
-  return db.selectFrom("runs").selectAll().where("id", "=", id).executeTakeFirst();
+  return withAgent(db).where("runs.id", "=", id).executeTakeFirst();
 }
 
 export interface ListRunsFilter {
@@ -75,11 +80,11 @@ export interface ListRunsFilter {
   beforeId?: string;
 }
 
-export async function listRuns(db: Db, f: ListRunsFilter): Promise<RunRow[]> {
-  let q = db.selectFrom("runs").selectAll().orderBy("id", "desc").limit(f.limit);
-  if (f.states?.length) q = q.where("state", "in", f.states);
-  if (f.jobName) q = q.where("job_name", "=", f.jobName);
-  if (f.beforeId) q = q.where("id", "<", f.beforeId);
+export async function listRuns(db: Db, f: ListRunsFilter): Promise<RunView[]> {
+  let q = withAgent(db).orderBy("runs.id", "desc").limit(f.limit);
+  if (f.states?.length) q = q.where("runs.state", "in", f.states);
+  if (f.jobName) q = q.where("runs.job_name", "=", f.jobName);
+  if (f.beforeId) q = q.where("runs.id", "<", f.beforeId);
   return q.execute();
 }
 

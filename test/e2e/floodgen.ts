@@ -14,3 +14,12 @@ export function floodExpected(total = 50 * 1024 * 1024): { stdout: Buffer; stder
   }
   return { stdout: Buffer.concat(out), stderr: Buffer.concat(err) };
 }
+
+/** Where two byte strings first differ, with context, or undefined when equal (for readable failures). */
+export function firstDifference(got: Buffer, want: Buffer): { offset: number; gotLength: number; wantLength: number; got: string; want: string } | undefined {
+  if (got.equals(want)) return undefined;
+  let i = 0;
+  while (i < got.length && i < want.length && got[i] === want[i]) i++;
+  const show = (b: Buffer): string => JSON.stringify(b.subarray(Math.max(0, i - 16), i + 200).toString("latin1"));
+  return { offset: i, gotLength: got.length, wantLength: want.length, got: show(got), want: show(want) };
+}
