@@ -1,0 +1,165 @@
+// The agent: one Connection, one Outbox of runs, one Executor. It turns
+// controller messages into jobs and job events into reports; shutdown.ts
+// holds the drain sequence.
+import { mkdir, rm } from "node:fs/promises";
+import { ExecSpec, type ActiveRun, type Assign, type Cancel, type ControllerMessage, type Hello, type Welcome } from "../proto/gen/hodei/v1/agent.js";
+import { FinishReason, LogStream } from "../proto/gen/hodei/v1/common.js";
+import { LogBudget } from "./budget.js";
+import { Changes } from "./changes.js";
+import type { CompiledAgentOptions } from "./config.js";
+import { Connection } from "./connection.js";
+import type { Executor } from "./executor.js";
+import { HostMetrics } from "./metrics.js";
+import { Outbox } from "./outbox.js";
+import { ProcessExecutor } from "./process-executor.js";
+import { agentVersion } from "./version.js";
+import { workspacePath } from "./workspace.js";
+
+export class AgentRuntime {
+  readonly changes = new Changes();
+  readonly budget: LogBudget;
+  readonly outbox: Outbox;
+  readonly connection: Connection;
+  readonly executor: Executor;
+  readonly log: CompiledAgentOptions["logger"];
+  /** Set on drain or stop: Assigns are refused from then on. */
+  draining = false;
+  agentId: string | undefined;
+  /** Set by index.ts: the shutdown sequence, shared with SIGTERM; a controller Drain starts it too. */
+  onDrain?: (reason: string, deadlineMs: number) => void;
+  private readonly metrics = new HostMetrics();
+  private heartbeat?: NodeJS.Timeout;
+
+  constructor(readonly opts: CompiledAgentOptions) {
+    this.log = opts.logger;
+    this.budget = new LogBudget(opts.maxUnackedLogBytes);
+    this.executor = new ProcessExecutor(this.log);
+    this.connection = new Connection(
+      { address: opts.controller, backoff: opts.backoff, helloTimeoutMs: opts.helloTimeoutMs, logger: this.log },
+      {
+        hello: () => this.hello(),
+        onWelcome: (w) => this.welcomed(w),
+        onMessage: (m) => this.dispatch(m),
+        onWritable: () => this.outbox.schedule(),
+        onDown: () => {
+          clearInterval(this.heartbeat);
+          this.changes.notify();
+        },
+      },
+    );
+    this.outbox = new Outbox(this.connection, (d) => this.budget.add(d), () => this.changes.notify(), this.log);
+    this.budget.subscribe((paused) => {
+      // debug: under a steady flood against a slow controller this flips many times a second.
+      this.log.debug({ unackedBytes: this.budget.bytes }, paused ? "log buffer full: pausing job output" : "log buffer drained: resuming job output");
+      for (const r of this.outbox.records()) {
+        if (paused) r.job?.pause();
+        else r.job?.resume();
+      }
+    });
+  }
+
+  async start(): Promise<void> {
+    await mkdir(this.opts.workDir, { recursive: true });
+    this.log.info({ controller: this.opts.controller, agent: this.opts.name, slots: this.opts.slots, workDir: this.opts.workDir }, "agent starting");
+    this.connection.start();
+  }
+
+  running(): number {
+    return this.outbox.records().filter((r) => r.running).length;
+  }
+
+  runs(): ActiveRun[] {
+    return this.outbox.activeRuns();
+  }
+
+  stopHeartbeat(): void {
+    clearInterval(this.heartbeat);
+  }
+
+  /** Stop every running job (SIGTERM now, SIGKILL after its grace). */
+  cancelAll(message: string): void {
+    for (const r of this.outbox.records()) r.job?.stop("cancel", r.killGraceMs, message);
+  }
+
+  private hello(): Hello {
+    const { name, labels, slots } = this.opts;
+    const activeRuns = this.outbox.activeRuns();
+    return { name, version: agentVersion(), labels: { ...labels }, slots, activeRuns, killMethod: this.executor.killMethod, agentId: this.agentId ?? "" };
+  }
+
+  private welcomed(welcome: Welcome): void {
+    this.agentId = welcome.agentId || this.agentId;
+    const interval = welcome.heartbeatIntervalMs > 0 ? welcome.heartbeatIntervalMs : this.opts.defaultHeartbeatMs;
+    this.log.info({ agentId: this.agentId, heartbeatMs: interval, runs: this.outbox.size }, "connected to the controller");
+    this.outbox.reconnected();
+    const beat = () => this.connection.write({ msg: { $case: "heartbeat", value: this.metrics.heartbeat(this.running()) } });
+    clearInterval(this.heartbeat);
+    beat();
+    this.heartbeat = setInterval(beat, interval);
+    this.changes.notify();
+  }
+
+  private dispatch(message: ControllerMessage): void {
+    const m = message.msg;
+    switch (m?.$case) {
+      case "assign":
+        return this.assign(m.value);
+      case "cancel":
+        return this.cancel(m.value);
+      case "logAck":
+        return this.outbox.ack(m.value);
+      case "drain":
+        // Drain.deadline_ms: 0 means no limit (protocol), unlike --drain-timeout's default.
+        this.onDrain?.(m.value.reason || "drain requested by the controller", m.value.deadlineMs);
+        return;
+      default:
+        this.log.warn({ message: m?.$case }, "unexpected controller message");
+    }
+  }
+
+  private assign(a: Assign): void {
+    if (this.outbox.get(a.runId, a.attempt)) {
+      this.log.warn({ runId: a.runId, attempt: a.attempt }, "duplicate Assign ignored");
+      return;
+    }
+    const spec = a.spec ?? ExecSpec.fromPartial({});
+    const record = this.outbox.add(a.runId, a.attempt, spec.killGraceMs > 0 ? spec.killGraceMs : this.opts.defaultKillGraceMs);
+    const log = this.log.child({ runId: a.runId, attempt: a.attempt });
+    if (this.draining) {
+      log.warn("Assign while draining: refused");
+      this.outbox.output(record, LogStream.LOG_STREAM_SYSTEM, Buffer.from("hodei: the agent is draining and did not start this run\n"));
+      this.outbox.finished(record, { reason: FinishReason.FINISH_REASON_INFRASTRUCTURE, signal: "", message: "agent is draining", finishedAtMs: Date.now() });
+      return;
+    }
+    if (this.running() >= this.opts.slots) log.warn({ slots: this.opts.slots }, "Assign beyond the agent's slots; running it anyway");
+    const workspace = workspacePath(this.opts.workDir, a.runId, a.attempt);
+    const job = this.executor.start(
+      { runId: a.runId, attempt: a.attempt, jobName: a.jobName, spec: { ...spec, killGraceMs: record.killGraceMs }, workspace },
+      {
+        onStarted: (pid, startedAtMs) => {
+          log.info({ jobPid: pid, job: a.jobName }, "run started");
+          this.outbox.started(record, { runId: a.runId, attempt: a.attempt, pid, startedAtMs });
+        },
+        onOutput: (stream, data) => this.outbox.output(record, stream, data),
+        onFinished: (result) => {
+          log.info({ reason: FinishReason[result.reason], exitCode: result.exitCode, signal: result.signal || undefined }, "run finished");
+          this.outbox.finished(record, result);
+          if (!this.opts.keepWorkspaces) void rm(workspace, { recursive: true, force: true }).catch((err: unknown) => log.warn({ err }, "cannot remove workspace"));
+        },
+      },
+    );
+    if (!record.finished) record.job = job;
+    if (this.budget.paused) job.pause();
+  }
+
+  private cancel(c: Cancel): void {
+    const record = this.outbox.get(c.runId, c.attempt);
+    if (!record?.job) {
+      // Unknown, or already finished: its RunFinished is (or was) on its way.
+      this.log.info({ runId: c.runId, attempt: c.attempt, known: !!record }, "Cancel for a run that is not running");
+      return;
+    }
+    const grace = c.graceMs > 0 ? c.graceMs : record.killGraceMs;
+    record.job.stop("cancel", grace, c.reason ? `cancelled: ${c.reason}` : "cancelled");
+  }
+}

@@ -1,0 +1,122 @@
+// Agent options compile once: AgentOptions (what callers and flags give) →
+// compileAgentOptions() (validate, fill defaults, clamp) → CompiledAgentOptions.
+// Env-derived defaults (host name, CPU count, temp dir) live here and nowhere else.
+import os from "node:os";
+import { join, resolve } from "node:path";
+import { pino, type Logger } from "pino";
+import { ConfigError } from "./errors.js";
+import { checkAddress, checkLabel } from "./parse.js";
+import type { BackoffOptions } from "./backoff.js";
+
+export interface AgentOptions {
+  /** Controller address, HOST:PORT. */
+  controller: string;
+  /** Stable agent name; defaults to the host name. */
+  name?: string;
+  labels?: Record<string, string>;
+  /** Runs executed at once; defaults to the number of CPUs. */
+  slots?: number;
+  /** Root of the run workspaces (<workDir>/runs/<run>-<attempt>/). */
+  workDir?: string;
+  /** How long a drain lets running jobs go on before cancelling them; 0 = no limit. */
+  drainTimeoutMs?: number;
+  /** Unacknowledged log bytes held in memory before jobs' output is paused. */
+  maxUnackedLogBytes?: number;
+  /** Keep run workspaces after the run ends (default: delete them). */
+  keepWorkspaces?: boolean;
+  /** How long shutdown waits for the controller to acknowledge the last logs. */
+  flushTimeoutMs?: number;
+  /** Time between SIGTERM and SIGKILL when the spec does not say. */
+  defaultKillGraceMs?: number;
+  /** Heartbeat interval when Welcome leaves it at 0. */
+  defaultHeartbeatMs?: number;
+  /** How long to wait for Welcome after Hello before redialling. */
+  helloTimeoutMs?: number;
+  backoff?: Partial<BackoffOptions>;
+  /** Defaults to pino on stderr at info. */
+  logger?: Logger;
+}
+
+export interface CompiledAgentOptions {
+  readonly controller: string;
+  readonly name: string;
+  readonly labels: Readonly<Record<string, string>>;
+  readonly slots: number;
+  readonly workDir: string;
+  readonly drainTimeoutMs: number;
+  readonly maxUnackedLogBytes: number;
+  readonly keepWorkspaces: boolean;
+  readonly flushTimeoutMs: number;
+  readonly defaultKillGraceMs: number;
+  readonly defaultHeartbeatMs: number;
+  readonly helloTimeoutMs: number;
+  readonly backoff: BackoffOptions;
+  readonly logger: Logger;
+  readonly compiled: true;
+}
+
+export const DEFAULTS = {
+  drainTimeoutMs: 10 * 60_000,
+  // 32 MiB: a minute of a noisy build's output, small next to any job's own memory.
+  maxUnackedLogBytes: 32 << 20,
+  flushTimeoutMs: 30_000,
+  defaultKillGraceMs: 10_000,
+  defaultHeartbeatMs: 10_000,
+  helloTimeoutMs: 15_000,
+  backoff: { initialMs: 200, factor: 2, maxMs: 10_000 },
+} as const;
+
+export function defaultWorkDir(): string {
+  let user: string;
+  try {
+    user = os.userInfo().username;
+  } catch {
+    // no passwd entry (common in containers): fall back to the uid
+    user = String(process.getuid?.() ?? "user");
+  }
+  return join(os.tmpdir(), `hodei-agent-${user}`);
+}
+
+export function defaultLogger(level = "info"): Logger {
+  // stdout may be a job's pipe or a user's terminal; the agent's own log is diagnostics → stderr.
+  return pino({ name: "hodei-agent", level }, pino.destination({ dest: 2, sync: true }));
+}
+
+function nonNegative(option: string, value: number | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (!Number.isFinite(value) || value < 0) throw new ConfigError(option, `must be a number ≥ 0, got ${value}`);
+  return Math.floor(value);
+}
+
+export function compileAgentOptions(opts: AgentOptions | CompiledAgentOptions): CompiledAgentOptions {
+  if ("compiled" in opts) return opts;
+  const slots = opts.slots ?? os.availableParallelism();
+  if (!Number.isInteger(slots) || slots < 1) throw new ConfigError("slots", `must be a whole number ≥ 1, got ${slots}`);
+  const name = (opts.name ?? os.hostname()).trim();
+  if (!name) throw new ConfigError("name", "must not be empty");
+  const labels = { ...(opts.labels ?? {}) };
+  for (const [k, v] of Object.entries(labels)) checkLabel("labels", k, v);
+  // Below a few pipe reads (64 KiB each) jobs would pause on nearly every read: clamp rather than fail.
+  const maxUnacked = Math.max(256 * 1024, nonNegative("max-unacked-logs", opts.maxUnackedLogBytes, DEFAULTS.maxUnackedLogBytes));
+  const backoff = { ...DEFAULTS.backoff, ...opts.backoff };
+  if (backoff.initialMs <= 0 || backoff.factor < 1 || backoff.maxMs < backoff.initialMs) {
+    throw new ConfigError("backoff", "needs initialMs > 0, factor ≥ 1, maxMs ≥ initialMs");
+  }
+  return {
+    controller: checkAddress("controller", opts.controller),
+    name,
+    labels,
+    slots,
+    workDir: resolve(opts.workDir ?? defaultWorkDir()),
+    drainTimeoutMs: nonNegative("drain-timeout", opts.drainTimeoutMs, DEFAULTS.drainTimeoutMs),
+    maxUnackedLogBytes: maxUnacked,
+    keepWorkspaces: opts.keepWorkspaces ?? false,
+    flushTimeoutMs: nonNegative("flush-timeout", opts.flushTimeoutMs, DEFAULTS.flushTimeoutMs),
+    defaultKillGraceMs: nonNegative("kill-grace", opts.defaultKillGraceMs, DEFAULTS.defaultKillGraceMs),
+    defaultHeartbeatMs: Math.max(100, nonNegative("heartbeat", opts.defaultHeartbeatMs, DEFAULTS.defaultHeartbeatMs)),
+    helloTimeoutMs: Math.max(100, nonNegative("hello-timeout", opts.helloTimeoutMs, DEFAULTS.helloTimeoutMs)),
+    backoff,
+    logger: opts.logger ?? defaultLogger(),
+    compiled: true,
+  };
+}

@@ -1,0 +1,173 @@
+// The agent's one stream to the controller: dial, Hello, wait for Welcome,
+// then pass messages both ways until the stream ends; then redial with
+// backoff, forever, until close(). What to (re)send after a Welcome is the
+// outbox's business, not this file's: a Connection holds no run state.
+import * as grpc from "@grpc/grpc-js";
+import type { Logger } from "pino";
+import {
+  AgentServiceClient,
+  type AgentMessage,
+  type ControllerMessage,
+  type Hello,
+  type Welcome,
+} from "../proto/gen/hodei/v1/agent.js";
+import { Backoff, type BackoffOptions } from "./backoff.js";
+import { StreamClosedError } from "./errors.js";
+import { Flow } from "./flow.js";
+
+export interface ConnectionHandlers {
+  /** Built fresh for every dial: it lists the runs the agent holds right now. */
+  hello(): Hello;
+  onWelcome(welcome: Welcome, generation: number): void;
+  onMessage(message: ControllerMessage): void;
+  /** The stream can take more after having been busy. */
+  onWritable(): void;
+  onDown(error: StreamClosedError): void;
+}
+
+export interface ConnectionOptions {
+  address: string;
+  backoff: BackoffOptions;
+  helloTimeoutMs: number;
+  logger: Logger;
+  credentials?: grpc.ChannelCredentials;
+}
+
+/** Metadata key carrying Welcome.session_token on later dials (the proto leaves the carrier open). */
+export const SESSION_METADATA_KEY = "x-hodei-session-token";
+
+const CHANNEL_OPTIONS: grpc.ChannelOptions = {
+  // Find a dead controller (or a cut network) in ~40 s instead of TCP's ~15 min.
+  "grpc.keepalive_time_ms": 30_000,
+  "grpc.keepalive_timeout_ms": 10_000,
+  "grpc.keepalive_permit_without_calls": 1,
+  // A fresh subchannel per dial, so our backoff, not the shared channel's (up to 120 s), paces retries.
+  "grpc.use_local_subchannel_pool": 1,
+};
+
+type Call = grpc.ClientDuplexStream<AgentMessage, ControllerMessage>;
+
+export class Connection {
+  private client?: AgentServiceClient;
+  private call?: Call;
+  private gen = 0;
+  private downGen = 0;
+  private welcomed = false;
+  private upSince = 0;
+  private flow = new Flow(() => {});
+  private closing = false;
+  private sessionToken = "";
+  private retryTimer?: NodeJS.Timeout;
+  private helloTimer?: NodeJS.Timeout;
+  private closeWaiter?: () => void;
+  private readonly backoff: Backoff;
+
+  constructor(
+    private readonly opts: ConnectionOptions,
+    private readonly handlers: ConnectionHandlers,
+  ) {
+    this.backoff = new Backoff(opts.backoff);
+  }
+
+  start(): void {
+    this.dial();
+  }
+
+  /** Increases with every dial; tells one stream's sends from the next's. */
+  get generation(): number {
+    return this.gen;
+  }
+  /** Welcomed on the current stream. */
+  get connected(): boolean {
+    return this.welcomed;
+  }
+  /** Connected and not backpressured: a good moment to send logs. */
+  get ready(): boolean {
+    return this.welcomed && this.flow.open;
+  }
+
+  /** Writes when connected (else drops: the outbox resends after the next Welcome). Returns `ready`. */
+  write(message: AgentMessage): boolean {
+    if (!this.call || !this.welcomed) return false;
+    this.flow.write(this.call, message);
+    return this.ready;
+  }
+
+  /** Stop redialling; send `last` (GoingAway), half-close, give the controller `timeoutMs` to end its side. */
+  async close(last?: AgentMessage, timeoutMs = 2_000): Promise<void> {
+    this.closing = true;
+    clearTimeout(this.retryTimer);
+    const gen = this.gen;
+    if (this.call && this.downGen !== gen) {
+      if (last) this.write(last);
+      this.call.end();
+      await new Promise<void>((resolve) => {
+        this.closeWaiter = resolve;
+        setTimeout(resolve, timeoutMs).unref();
+      });
+      this.down(gen, new StreamClosedError("closed by the agent"));
+    }
+    this.client?.close();
+  }
+
+  private dial(): void {
+    if (this.closing) return;
+    const gen = ++this.gen;
+    this.welcomed = false;
+    const flow = (this.flow = new Flow(() => this.welcomed && this.handlers.onWritable()));
+    const client = new AgentServiceClient(this.opts.address, this.opts.credentials ?? grpc.credentials.createInsecure(), CHANNEL_OPTIONS);
+    const metadata = new grpc.Metadata();
+    if (this.sessionToken) metadata.set(SESSION_METADATA_KEY, this.sessionToken);
+    const call = client.connect(metadata);
+    this.client = client;
+    this.call = call;
+    call.on("data", (m: ControllerMessage) => {
+      if (gen === this.gen && this.downGen !== gen) this.receive(m);
+    });
+    call.on("error", (err: grpc.ServiceError) => {
+      this.down(gen, new StreamClosedError(`stream failed: ${err.details || err.message}`, err.code, { cause: err }));
+    });
+    call.on("end", () => this.down(gen, new StreamClosedError("the controller ended the stream")));
+    call.on("drain", () => flow.drained());
+    call.write({ msg: { $case: "hello", value: this.handlers.hello() } });
+    this.helloTimer = setTimeout(
+      () => this.down(gen, new StreamClosedError(`no Welcome within ${this.opts.helloTimeoutMs} ms`)),
+      this.opts.helloTimeoutMs,
+    );
+  }
+
+  private receive(message: ControllerMessage): void {
+    if (message.msg?.$case === "welcome") {
+      clearTimeout(this.helloTimer);
+      const welcome = message.msg.value;
+      this.welcomed = true;
+      this.upSince = Date.now();
+      if (welcome.sessionToken) this.sessionToken = welcome.sessionToken;
+      this.handlers.onWelcome(welcome, this.gen);
+      return;
+    }
+    if (!this.welcomed) this.opts.logger.warn({ message: message.msg?.$case }, "controller message before Welcome");
+    this.handlers.onMessage(message);
+  }
+
+  /** Once per stream: tear it down, tell the agent, and unless closing, redial after a backoff. */
+  private down(gen: number, error: StreamClosedError): void {
+    if (gen !== this.gen || this.downGen === gen) return;
+    this.downGen = gen;
+    clearTimeout(this.helloTimer);
+    const wasUpFor = this.welcomed ? Date.now() - this.upSince : 0;
+    this.welcomed = false;
+    this.call?.cancel();
+    this.client?.close();
+    this.handlers.onDown(error);
+    if (this.closing) {
+      this.closeWaiter?.();
+      return;
+    }
+    // A session that lasted longer than the longest delay was healthy: start over from the shortest.
+    if (wasUpFor >= this.opts.backoff.maxMs) this.backoff.reset();
+    const delay = this.backoff.next();
+    this.opts.logger.warn({ err: error.message, code: error.grpcCode, retryInMs: delay }, "controller stream down; reconnecting");
+    this.retryTimer = setTimeout(() => this.dial(), delay);
+  }
+}

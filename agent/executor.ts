@@ -1,0 +1,55 @@
+// How a run is executed, behind the one seam where a second implementation is
+// planned: ProcessExecutor (a local process group, process-executor.ts) now,
+// a container executor later. The agent only sees these types.
+import type { ExecSpec, Usage } from "../proto/gen/hodei/v1/agent.js";
+import type { FinishReason, LogStream } from "../proto/gen/hodei/v1/common.js";
+
+export interface JobRequest {
+  runId: string;
+  attempt: number;
+  jobName: string;
+  spec: ExecSpec;
+  /** Absolute directory for this attempt; the executor creates it. */
+  workspace: string;
+}
+
+export interface JobResult {
+  reason: FinishReason;
+  /** Set when the process exited; absent when a signal ended it or it never ran. */
+  exitCode?: number;
+  /** Signal name when a signal ended the process, else "". */
+  signal: string;
+  /** Human-readable detail (why it could not start, the timeout, the cancel reason). */
+  message: string;
+  finishedAtMs: number;
+  /** Absent when the executor cannot measure it honestly. */
+  usage?: Usage;
+}
+
+/**
+ * Callbacks of one job, in this order: onStarted (not when spawning failed),
+ * onOutput any number of times, onFinished exactly once and only after the
+ * last onOutput.
+ */
+export interface JobEvents {
+  onStarted(pid: number, startedAtMs: number): void;
+  onOutput(stream: LogStream, data: Buffer): void;
+  onFinished(result: JobResult): void;
+}
+
+/** Why the agent stops a job; decides the FinishReason (TIMEOUT or CANCELLED). */
+export type StopKind = "timeout" | "cancel";
+
+export interface RunningJob {
+  /** SIGTERM the job's processes, SIGKILL after graceMs. The first stop decides the reason. */
+  stop(kind: StopKind, graceMs: number, message: string): void;
+  /** Stop reading output (the job blocks once its pipe fills); resume() reads again. */
+  pause(): void;
+  resume(): void;
+}
+
+export interface Executor {
+  /** Reported in Hello: how the job's process tree is stopped. */
+  readonly killMethod: string;
+  start(request: JobRequest, events: JobEvents): RunningJob;
+}

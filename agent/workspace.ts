@@ -1,0 +1,77 @@
+// Turns an ExecSpec into what spawn() needs: the workspace on disk, the script
+// file, the argv, the working directory (kept inside the workspace) and the env.
+import { mkdir, writeFile } from "node:fs/promises";
+import { isAbsolute, join, relative, resolve } from "node:path";
+import type { JobRequest } from "./executor.js";
+import { SpawnError } from "./errors.js";
+
+export interface LaunchPlan {
+  file: string;
+  args: string[];
+  cwd: string;
+  env: Record<string, string>;
+}
+
+// Inherited from the agent so tools behave as in a login shell; everything
+// else (tokens, the agent's own config) stays out of jobs.
+const INHERITED_ENV = ["PATH", "HOME", "USER", "LOGNAME", "SHELL", "LANG", "LC_ALL", "LC_CTYPE", "TERM", "TZ", "TMPDIR"];
+
+/** `<workDir>/runs/<runId>-<attempt>`, with the run id made safe as one path segment. */
+export function workspacePath(workDir: string, runId: string, attempt: number): string {
+  return join(workDir, "runs", `${runId.replace(/[^A-Za-z0-9._-]/g, "_")}-${attempt}`);
+}
+
+export function jobEnv(req: JobRequest, parent: NodeJS.ProcessEnv = process.env): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const key of INHERITED_ENV) {
+    const value = parent[key];
+    if (value !== undefined) env[key] = value;
+  }
+  env.PATH ??= "/usr/local/bin:/usr/bin:/bin";
+  env.CI = "true";
+  Object.assign(env, req.spec.env);
+  // Identity last: a job cannot pretend to be another run.
+  env.HODEI_RUN_ID = req.runId;
+  env.HODEI_ATTEMPT = String(req.attempt);
+  env.HODEI_JOB = req.jobName;
+  env.HODEI_WORKSPACE = req.workspace;
+  return env;
+}
+
+/** The workdir resolved inside the workspace; anything escaping it is refused. */
+export function resolveWorkdir(workspace: string, workdir: string): string {
+  const cwd = resolve(workspace, workdir || ".");
+  const rel = relative(workspace, cwd);
+  if (rel === ".." || rel.startsWith("../") || isAbsolute(rel)) {
+    throw new SpawnError(`workdir "${workdir}" is outside the run's workspace; use a path relative to it`);
+  }
+  return cwd;
+}
+
+export async function prepareLaunch(req: JobRequest): Promise<LaunchPlan> {
+  const { spec, workspace } = req;
+  const hasScript = spec.script.trim() !== "";
+  const hasCommand = spec.command.length > 0;
+  if (hasScript === hasCommand) {
+    throw new SpawnError(hasScript ? "spec has both script and command; give one" : "spec has neither script nor command");
+  }
+  const cwd = resolveWorkdir(workspace, spec.workdir);
+  try {
+    await mkdir(join(workspace, ".hodei"), { recursive: true });
+    await mkdir(cwd, { recursive: true });
+  } catch (err) {
+    throw new SpawnError(`cannot create the workspace: ${(err as Error).message}`, (err as NodeJS.ErrnoException).code, { cause: err });
+  }
+  const env = jobEnv(req);
+  if (hasCommand) return { file: spec.command[0]!, args: spec.command.slice(1), cwd, env };
+
+  const shell = spec.shell || "bash";
+  if (shell !== "bash" && shell !== "sh") throw new SpawnError(`shell "${shell}" is not supported; use bash or sh`);
+  const file = join(workspace, ".hodei", "script.sh");
+  // The options are also on the command line; the first line keeps them when
+  // someone re-runs the file by hand. It shifts the script's line numbers by one.
+  const prelude = shell === "bash" ? "set -euo pipefail\n" : "set -e\n";
+  await writeFile(file, prelude + spec.script + (spec.script.endsWith("\n") ? "" : "\n"), { mode: 0o700 });
+  const args = shell === "bash" ? ["--noprofile", "--norc", "-eo", "pipefail", file] : ["-e", file];
+  return { file: shell, args, cwd, env };
+}

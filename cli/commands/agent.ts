@@ -1,0 +1,68 @@
+import { Command, Flags } from "@oclif/core";
+import { compileAgentOptions, ConfigError, startAgent, type CompiledAgentOptions } from "../../agent/index.js";
+import { defaultLogger } from "../../agent/config.js";
+import { parseDuration, parseLabels, parseSize } from "../../agent/parse.js";
+
+const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
+
+export default class AgentCommand extends Command {
+  static override summary = "Run an agent: dial a controller, execute the runs it assigns, stream their logs.";
+
+  static override description = `The agent connects out to the controller (it never listens), registers its name, labels and slots, and runs each assigned job in its own workspace and process group. Logs go to stderr.
+
+On SIGTERM or SIGINT it takes no new work, lets running jobs finish within --drain-timeout (then cancels them), waits for the controller to store their logs, and exits 0. A second signal cancels running jobs at once; a third exits immediately.`;
+
+  static override examples = [
+    "<%= config.bin %> agent --controller ci.example.com:7070 --labels os=linux,arch=amd64 --slots 4",
+    "HODEI_CONTROLLER=127.0.0.1:7070 <%= config.bin %> agent --drain-timeout 30m",
+  ];
+
+  static override flags = {
+    controller: Flags.string({ summary: "Controller address, HOST:PORT.", env: "HODEI_CONTROLLER", required: true }),
+    name: Flags.string({ summary: "Agent name (default: the host name).", env: "HODEI_AGENT_NAME" }),
+    labels: Flags.string({ summary: "Labels for job selectors, k=v,k2=v2.", env: "HODEI_AGENT_LABELS" }),
+    slots: Flags.integer({ summary: "Runs executed at once (default: number of CPUs).", env: "HODEI_AGENT_SLOTS", min: 1 }),
+    "work-dir": Flags.string({ summary: "Directory for run workspaces (default: a per-user temp dir).", env: "HODEI_WORK_DIR" }),
+    "drain-timeout": Flags.string({ summary: "On shutdown, how long running jobs may go on before they are cancelled; 0 = no limit.", env: "HODEI_DRAIN_TIMEOUT", default: "10m" }),
+    "max-unacked-logs": Flags.string({ summary: "Log bytes held until the controller stores them; above it, job output is paused.", env: "HODEI_MAX_UNACKED_LOGS", default: "32MiB" }),
+    "keep-workspaces": Flags.boolean({ summary: "Keep each run's workspace after it ends.", env: "HODEI_KEEP_WORKSPACES", default: false }),
+    "log-level": Flags.option({ summary: "Agent log level (stderr).", options: LOG_LEVELS, env: "HODEI_LOG_LEVEL", default: "info" as const })(),
+  };
+
+  async run(): Promise<void> {
+    const { flags } = await this.parse(AgentCommand);
+    let options: CompiledAgentOptions;
+    try {
+      options = compileAgentOptions({
+        controller: flags.controller,
+        name: flags.name,
+        labels: flags.labels ? parseLabels("labels", flags.labels) : undefined,
+        slots: flags.slots,
+        workDir: flags["work-dir"],
+        drainTimeoutMs: parseDuration("drain-timeout", flags["drain-timeout"]),
+        maxUnackedLogBytes: parseSize("max-unacked-logs", flags["max-unacked-logs"]),
+        keepWorkspaces: flags["keep-workspaces"],
+        logger: defaultLogger(flags["log-level"]),
+      });
+    } catch (err) {
+      if (err instanceof ConfigError) this.error(err.message, { exit: 2 });
+      throw err;
+    }
+
+    const agent = await startAgent(options);
+    let signals = 0;
+    const onSignal = (signal: NodeJS.Signals) => {
+      signals++;
+      if (signals === 1) void agent.drain(`received ${signal}`);
+      else if (signals === 2) void agent.stop(`received ${signal} again`);
+      else process.exit(signal === "SIGINT" ? 130 : 143); // the operator insists: leave now
+    };
+    process.on("SIGTERM", onSignal);
+    process.on("SIGINT", onSignal);
+    await agent.closed;
+    process.off("SIGTERM", onSignal);
+    process.off("SIGINT", onSignal);
+    // Everything is closed; if a stray handle still holds the event loop, do not hang on it.
+    setTimeout(() => process.exit(0), 2_000).unref();
+  }
+}
