@@ -12,6 +12,7 @@ import { LogHub } from "./logs/hub.js";
 import { connectHandler } from "./agents/service.js";
 import { controlService } from "./api/control.js";
 import { compileControllerOptions, type ControllerOptions } from "./config.js";
+import { enableNoDelay } from "./nodelay.js";
 
 export interface Controller {
   /** HOST:PORT clients and agents dial. */
@@ -31,6 +32,7 @@ export async function startController(opts: ControllerOptions & { logger?: Logge
   const hub = new LogHub();
   const dispatcher = new Dispatcher(store.db, log);
   const server = new grpc.Server({ "grpc.max_receive_message_length": MAX_MESSAGE, "grpc.max_send_message_length": MAX_MESSAGE });
+  enableNoDelay(server);
   server.addService(AgentServiceService, { connect: connectHandler({ db: store.db, dispatcher, hub, log, heartbeatIntervalMs: o.heartbeatIntervalMs }) });
   server.addService(ControlServiceService, controlService({ db: store.db, dispatcher, hub }));
   const host = o.host.includes(":") ? `[${o.host}]` : o.host;
