@@ -1,0 +1,112 @@
+/**
+ * Validation of one already-parsed document: pick the schema by `kind`, run
+ * the ajv validator, translate its errors, then the few cross-field rules a
+ * JSON Schema cannot express. Positions are the loader's business; this
+ * module speaks only in JSON pointers.
+ */
+import { Ajv2020, type ValidateFunction } from "ajv/dist/2020.js";
+import { parseDuration } from "./durations.js";
+import { FORMATS } from "./formats.js";
+import jobSchema from "./job.schema.json" with { type: "json" };
+import { describeValue, translateErrors, type Issue } from "./messages.js";
+import policySchema from "./policy.schema.json" with { type: "json" };
+import providerSchema from "./provider.schema.json" with { type: "json" };
+import { didYouMean } from "./suggest.js";
+import { KINDS, type AnyDocument, type JobDocument, type Kind } from "./types.js";
+
+export type { Issue } from "./messages.js";
+
+const ajv = new Ajv2020({
+  allErrors: true, // report every problem, not the first
+  strict: true, // a typo in our own schemas fails on first compile (the fixture tests compile each)
+  strictRequired: false, // the run/command oneOf names properties defined one level up
+  allowUnionTypes: true, // cpu is number | string
+  verbose: true, // errors carry data and parentSchema, which the messages need
+  useDefaults: true, // priority: 0
+  code: { optimize: false }, // halves compile time (CLI start-up); validation speed does not matter here
+});
+for (const [name, fn] of Object.entries(FORMATS)) {
+  ajv.addFormat(name, {
+    type: "string",
+    validate: (s: string) => {
+      try {
+        fn(s);
+        return true;
+      } catch {
+        return false;
+      }
+    },
+  });
+}
+
+const SCHEMAS = {
+  Job: jobSchema,
+  Policy: policySchema,
+  Provider: providerSchema,
+  // For documents whose kind is missing or unknown: still check the envelope
+  // (apiVersion, metadata, stray top-level fields) so one run reports them all.
+  envelope: {
+    ...jobSchema,
+    $id: "https://hodei.dev/schemas/v1/envelope.schema.json",
+    properties: { ...jobSchema.properties, kind: { type: "string" }, spec: { type: "object" } },
+  },
+};
+
+// Compiled once per process, on first use: compiling all of them costs about
+// 100 ms of CLI start-up, and most loads only ever see Jobs.
+const compiled = new Map<keyof typeof SCHEMAS, ValidateFunction>();
+function validator(which: keyof typeof SCHEMAS): ValidateFunction {
+  let v = compiled.get(which);
+  if (!v) {
+    v = ajv.compile(SCHEMAS[which]);
+    compiled.set(which, v);
+  }
+  return v;
+}
+
+const isMapping = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
+
+/**
+ * Validate a parsed document. On success `doc` is the document with defaults
+ * filled in (the input object itself is modified: callers pass a fresh copy).
+ */
+export function checkDocument(obj: unknown): { doc?: AnyDocument; issues: Issue[] } {
+  if (!isMapping(obj)) {
+    return {
+      issues: [
+        { pointer: "", at: "value", message: `expected a mapping with apiVersion, kind, metadata and spec, got ${describeValue(obj)}` },
+      ],
+    };
+  }
+  const kind = obj["kind"];
+  const known = typeof kind === "string" && (KINDS as readonly string[]).includes(kind);
+  const validate = validator(known ? (kind as Kind) : "envelope");
+  const issues: Issue[] = [];
+  if (!known && typeof kind === "string") {
+    issues.push({
+      pointer: "/kind",
+      at: "value",
+      message: `unknown kind ${JSON.stringify(kind)}: expected "Job", "Policy" or "Provider"${didYouMean(kind, KINDS)}`,
+    });
+  }
+  if (!validate(obj)) issues.push(...translateErrors(validate.errors ?? []));
+  if (issues.length > 0) return { issues };
+  const doc = obj as unknown as AnyDocument;
+  if (doc.kind === "Job") issues.push(...jobRules(doc));
+  return issues.length > 0 ? { issues } : { doc, issues };
+}
+
+/** Rules across fields, checked once the shapes are known to be right. */
+function jobRules(job: JobDocument): Issue[] {
+  const r = job.spec.retries;
+  if (r?.backoff !== undefined && r.maxBackoff !== undefined && parseDuration(r.maxBackoff) < parseDuration(r.backoff)) {
+    return [
+      {
+        pointer: "/spec/retries/maxBackoff",
+        at: "value",
+        message: `maxBackoff (${r.maxBackoff}) must not be shorter than backoff (${r.backoff})`,
+      },
+    ];
+  }
+  return [];
+}

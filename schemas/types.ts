@@ -1,0 +1,107 @@
+/**
+ * TypeScript shapes of the documents, mirroring the JSON Schemas in this
+ * folder, which are the source of truth (test/unit/schemas/schema-files.test.ts
+ * checks that both list the same spec fields). Values are as written in YAML:
+ * durations and sizes stay strings; parseDuration/parseSize give numbers.
+ */
+import type { SpecError } from "./errors.js";
+
+export const API_VERSION = "hodei.dev/v1";
+export const KINDS = ["Job", "Policy", "Provider"] as const;
+export type Kind = (typeof KINDS)[number];
+
+export interface Metadata {
+  name: string;
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
+}
+
+export interface Resources {
+  cpu?: number | string;
+  memory?: string;
+  gpu?: number;
+}
+
+export type RetryOn = "failure" | "timeout" | "infrastructure";
+
+export interface JobSpec {
+  run?: string;
+  command?: string[];
+  shell?: "bash" | "sh";
+  env?: Record<string, string>;
+  workdir?: string;
+  timeout?: string;
+  killGrace?: string;
+  image?: string;
+  secrets?: string[];
+  resources?: Resources;
+  selector?: Record<string, string>;
+  retries?: { limit: number; backoff?: string; maxBackoff?: string; on?: RetryOn[] };
+  /** Always present after validation (defaults to 0). */
+  priority?: number;
+  concurrency?: { group: string; cancelInProgress?: boolean };
+  triggers?: {
+    push?: { branches?: string[]; paths?: string[] };
+    schedule?: string[];
+    manual?: boolean;
+  };
+}
+
+export interface JobDocument {
+  apiVersion: typeof API_VERSION;
+  kind: "Job";
+  metadata: Metadata;
+  spec: JobSpec;
+}
+
+export interface PolicySpec {
+  projects?: string[];
+  limits?: { maxTimeout?: string; maxRetries?: number; maxPriority?: number; resources?: Resources };
+  allowedImages?: string[];
+  quotas?: { concurrentRuns?: number; queuedRuns?: number };
+  concurrency?: { maxPerJob?: number; maxPerGroup?: number };
+}
+
+export interface PolicyDocument {
+  apiVersion: typeof API_VERSION;
+  kind: "Policy";
+  metadata: Metadata;
+  spec: PolicySpec;
+}
+
+export interface ProviderSpec {
+  type: "local" | "static" | "docker" | "kubernetes";
+  capacity?: number;
+  labels?: Record<string, string>;
+  idleTtl?: string;
+  image?: string;
+  config?: Record<string, unknown>;
+}
+
+export interface ProviderDocument {
+  apiVersion: typeof API_VERSION;
+  kind: "Provider";
+  metadata: Metadata;
+  spec: ProviderSpec;
+}
+
+export type AnyDocument = JobDocument | PolicyDocument | ProviderDocument;
+
+export interface LoadedDocument {
+  kind: Kind;
+  name: string;
+  /** The file it came from, as given or discovered ("<input>" for objects). */
+  file: string;
+  /** 1-based line where the document's content starts (0 without a file). */
+  line: number;
+  doc: AnyDocument;
+}
+
+export interface LoadResult {
+  /** Valid documents only, in file order. */
+  documents: LoadedDocument[];
+  /** Every problem found, sorted by file (in load order), line and column. */
+  errors: SpecError[];
+  /** Files that were read. */
+  files: string[];
+}
