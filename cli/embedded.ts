@@ -53,13 +53,12 @@ export async function openEmbedded(opts: { dataDir: string; withAgent: boolean }
   const logFile = openSync(join(opts.dataDir, "controller.log"), "a");
   let controller: Controller;
   try {
-    controller = await startController({ dataDir: dbDir, listen: "127.0.0.1:0", logger: pino({ name: "controller", level: "info" }, pino.destination(logFile)) });
+    controller = await startController({ dataDir: dbDir, lock, listen: "127.0.0.1:0", logger: pino({ name: "controller", level: "info" }, pino.destination(logFile)) });
   } catch (err) {
     lock.release();
     closeSync(logFile);
     throw new CliError(`could not start the embedded controller on ${dbDir}: ${(err as Error).message}`, 1, { cause: err });
   }
-  lock.setAddress(controller.address);
   const labels = `os=${process.platform},arch=${process.arch},host=${hostname()}`;
   let agent: ChildProcess | undefined;
   if (opts.withAgent) {

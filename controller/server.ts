@@ -13,6 +13,7 @@ import { connectHandler } from "./agents/service.js";
 import { controlService } from "./api/control.js";
 import { compileControllerOptions, type ControllerOptions } from "./config.js";
 import { enableNoDelay } from "./nodelay.js";
+import { acquireDataDirLock, type DataDirLock } from "./store/lock.js";
 
 export interface Controller {
   /** HOST:PORT clients and agents dial. */
@@ -25,10 +26,33 @@ export interface Controller {
 /** Log batches are capped at ~1 MiB by agents; leave room, refuse worse. */
 const MAX_MESSAGE = 16 * 1024 * 1024;
 
-export async function startController(opts: ControllerOptions & { logger?: Logger; store?: Store }): Promise<Controller> {
+export interface StartOptions extends ControllerOptions {
+  logger?: Logger;
+  /** An open store (tests); the controller does not close it. */
+  store?: Store;
+  /** The data-dir lock, when the caller already took it (embedded mode). */
+  lock?: DataDirLock;
+}
+
+export async function startController(opts: StartOptions): Promise<Controller> {
   const o = compileControllerOptions(opts.store ? { ...opts, dataDir: opts.dataDir ?? "(given)" } : opts);
   const log = opts.logger ?? pino({ name: "controller" }, pino.destination(2));
-  const store = opts.store ?? (await openStore("url" in o.database ? { databaseUrl: o.database.url } : { dataDir: o.database.dataDir }));
+  // PGlite loses writes when two processes open one data dir: hold its lock for our lifetime.
+  let lock = opts.lock;
+  if (!lock && !opts.store && "dataDir" in o.database) {
+    const r = await acquireDataDirLock(o.database.dataDir);
+    if (!r.held) {
+      throw new Error(`the data dir ${o.database.dataDir} is in use by process ${r.pid}${r.address ? `, a controller at ${r.address}` : ""} (${r.reason})`);
+    }
+    lock = r.lock;
+  }
+  let store: Store;
+  try {
+    store = opts.store ?? (await openStore("url" in o.database ? { databaseUrl: o.database.url } : { dataDir: o.database.dataDir }));
+  } catch (err) {
+    if (!opts.lock) lock?.release();
+    throw err;
+  }
   const hub = new LogHub();
   const dispatcher = new Dispatcher(store.db, log);
   const server = new grpc.Server({ "grpc.max_receive_message_length": MAX_MESSAGE, "grpc.max_send_message_length": MAX_MESSAGE });
@@ -43,9 +67,11 @@ export async function startController(opts: ControllerOptions & { logger?: Logge
     );
   } catch (err) {
     if (!opts.store) await store.close();
+    if (!opts.lock) lock?.release();
     throw new Error(`cannot listen on ${host}:${o.port}: ${(err as Error).message}`, { cause: err });
   }
   const address = `${host}:${port}`;
+  lock?.setAddress(address);
   log.info({ address, database: "url" in o.database ? "postgres" : "pglite" }, "controller listening");
   // Runs queued while no controller was up are placed as soon as agents connect; wake once anyway.
   dispatcher.wake();
@@ -66,6 +92,7 @@ export async function startController(opts: ControllerOptions & { logger?: Logge
       });
       await dispatcher.settled();
       if (!opts.store) await store.close();
+      if (!opts.lock) lock?.release();
       log.info("controller stopped");
     })());
   return { address, store, dispatcher, stop };

@@ -105,7 +105,8 @@ export function controlService(deps: ControlDeps): ControlServiceServer {
     streamLogs: (call: ServerWritableStream<StreamLogsRequest, LogEvent>): void => {
       streamLogs(db, hub, call).then(
         () => call.end(),
-        (err: unknown) => call.destroy(Object.assign(new Error(toServiceError(err).details ?? "error"), toServiceError(err))),
+        // grpc-js turns an emitted 'error' into the call's status (destroy() would leave the client waiting).
+        (err: unknown) => call.emit("error", toServiceError(err)),
       );
     },
 
