@@ -8,5 +8,7 @@ export default defineConfig({
     maxWorkers: 2,
     testTimeout: 60_000,
     hookTimeout: 120_000,
+    // Once per run: a migrated template database that each test file copies (test/helpers/db.ts).
+    globalSetup: ["test/helpers/global-setup.ts"],
   },
 });

@@ -37,6 +37,7 @@ export function ago(ms: number, now = Date.now()): string {
 
 /** Plain column table; the visible width ignores ANSI colour codes. */
 export function table(head: string[], rows: string[][]): string {
+  // eslint-disable-next-line no-control-regex -- matching ANSI colour codes is the point
   const visible = (s: string): number => s.replace(/\x1b\[[0-9;]*m/g, "").length;
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => visible(r[i] ?? ""))));
   const line = (cells: string[]): string =>

@@ -18,6 +18,8 @@ export interface StoreOptions {
   poolSize?: number;
   /** Apply migrations on open (default true). */
   migrate?: boolean;
+  /** How long the startup connection check waits for PostgreSQL (default 10 s). */
+  connectTimeoutMs?: number;
 }
 
 /** The two dialects share every query; this is the one place they differ. */
@@ -34,6 +36,9 @@ export interface Store {
 export async function openStore(opts: StoreOptions): Promise<Store> {
   let store: Store;
   if (opts.databaseUrl) {
+    // Fail at startup with a message that says what to fix, rather than on the
+    // first query with a bare ECONNREFUSED (or never, on a black-holed host).
+    await checkConnection(parseDatabaseUrl(opts.databaseUrl), opts.connectTimeoutMs ?? 10_000);
     const pool = new pg.Pool({ connectionString: opts.databaseUrl, max: opts.poolSize ?? 10 });
     // An idle client that loses its server emits 'error'; without a listener the process dies.
     pool.on("error", () => {});
@@ -71,4 +76,114 @@ export async function openStore(opts: StoreOptions): Promise<Store> {
     }
   }
   return store;
+}
+
+/** The database URL cannot be a PostgreSQL URL; nothing was contacted. */
+export class DatabaseUrlError extends Error {
+  override readonly name = "DatabaseUrlError";
+}
+
+/** PostgreSQL could not be reached or refused us; the message says what to check. */
+export class DatabaseConnectError extends Error {
+  override readonly name = "DatabaseConnectError";
+  constructor(
+    message: string,
+    readonly code: string | undefined,
+    options: { cause: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+/** The URL with its password masked, for messages and logs. */
+export function redactUrl(url: URL | string): string {
+  if (typeof url === "string") return url.replace(/\/\/([^:@/]*):[^@/]*@/, "//$1:***@");
+  const copy = new URL(url.href);
+  if (copy.password) copy.password = "***";
+  return copy.href;
+}
+
+export function parseDatabaseUrl(raw: string): URL {
+  const expected = "expected postgres://USER:PASSWORD@HOST:PORT/DATABASE";
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch (err) {
+    throw new DatabaseUrlError(`the database URL ${JSON.stringify(redactUrl(raw))} is not a URL; ${expected}`, { cause: err });
+  }
+  if (url.protocol !== "postgres:" && url.protocol !== "postgresql:") {
+    throw new DatabaseUrlError(`the database URL ${JSON.stringify(redactUrl(url))} is not a PostgreSQL URL; ${expected}`);
+  }
+  return url;
+}
+
+/** One throwaway connection (not the pool) so a timeout can apply to it alone. */
+async function checkConnection(url: URL, timeoutMs: number): Promise<void> {
+  const client = new pg.Client({ connectionString: url.href, connectionTimeoutMillis: timeoutMs });
+  client.on("error", () => {}); // reported through connect()/query() instead
+  // Set before connect() arms pg's own timer of the same length, so it fires first.
+  let timedOut = false;
+  const timer = setTimeout(() => (timedOut = true), timeoutMs);
+  try {
+    await client.connect();
+    await client.query("select 1");
+  } catch (err) {
+    // pg reports its own connect timeout as "Connection terminated unexpectedly".
+    throw connectError(err, url, timedOut ? timeoutMs : undefined);
+  } finally {
+    clearTimeout(timer);
+    await client.end().catch(() => {});
+  }
+}
+
+function connectError(err: unknown, url: URL, timedOutAfterMs: number | undefined): DatabaseConnectError {
+  const code = typeof err === "object" && err !== null ? (err as { code?: unknown }).code : undefined;
+  const text = err instanceof Error ? err.message : String(err);
+  // A Unix socket directory comes as ?host=/path (postgres:///db?host=/var/run/postgresql).
+  const where = `${url.hostname || url.searchParams.get("host") || "localhost"}:${url.port || url.searchParams.get("port") || "5432"}`;
+  const user = decode(url.username) || "(default)";
+  const database = decode(url.pathname.slice(1)) || user; // libpq's default database is the user name
+  let advice: string;
+  switch (timedOutAfterMs !== undefined ? "timeout" : typeof code === "string" ? code : "") {
+    case "timeout":
+      advice = `no answer from ${where} within ${timedOutAfterMs} ms: check the host, port and any firewall in between`;
+      break;
+    case "ECONNREFUSED":
+      advice = `nothing accepts connections at ${where}: check that PostgreSQL is running and the host and port in the database URL`;
+      break;
+    case "ENOENT":
+      advice = `no server socket at ${where} (${text}): check that PostgreSQL is running and the socket directory in the database URL`;
+      break;
+    case "ENOTFOUND":
+    case "EAI_AGAIN":
+      advice = `host "${url.hostname}" cannot be resolved: check the host name in the database URL`;
+      break;
+    case "3D000":
+      advice = `database "${database}" does not exist on ${where}: create it (createdb ${database}) or fix the database name in the URL`;
+      break;
+    case "28000":
+    case "28P01":
+      advice = `authentication failed for user "${user}" (${text}): check the user and password in the database URL and the server's pg_hba.conf`;
+      break;
+    case "57P03":
+      advice = `the server at ${where} is starting up or shutting down: try again shortly`;
+      break;
+    case "53300":
+      advice = `the server at ${where} has too many connections: lower the pool sizes of its clients or raise max_connections`;
+      break;
+    default:
+      advice = /terminated unexpectedly/.test(text)
+        ? `${where} closed the connection during startup: check that it is a PostgreSQL server (the port?) that accepts this client (pg_hba.conf, SSL)`
+        : `${text}: check the database URL and that the server at ${where} accepts this client`;
+  }
+  const c = typeof code === "string" ? code : undefined;
+  return new DatabaseConnectError(`cannot connect to PostgreSQL at ${redactUrl(url)}: ${advice}`, c, { cause: err });
+}
+
+function decode(part: string): string {
+  try {
+    return decodeURIComponent(part);
+  } catch {
+    return part; // a malformed %-escape: show it as written
+  }
 }

@@ -10,8 +10,10 @@ const provider: MigrationProvider = { getMigrations: async () => migrations };
 
 /**
  * Brings the schema to the latest migration. Safe when several controllers
- * start at once: kysely's Postgres adapter takes an advisory lock inside the
- * migration transaction, so one applies and the others find nothing to do.
+ * start at once: kysely creates its tables tolerating a concurrent creator,
+ * then its Postgres adapter holds a session advisory lock (per database)
+ * around the migration transaction, so one applies and the others, once they
+ * get the lock, find nothing to do (test/integration/store/migrate.test.ts).
  */
 export async function migrateToLatest(db: Kysely<unknown>): Promise<string[]> {
   const migrator = new Migrator({ db, provider, migrationTableName: "hodei_migrations", migrationLockTableName: "hodei_migrations_lock" });
