@@ -84,7 +84,7 @@ export class AgentRuntime {
   private hello(): Hello {
     const { name, labels, slots } = this.opts;
     const activeRuns = this.outbox.activeRuns();
-    return { name, version: agentVersion(), labels: { ...labels }, slots, activeRuns, killMethod: this.executor.killMethod, agentId: this.agentId ?? "" };
+    return { name, version: agentVersion(), labels: { ...labels }, slots, activeRuns, killMethod: this.executor.killMethod, agentId: this.agentId ?? "", draining: this.draining };
   }
 
   private welcomed(welcome: Welcome): void {

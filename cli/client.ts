@@ -6,6 +6,7 @@ import * as grpc from "@grpc/grpc-js";
 import {
   ControlServiceClient,
   type Run,
+  type Agent,
   type SubmitRunRequest,
   type ListRunsRequest,
   type ListAgentsResponse,
@@ -77,6 +78,14 @@ export class ControlClient {
 
   cancelRun(runId: string, reason = ""): Promise<Run> {
     return this.call(this.raw.cancelRun, { runId, reason });
+  }
+
+  drainAgent(agent: string, reason = "", deadlineMs = 0): Promise<Agent> {
+    return this.call(this.raw.drainAgent, { agent, reason, deadlineMs });
+  }
+
+  rerunRun(runId: string, idempotencyKey: string): Promise<Run> {
+    return this.call(this.raw.rerunRun, { runId, idempotencyKey });
   }
 
   listAgents(): Promise<ListAgentsResponse> {

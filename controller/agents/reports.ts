@@ -42,7 +42,7 @@ export async function handleLogBatch(deps: AgentServiceDeps, session: AgentSessi
       deps.hub.publishChunks(
         m.runId,
         m.attempt,
-        fresh.map((c) => ({ seq: c.seq, stream: c.stream, data: c.data, tsMs: c.tsMs })),
+        fresh.map((c) => ({ seq: c.seq, stream: c.stream, data: c.data, tsMs: c.tsMs, attempt: m.attempt })),
       );
     }
   }

@@ -8,7 +8,7 @@ import type { Db } from "../store/db.js";
 import type { Dispatcher } from "../runs/dispatcher.js";
 import type { LogHub } from "../logs/hub.js";
 import { getRun, listRuns, insertRun, cancelQueued, requestCancel } from "../store/runs.js";
-import { listAgents } from "../store/agents.js";
+import { listAgents, setAgentState } from "../store/agents.js";
 import { validateDocument, formatSpecError, type JobDocument } from "../../schemas/load.js";
 import { parseDuration } from "../../schemas/durations.js";
 import { agentToProto, runToProto } from "./convert.js";
@@ -109,6 +109,38 @@ export function controlService(deps: ControlDeps): ControlServiceServer {
         (err: unknown) => call.emit("error", toServiceError(err)),
       );
     },
+
+    drainAgent: unary(async (req) => {
+      const session = [...dispatcher.sessions.values()].find((s) => s.name === req.agent || s.id === req.agent);
+      if (!session) {
+        const known = (await listAgents(db)).find((a) => a.name === req.agent || a.id === req.agent);
+        if (!known) throw notFound(`agent ${req.agent}`);
+        throw new ApiError(status.FAILED_PRECONDITION, `agent ${known.name} is not connected to this controller`);
+      }
+      const reason = (req.reason || "drained by an operator").slice(0, 500);
+      session.draining = true;
+      session.send({ msg: { $case: "drain", value: { reason, deadlineMs: Math.max(0, req.deadlineMs) } } });
+      await setAgentState(db, session.id, "draining");
+      const row = (await listAgents(db)).find((a) => a.id === session.id);
+      if (!row) throw notFound(`agent ${req.agent}`);
+      return agentToProto(row, session);
+    }),
+
+    rerunRun: unary(async (req) => {
+      const old = await getRun(db, req.runId);
+      if (!old) throw notFound(`run ${req.runId}`);
+      const job = old.job as JobDocument;
+      const { run, created } = await insertRun(db, {
+        jobName: old.job_name,
+        job,
+        selector: job.spec.selector ?? {},
+        priority: old.priority,
+        source: `rerun of ${old.id}${old.source ? ` (${old.source})` : ""}`.slice(0, 1000),
+        idempotencyKey: req.idempotencyKey.slice(0, 200) || undefined,
+      });
+      if (created) dispatcher.wake();
+      return runToProto(run);
+    }),
 
     listAgents: unary(async () => {
       const rows = await listAgents(db);

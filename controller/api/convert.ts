@@ -23,6 +23,9 @@ export function runToProto(r: RunRow & { agent_name?: string | null }): Run {
     priority: r.priority,
     source: r.source,
     logChunks: Number(r.log_chunks),
+    attempts: [],
+    notBeforeMs: 0,
+    unschedulableReason: "",
   };
 }
 

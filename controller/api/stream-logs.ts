@@ -53,7 +53,7 @@ export async function streamLogs(db: Db, hub: LogHub, call: ServerWritableStream
       for (;;) {
         const rows = await readChunks(db, run.id, attempt, next, PAGE);
         for (const c of rows) {
-          await write({ event: { $case: "chunk", value: { seq: Number(c.seq), stream: c.stream, data: c.data, tsMs: Number(c.ts_ms) } } });
+          await write({ event: { $case: "chunk", value: { seq: Number(c.seq), stream: c.stream, data: c.data, tsMs: Number(c.ts_ms), attempt } } });
           next = Number(c.seq) + 1;
         }
         if (rows.length < PAGE || gone) return;

@@ -58,6 +58,8 @@ export interface Hello {
   killMethod: string;
   /** The agent id a previous Welcome gave, when reconnecting. */
   agentId: string;
+  /** The agent is draining: it takes no new work (so the controller sends none). */
+  draining: boolean;
 }
 
 export interface Hello_LabelsEntry {
@@ -543,7 +545,7 @@ export const ControllerMessage: MessageFns<ControllerMessage> = {
 };
 
 function createBaseHello(): Hello {
-  return { name: "", version: "", labels: {}, slots: 0, activeRuns: [], killMethod: "", agentId: "" };
+  return { name: "", version: "", labels: {}, slots: 0, activeRuns: [], killMethod: "", agentId: "", draining: false };
 }
 
 export const Hello: MessageFns<Hello> = {
@@ -568,6 +570,9 @@ export const Hello: MessageFns<Hello> = {
     }
     if (message.agentId !== "") {
       writer.uint32(58).string(message.agentId);
+    }
+    if (message.draining !== false) {
+      writer.uint32(64).bool(message.draining);
     }
     return writer;
   },
@@ -644,6 +649,14 @@ export const Hello: MessageFns<Hello> = {
             message.agentId = reader.string();
             continue;
           }
+          case 8: {
+            if (tag !== 64) {
+              break;
+            }
+
+            message.draining = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -690,6 +703,7 @@ export const Hello: MessageFns<Hello> = {
         : isSet(object.agent_id)
         ? globalThis.String(object.agent_id)
         : "",
+      draining: isSet(object.draining) ? globalThis.Boolean(object.draining) : false,
     };
   },
 
@@ -722,6 +736,9 @@ export const Hello: MessageFns<Hello> = {
     if (message.agentId !== "") {
       obj.agentId = message.agentId;
     }
+    if (message.draining !== false) {
+      obj.draining = message.draining;
+    }
     return obj;
   },
 
@@ -745,6 +762,7 @@ export const Hello: MessageFns<Hello> = {
     message.activeRuns = object.activeRuns?.map((e) => ActiveRun.fromPartial(e)) || [];
     message.killMethod = object.killMethod ?? "";
     message.agentId = object.agentId ?? "";
+    message.draining = object.draining ?? false;
     return message;
   },
 };

@@ -26,6 +26,19 @@ export const protobufPackage = "hodei.v1";
 
 export const protobufFileName = "hodei/v1/control.proto";
 
+export interface DrainAgentRequest {
+  /** Agent name (or id). */
+  agent: string;
+  reason: string;
+  /** Time running jobs may go on before they are cancelled; 0 = no limit. */
+  deadlineMs: number;
+}
+
+export interface RerunRunRequest {
+  runId: string;
+  idempotencyKey: string;
+}
+
 export interface SubmitRunRequest {
   /** The Job document (apiVersion, kind, metadata, spec) as JSON. */
   jobJson: string;
@@ -69,8 +82,10 @@ export interface StreamLogsRequest {
 
 export interface LogEvent {
   event?: { $case: "chunk"; value: LogEntry } | //
-  /** The attempt has ended and every chunk has been sent. */
-  { $case: "end"; value: Run } | undefined;
+  /** The run has ended and every chunk has been sent. */
+  { $case: "end"; value: Run } | //
+  /** One attempt ended and the run will be retried (follow with attempt 0). */
+  { $case: "attemptEnd"; value: Attempt } | undefined;
 }
 
 export interface LogEntry {
@@ -78,6 +93,7 @@ export interface LogEntry {
   stream: LogStream;
   data: Buffer;
   tsMs: number;
+  attempt: number;
 }
 
 export interface Run {
@@ -99,6 +115,27 @@ export interface Run {
   priority: number;
   source: string;
   /** Number of stored log chunks of the current attempt. */
+  logChunks: number;
+  /** Every attempt so far, oldest first (the current one last). */
+  attempts: Attempt[];
+  /** When a queued retry may start (backoff), 0 when it may start now. */
+  notBeforeMs: number;
+  /** Queued runs no agent can take, and why (e.g. no agent matches the selector). */
+  unschedulableReason: string;
+}
+
+export interface Attempt {
+  attempt: number;
+  /** The state the attempt ended in (or the run's state for the current one). */
+  state: string;
+  reason: string;
+  exitCode?: number | undefined;
+  signal: string;
+  message: string;
+  agentId: string;
+  agentName: string;
+  startedAtMs: number;
+  finishedAtMs: number;
   logChunks: number;
 }
 
@@ -130,6 +167,204 @@ export interface Agent_LabelsEntry {
   key: string;
   value: string;
 }
+
+function createBaseDrainAgentRequest(): DrainAgentRequest {
+  return { agent: "", reason: "", deadlineMs: 0 };
+}
+
+export const DrainAgentRequest: MessageFns<DrainAgentRequest> = {
+  encode(message: DrainAgentRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.agent !== "") {
+      writer.uint32(10).string(message.agent);
+    }
+    if (message.reason !== "") {
+      writer.uint32(18).string(message.reason);
+    }
+    if (message.deadlineMs !== 0) {
+      writer.uint32(24).int64(message.deadlineMs);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DrainAgentRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDrainAgentRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.agent = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.reason = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.deadlineMs = longToNumber(reader.int64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): DrainAgentRequest {
+    return {
+      agent: isSet(object.agent) ? globalThis.String(object.agent) : "",
+      reason: isSet(object.reason) ? globalThis.String(object.reason) : "",
+      deadlineMs: isSet(object.deadlineMs)
+        ? globalThis.Number(object.deadlineMs)
+        : isSet(object.deadline_ms)
+        ? globalThis.Number(object.deadline_ms)
+        : 0,
+    };
+  },
+
+  toJSON(message: DrainAgentRequest): unknown {
+    const obj: any = {};
+    if (message.agent !== "") {
+      obj.agent = message.agent;
+    }
+    if (message.reason !== "") {
+      obj.reason = message.reason;
+    }
+    if (message.deadlineMs !== 0) {
+      obj.deadlineMs = Math.round(message.deadlineMs);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<DrainAgentRequest>): DrainAgentRequest {
+    return DrainAgentRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<DrainAgentRequest>): DrainAgentRequest {
+    const message = createBaseDrainAgentRequest();
+    message.agent = object.agent ?? "";
+    message.reason = object.reason ?? "";
+    message.deadlineMs = object.deadlineMs ?? 0;
+    return message;
+  },
+};
+
+function createBaseRerunRunRequest(): RerunRunRequest {
+  return { runId: "", idempotencyKey: "" };
+}
+
+export const RerunRunRequest: MessageFns<RerunRunRequest> = {
+  encode(message: RerunRunRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.runId !== "") {
+      writer.uint32(10).string(message.runId);
+    }
+    if (message.idempotencyKey !== "") {
+      writer.uint32(18).string(message.idempotencyKey);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RerunRunRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRerunRunRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.runId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.idempotencyKey = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RerunRunRequest {
+    return {
+      runId: isSet(object.runId)
+        ? globalThis.String(object.runId)
+        : isSet(object.run_id)
+        ? globalThis.String(object.run_id)
+        : "",
+      idempotencyKey: isSet(object.idempotencyKey)
+        ? globalThis.String(object.idempotencyKey)
+        : isSet(object.idempotency_key)
+        ? globalThis.String(object.idempotency_key)
+        : "",
+    };
+  },
+
+  toJSON(message: RerunRunRequest): unknown {
+    const obj: any = {};
+    if (message.runId !== "") {
+      obj.runId = message.runId;
+    }
+    if (message.idempotencyKey !== "") {
+      obj.idempotencyKey = message.idempotencyKey;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<RerunRunRequest>): RerunRunRequest {
+    return RerunRunRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<RerunRunRequest>): RerunRunRequest {
+    const message = createBaseRerunRunRequest();
+    message.runId = object.runId ?? "";
+    message.idempotencyKey = object.idempotencyKey ?? "";
+    return message;
+  },
+};
 
 function createBaseSubmitRunRequest(): SubmitRunRequest {
   return { jobJson: "", source: "", idempotencyKey: "" };
@@ -732,6 +967,9 @@ export const LogEvent: MessageFns<LogEvent> = {
       case "end":
         Run.encode(message.event.value, writer.uint32(18).fork()).join();
         break;
+      case "attemptEnd":
+        Attempt.encode(message.event.value, writer.uint32(26).fork()).join();
+        break;
     }
     return writer;
   },
@@ -765,6 +1003,14 @@ export const LogEvent: MessageFns<LogEvent> = {
             message.event = { $case: "end", value: Run.decode(reader, reader.uint32()) };
             continue;
           }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.event = { $case: "attemptEnd", value: Attempt.decode(reader, reader.uint32()) };
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -783,6 +1029,10 @@ export const LogEvent: MessageFns<LogEvent> = {
         ? { $case: "chunk", value: LogEntry.fromJSON(object.chunk) }
         : isSet(object.end)
         ? { $case: "end", value: Run.fromJSON(object.end) }
+        : isSet(object.attemptEnd)
+        ? { $case: "attemptEnd", value: Attempt.fromJSON(object.attemptEnd) }
+        : isSet(object.attempt_end)
+        ? { $case: "attemptEnd", value: Attempt.fromJSON(object.attempt_end) }
         : undefined,
     };
   },
@@ -793,6 +1043,8 @@ export const LogEvent: MessageFns<LogEvent> = {
       obj.chunk = LogEntry.toJSON(message.event.value);
     } else if (message.event?.$case === "end") {
       obj.end = Run.toJSON(message.event.value);
+    } else if (message.event?.$case === "attemptEnd") {
+      obj.attemptEnd = Attempt.toJSON(message.event.value);
     }
     return obj;
   },
@@ -815,13 +1067,19 @@ export const LogEvent: MessageFns<LogEvent> = {
         }
         break;
       }
+      case "attemptEnd": {
+        if (object.event?.value !== undefined && object.event?.value !== null) {
+          message.event = { $case: "attemptEnd", value: Attempt.fromPartial(object.event.value) };
+        }
+        break;
+      }
     }
     return message;
   },
 };
 
 function createBaseLogEntry(): LogEntry {
-  return { seq: 0, stream: 0, data: Buffer.alloc(0), tsMs: 0 };
+  return { seq: 0, stream: 0, data: Buffer.alloc(0), tsMs: 0, attempt: 0 };
 }
 
 export const LogEntry: MessageFns<LogEntry> = {
@@ -837,6 +1095,9 @@ export const LogEntry: MessageFns<LogEntry> = {
     }
     if (message.tsMs !== 0) {
       writer.uint32(32).int64(message.tsMs);
+    }
+    if (message.attempt !== 0) {
+      writer.uint32(40).int32(message.attempt);
     }
     return writer;
   },
@@ -886,6 +1147,14 @@ export const LogEntry: MessageFns<LogEntry> = {
             message.tsMs = longToNumber(reader.int64());
             continue;
           }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.attempt = reader.int32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -908,6 +1177,7 @@ export const LogEntry: MessageFns<LogEntry> = {
         : isSet(object.ts_ms)
         ? globalThis.Number(object.ts_ms)
         : 0,
+      attempt: isSet(object.attempt) ? globalThis.Number(object.attempt) : 0,
     };
   },
 
@@ -925,6 +1195,9 @@ export const LogEntry: MessageFns<LogEntry> = {
     if (message.tsMs !== 0) {
       obj.tsMs = Math.round(message.tsMs);
     }
+    if (message.attempt !== 0) {
+      obj.attempt = Math.round(message.attempt);
+    }
     return obj;
   },
 
@@ -937,6 +1210,7 @@ export const LogEntry: MessageFns<LogEntry> = {
     message.stream = object.stream ?? 0;
     message.data = object.data ?? Buffer.alloc(0);
     message.tsMs = object.tsMs ?? 0;
+    message.attempt = object.attempt ?? 0;
     return message;
   },
 };
@@ -959,6 +1233,9 @@ function createBaseRun(): Run {
     priority: 0,
     source: "",
     logChunks: 0,
+    attempts: [],
+    notBeforeMs: 0,
+    unschedulableReason: "",
   };
 }
 
@@ -1011,6 +1288,15 @@ export const Run: MessageFns<Run> = {
     }
     if (message.logChunks !== 0) {
       writer.uint32(128).uint64(message.logChunks);
+    }
+    for (const v of message.attempts) {
+      Attempt.encode(v!, writer.uint32(138).fork()).join();
+    }
+    if (message.notBeforeMs !== 0) {
+      writer.uint32(144).int64(message.notBeforeMs);
+    }
+    if (message.unschedulableReason !== "") {
+      writer.uint32(154).string(message.unschedulableReason);
     }
     return writer;
   },
@@ -1156,6 +1442,30 @@ export const Run: MessageFns<Run> = {
             message.logChunks = longToNumber(reader.uint64());
             continue;
           }
+          case 17: {
+            if (tag !== 138) {
+              break;
+            }
+
+            message.attempts.push(Attempt.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 18: {
+            if (tag !== 144) {
+              break;
+            }
+
+            message.notBeforeMs = longToNumber(reader.int64());
+            continue;
+          }
+          case 19: {
+            if (tag !== 154) {
+              break;
+            }
+
+            message.unschedulableReason = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1218,6 +1528,19 @@ export const Run: MessageFns<Run> = {
         : isSet(object.log_chunks)
         ? globalThis.Number(object.log_chunks)
         : 0,
+      attempts: globalThis.Array.isArray(object?.attempts)
+        ? object.attempts.map((e: any) => Attempt.fromJSON(e))
+        : [],
+      notBeforeMs: isSet(object.notBeforeMs)
+        ? globalThis.Number(object.notBeforeMs)
+        : isSet(object.not_before_ms)
+        ? globalThis.Number(object.not_before_ms)
+        : 0,
+      unschedulableReason: isSet(object.unschedulableReason)
+        ? globalThis.String(object.unschedulableReason)
+        : isSet(object.unschedulable_reason)
+        ? globalThis.String(object.unschedulable_reason)
+        : "",
     };
   },
 
@@ -1271,6 +1594,15 @@ export const Run: MessageFns<Run> = {
     if (message.logChunks !== 0) {
       obj.logChunks = Math.round(message.logChunks);
     }
+    if (message.attempts?.length) {
+      obj.attempts = message.attempts.map((e) => Attempt.toJSON(e));
+    }
+    if (message.notBeforeMs !== 0) {
+      obj.notBeforeMs = Math.round(message.notBeforeMs);
+    }
+    if (message.unschedulableReason !== "") {
+      obj.unschedulableReason = message.unschedulableReason;
+    }
     return obj;
   },
 
@@ -1294,6 +1626,274 @@ export const Run: MessageFns<Run> = {
     message.finishedAtMs = object.finishedAtMs ?? 0;
     message.priority = object.priority ?? 0;
     message.source = object.source ?? "";
+    message.logChunks = object.logChunks ?? 0;
+    message.attempts = object.attempts?.map((e) => Attempt.fromPartial(e)) || [];
+    message.notBeforeMs = object.notBeforeMs ?? 0;
+    message.unschedulableReason = object.unschedulableReason ?? "";
+    return message;
+  },
+};
+
+function createBaseAttempt(): Attempt {
+  return {
+    attempt: 0,
+    state: "",
+    reason: "",
+    exitCode: undefined,
+    signal: "",
+    message: "",
+    agentId: "",
+    agentName: "",
+    startedAtMs: 0,
+    finishedAtMs: 0,
+    logChunks: 0,
+  };
+}
+
+export const Attempt: MessageFns<Attempt> = {
+  encode(message: Attempt, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.attempt !== 0) {
+      writer.uint32(8).int32(message.attempt);
+    }
+    if (message.state !== "") {
+      writer.uint32(18).string(message.state);
+    }
+    if (message.reason !== "") {
+      writer.uint32(26).string(message.reason);
+    }
+    if (message.exitCode !== undefined) {
+      writer.uint32(32).int32(message.exitCode);
+    }
+    if (message.signal !== "") {
+      writer.uint32(42).string(message.signal);
+    }
+    if (message.message !== "") {
+      writer.uint32(50).string(message.message);
+    }
+    if (message.agentId !== "") {
+      writer.uint32(58).string(message.agentId);
+    }
+    if (message.agentName !== "") {
+      writer.uint32(66).string(message.agentName);
+    }
+    if (message.startedAtMs !== 0) {
+      writer.uint32(72).int64(message.startedAtMs);
+    }
+    if (message.finishedAtMs !== 0) {
+      writer.uint32(80).int64(message.finishedAtMs);
+    }
+    if (message.logChunks !== 0) {
+      writer.uint32(88).uint64(message.logChunks);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): Attempt {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseAttempt();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.attempt = reader.int32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.state = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.reason = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.exitCode = reader.int32();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.signal = reader.string();
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.message = reader.string();
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.agentId = reader.string();
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.agentName = reader.string();
+            continue;
+          }
+          case 9: {
+            if (tag !== 72) {
+              break;
+            }
+
+            message.startedAtMs = longToNumber(reader.int64());
+            continue;
+          }
+          case 10: {
+            if (tag !== 80) {
+              break;
+            }
+
+            message.finishedAtMs = longToNumber(reader.int64());
+            continue;
+          }
+          case 11: {
+            if (tag !== 88) {
+              break;
+            }
+
+            message.logChunks = longToNumber(reader.uint64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): Attempt {
+    return {
+      attempt: isSet(object.attempt) ? globalThis.Number(object.attempt) : 0,
+      state: isSet(object.state) ? globalThis.String(object.state) : "",
+      reason: isSet(object.reason) ? globalThis.String(object.reason) : "",
+      exitCode: isSet(object.exitCode)
+        ? globalThis.Number(object.exitCode)
+        : isSet(object.exit_code)
+        ? globalThis.Number(object.exit_code)
+        : undefined,
+      signal: isSet(object.signal) ? globalThis.String(object.signal) : "",
+      message: isSet(object.message) ? globalThis.String(object.message) : "",
+      agentId: isSet(object.agentId)
+        ? globalThis.String(object.agentId)
+        : isSet(object.agent_id)
+        ? globalThis.String(object.agent_id)
+        : "",
+      agentName: isSet(object.agentName)
+        ? globalThis.String(object.agentName)
+        : isSet(object.agent_name)
+        ? globalThis.String(object.agent_name)
+        : "",
+      startedAtMs: isSet(object.startedAtMs)
+        ? globalThis.Number(object.startedAtMs)
+        : isSet(object.started_at_ms)
+        ? globalThis.Number(object.started_at_ms)
+        : 0,
+      finishedAtMs: isSet(object.finishedAtMs)
+        ? globalThis.Number(object.finishedAtMs)
+        : isSet(object.finished_at_ms)
+        ? globalThis.Number(object.finished_at_ms)
+        : 0,
+      logChunks: isSet(object.logChunks)
+        ? globalThis.Number(object.logChunks)
+        : isSet(object.log_chunks)
+        ? globalThis.Number(object.log_chunks)
+        : 0,
+    };
+  },
+
+  toJSON(message: Attempt): unknown {
+    const obj: any = {};
+    if (message.attempt !== 0) {
+      obj.attempt = Math.round(message.attempt);
+    }
+    if (message.state !== "") {
+      obj.state = message.state;
+    }
+    if (message.reason !== "") {
+      obj.reason = message.reason;
+    }
+    if (message.exitCode !== undefined) {
+      obj.exitCode = Math.round(message.exitCode);
+    }
+    if (message.signal !== "") {
+      obj.signal = message.signal;
+    }
+    if (message.message !== "") {
+      obj.message = message.message;
+    }
+    if (message.agentId !== "") {
+      obj.agentId = message.agentId;
+    }
+    if (message.agentName !== "") {
+      obj.agentName = message.agentName;
+    }
+    if (message.startedAtMs !== 0) {
+      obj.startedAtMs = Math.round(message.startedAtMs);
+    }
+    if (message.finishedAtMs !== 0) {
+      obj.finishedAtMs = Math.round(message.finishedAtMs);
+    }
+    if (message.logChunks !== 0) {
+      obj.logChunks = Math.round(message.logChunks);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<Attempt>): Attempt {
+    return Attempt.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<Attempt>): Attempt {
+    const message = createBaseAttempt();
+    message.attempt = object.attempt ?? 0;
+    message.state = object.state ?? "";
+    message.reason = object.reason ?? "";
+    message.exitCode = object.exitCode ?? undefined;
+    message.signal = object.signal ?? "";
+    message.message = object.message ?? "";
+    message.agentId = object.agentId ?? "";
+    message.agentName = object.agentName ?? "";
+    message.startedAtMs = object.startedAtMs ?? 0;
+    message.finishedAtMs = object.finishedAtMs ?? 0;
     message.logChunks = object.logChunks ?? 0;
     return message;
   },
@@ -1852,6 +2452,9 @@ export const Agent_LabelsEntry: MessageFns<Agent_LabelsEntry> = {
  *   then, with follow, every new chunk as it is stored, and closes with a
  *   final message holding the run once the attempt has ended and every chunk
  *   has been sent. Without follow it closes after the stored chunks.
+ *   With attempt 0 and follow, the stream follows the run across retries:
+ *   after an attempt's last chunk it sends attempt_end, then the next
+ *   attempt's chunks (from sequence 0), until the run itself ends.
  *
  * Errors
  *   NOT_FOUND for an unknown run, INVALID_ARGUMENT for a bad request,
@@ -1914,6 +2517,29 @@ export const ControlServiceService = {
     responseSerialize: (value: ListAgentsResponse): Buffer => Buffer.from(ListAgentsResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): ListAgentsResponse => ListAgentsResponse.decode(value),
   },
+  /**
+   * Asks an agent to take no new work and leave once its runs finish (or its
+   * deadline passes and they are cancelled). Returns the agent as it is now.
+   */
+  drainAgent: {
+    path: "/hodei.v1.ControlService/DrainAgent" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: DrainAgentRequest): Buffer => Buffer.from(DrainAgentRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): DrainAgentRequest => DrainAgentRequest.decode(value),
+    responseSerialize: (value: Agent): Buffer => Buffer.from(Agent.encode(value).finish()),
+    responseDeserialize: (value: Buffer): Agent => Agent.decode(value),
+  },
+  /** Starts a new run from the job document of an earlier one. */
+  rerunRun: {
+    path: "/hodei.v1.ControlService/RerunRun" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: RerunRunRequest): Buffer => Buffer.from(RerunRunRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): RerunRunRequest => RerunRunRequest.decode(value),
+    responseSerialize: (value: Run): Buffer => Buffer.from(Run.encode(value).finish()),
+    responseDeserialize: (value: Buffer): Run => Run.decode(value),
+  },
 } as const;
 
 export interface ControlServiceServer extends UntypedServiceImplementation {
@@ -1923,6 +2549,13 @@ export interface ControlServiceServer extends UntypedServiceImplementation {
   cancelRun: handleUnaryCall<CancelRunRequest, Run>;
   streamLogs: handleServerStreamingCall<StreamLogsRequest, LogEvent>;
   listAgents: handleUnaryCall<ListAgentsRequest, ListAgentsResponse>;
+  /**
+   * Asks an agent to take no new work and leave once its runs finish (or its
+   * deadline passes and they are cancelled). Returns the agent as it is now.
+   */
+  drainAgent: handleUnaryCall<DrainAgentRequest, Agent>;
+  /** Starts a new run from the job document of an earlier one. */
+  rerunRun: handleUnaryCall<RerunRunRequest, Run>;
 }
 
 export interface ControlServiceClient extends Client {
@@ -1997,6 +2630,38 @@ export interface ControlServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: ListAgentsResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Asks an agent to take no new work and leave once its runs finish (or its
+   * deadline passes and they are cancelled). Returns the agent as it is now.
+   */
+  drainAgent(
+    request: DrainAgentRequest,
+    callback: (error: ServiceError | null, response: Agent) => void,
+  ): ClientUnaryCall;
+  drainAgent(
+    request: DrainAgentRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: Agent) => void,
+  ): ClientUnaryCall;
+  drainAgent(
+    request: DrainAgentRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: Agent) => void,
+  ): ClientUnaryCall;
+  /** Starts a new run from the job document of an earlier one. */
+  rerunRun(request: RerunRunRequest, callback: (error: ServiceError | null, response: Run) => void): ClientUnaryCall;
+  rerunRun(
+    request: RerunRunRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: Run) => void,
+  ): ClientUnaryCall;
+  rerunRun(
+    request: RerunRunRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: Run) => void,
   ): ClientUnaryCall;
 }
 
