@@ -7,6 +7,7 @@ import {
   ControlServiceClient,
   type Run,
   type Agent,
+  type Attempt,
   type SubmitRunRequest,
   type ListRunsRequest,
   type ListAgentsResponse,
@@ -93,25 +94,37 @@ export class ControlClient {
   }
 
   /**
-   * Streams one attempt's log from `fromSeq`; with follow, until the run ends,
-   * resuming from the next sequence if the stream breaks (controller restart).
-   * Resolves with the ended run (follow) or undefined.
+   * Streams a run's log from `fromSeq` of `attempt` (0: the current one); with
+   * follow, across retries until the run ends, resuming where it was if the
+   * stream breaks (a controller restart). Resolves with the ended run
+   * (follow) or undefined.
    */
   async followLogs(
     runId: string,
     opts: { fromSeq?: number; attempt?: number; follow: boolean },
     onChunk: (e: LogEntry) => void | Promise<void>,
+    onAttemptEnd?: (a: Attempt) => void | Promise<void>,
   ): Promise<Run | undefined> {
     let next = opts.fromSeq ?? 0;
+    let attempt = opts.attempt ?? 0;
     for (let failures = 0; ; ) {
       try {
-        const stream = this.raw.streamLogs({ runId, attempt: opts.attempt ?? 0, fromSeq: next, follow: opts.follow }, { waitForReady: true } as Partial<grpc.CallOptions>);
+        const stream = this.raw.streamLogs({ runId, attempt, fromSeq: next, follow: opts.follow }, { waitForReady: true } as Partial<grpc.CallOptions>);
         for await (const ev of stream as AsyncIterable<LogEvent>) {
           failures = 0;
           if (ev.event?.$case === "chunk") {
-            if (ev.event.value.seq < next) continue;
-            await onChunk(ev.event.value);
-            next = ev.event.value.seq + 1;
+            const c = ev.event.value;
+            if (c.attempt !== attempt) {
+              attempt = c.attempt;
+              next = 0;
+            }
+            if (c.seq < next) continue;
+            await onChunk(c);
+            next = c.seq + 1;
+          } else if (ev.event?.$case === "attemptEnd") {
+            await onAttemptEnd?.(ev.event.value);
+            attempt = ev.event.value.attempt + 1;
+            next = 0;
           } else if (ev.event?.$case === "end") {
             return ev.event.value;
           }

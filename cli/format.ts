@@ -1,5 +1,5 @@
 /** Human output: tables, durations, state colours, in one place. */
-import type { Run, Agent } from "../proto/gen/hodei/v1/control.js";
+import type { Run, Agent, Attempt } from "../proto/gen/hodei/v1/control.js";
 
 const useColor = (): boolean => Boolean(process.stdout.isTTY) && !process.env.NO_COLOR;
 
@@ -53,8 +53,13 @@ export function runDuration(r: Run): string {
   return formatDuration((r.finishedAtMs || Date.now()) - r.startedAtMs);
 }
 
+/** How an attempt ended, for people. */
+export function attemptOutcome(a: Attempt): string {
+  return outcome({ state: a.state, reason: a.reason, exitCode: a.exitCode, signal: a.signal, message: a.message });
+}
+
 /** One line saying how a run ended, for people. */
-export function outcome(r: Run): string {
+export function outcome(r: Pick<Run, "state" | "reason" | "exitCode" | "signal" | "message">): string {
   switch (r.state) {
     case "succeeded":
       return "succeeded";
@@ -88,6 +93,19 @@ export function runJson(r: Run): Record<string, unknown> {
     startedAt: r.startedAtMs ? new Date(r.startedAtMs).toISOString() : null,
     finishedAt: r.finishedAtMs ? new Date(r.finishedAtMs).toISOString() : null,
     logChunks: r.logChunks,
+    notBefore: r.notBeforeMs ? new Date(r.notBeforeMs).toISOString() : null,
+    attempts: r.attempts.map((a) => ({
+      attempt: a.attempt,
+      state: a.state,
+      reason: a.reason || null,
+      exitCode: a.exitCode ?? null,
+      signal: a.signal || null,
+      message: a.message || null,
+      agent: a.agentName || a.agentId || null,
+      startedAt: a.startedAtMs ? new Date(a.startedAtMs).toISOString() : null,
+      finishedAt: a.finishedAtMs ? new Date(a.finishedAtMs).toISOString() : null,
+      logChunks: a.logChunks,
+    })),
   };
 }
 

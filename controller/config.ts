@@ -8,6 +8,10 @@ export interface ControllerOptions {
   /** HOST:PORT for gRPC; port 0 picks a free one. */
   listen?: string;
   heartbeatIntervalMs?: number;
+  /** Silent heartbeat intervals before an agent is lost and its runs fail (default 3). */
+  agentLostAfter?: number;
+  /** HOST:PORT for HTTP health endpoints; none when absent. */
+  http?: string;
   /** Time SIGTERM waits for open calls before closing them. */
   shutdownGraceMs?: number;
 }
@@ -17,6 +21,8 @@ export interface CompiledControllerOptions {
   host: string;
   port: number;
   heartbeatIntervalMs: number;
+  agentLostAfter: number;
+  http?: { host: string; port: number };
   shutdownGraceMs: number;
 }
 
@@ -42,7 +48,11 @@ export function compileControllerOptions(o: ControllerOptions): CompiledControll
   const { host, port } = parseHostPort(o.listen ?? DEFAULT_LISTEN);
   const hb = o.heartbeatIntervalMs ?? 5_000;
   if (!(hb >= 100 && hb <= 600_000)) throw new ConfigError(`heartbeat interval must be 100ms..10m, got ${hb}ms`);
+  const lostAfter = o.agentLostAfter ?? 3;
+  if (!(Number.isInteger(lostAfter) && lostAfter >= 2 && lostAfter <= 100)) throw new ConfigError(`agent-lost-after must be a whole number of heartbeat intervals from 2 to 100, got ${lostAfter}`);
   return {
+    agentLostAfter: lostAfter,
+    http: o.http ? parseHostPort(o.http) : undefined,
     database: o.databaseUrl ? { url: o.databaseUrl } : { dataDir: o.dataDir! },
     host,
     port,

@@ -13,6 +13,8 @@ import { connectHandler } from "./agents/service.js";
 import { controlService } from "./api/control.js";
 import { compileControllerOptions, type ControllerOptions } from "./config.js";
 import { enableNoDelay } from "./nodelay.js";
+import { startLiveness } from "./agents/liveness.js";
+import { startHttp } from "./http.js";
 import { acquireDataDirLock, type DataDirLock } from "./store/lock.js";
 
 export interface Controller {
@@ -20,6 +22,8 @@ export interface Controller {
   readonly address: string;
   readonly store: Store;
   readonly dispatcher: Dispatcher;
+  /** HOST:PORT of the HTTP health endpoints, when enabled. */
+  readonly httpAddress?: string;
   stop(): Promise<void>;
 }
 
@@ -55,9 +59,11 @@ export async function startController(opts: StartOptions): Promise<Controller> {
   }
   const hub = new LogHub();
   const dispatcher = new Dispatcher(store.db, log);
+  dispatcher.onEnded = (run) => hub.publishEnd(run);
   const server = new grpc.Server({ "grpc.max_receive_message_length": MAX_MESSAGE, "grpc.max_send_message_length": MAX_MESSAGE });
   enableNoDelay(server);
-  server.addService(AgentServiceService, { connect: connectHandler({ db: store.db, dispatcher, hub, log, heartbeatIntervalMs: o.heartbeatIntervalMs }) });
+  const agentDeps = { db: store.db, dispatcher, hub, log, heartbeatIntervalMs: o.heartbeatIntervalMs };
+  server.addService(AgentServiceService, { connect: connectHandler(agentDeps) });
   server.addService(ControlServiceService, controlService({ db: store.db, dispatcher, hub }));
   const host = o.host.includes(":") ? `[${o.host}]` : o.host;
   let port: number;
@@ -73,12 +79,21 @@ export async function startController(opts: StartOptions): Promise<Controller> {
   const address = `${host}:${port}`;
   lock?.setAddress(address);
   log.info({ address, database: "url" in o.database ? "postgres" : "pglite" }, "controller listening");
+  const stopLiveness = startLiveness({ ...agentDeps, lostAfterIntervals: o.agentLostAfter });
+  let http: Awaited<ReturnType<typeof startHttp>> | undefined;
+  if (o.http) {
+    http = await startHttp(store.db, o.http.host, o.http.port);
+    log.info({ address: http.address }, "http listening");
+  }
   // Runs queued while no controller was up are placed as soon as agents connect; wake once anyway.
   dispatcher.wake();
 
   let stopping: Promise<void> | undefined;
   const stop = (): Promise<void> =>
     (stopping ??= (async () => {
+      dispatcher.stop();
+      stopLiveness();
+      await http?.close();
       for (const s of dispatcher.sessions.values()) s.close();
       await new Promise<void>((resolve) => {
         const t = setTimeout(() => {
@@ -95,5 +110,5 @@ export async function startController(opts: StartOptions): Promise<Controller> {
       if (!opts.lock) lock?.release();
       log.info("controller stopped");
     })());
-  return { address, store, dispatcher, stop };
+  return { address, store, dispatcher, httpAddress: http?.address, stop };
 }

@@ -16,6 +16,8 @@ export default class ControllerCommand extends HodeiCommand {
     "data-dir": Flags.string({ description: "embedded PGlite data directory", env: "HODEI_CONTROLLER_DATA_DIR" }),
     listen: Flags.string({ description: "HOST:PORT for gRPC", default: "127.0.0.1:7070", env: "HODEI_LISTEN" }),
     "heartbeat-interval": Flags.integer({ description: "agent heartbeat interval in milliseconds", default: 5000 }),
+    "agent-lost-after": Flags.integer({ description: "silent heartbeat intervals before an agent is lost and its runs fail", default: 3 }),
+    http: Flags.string({ description: "HOST:PORT for /healthz and /readyz", env: "HODEI_HTTP" }),
   };
 
   async run(): Promise<void> {
@@ -27,11 +29,14 @@ export default class ControllerCommand extends HodeiCommand {
         dataDir: flags["data-dir"],
         listen: flags.listen,
         heartbeatIntervalMs: flags["heartbeat-interval"],
+        agentLostAfter: flags["agent-lost-after"],
+        http: flags.http,
       });
     } catch (err) {
       if (err instanceof ConfigError) throw new CliError(err.message, 2);
       throw new CliError((err as Error).message, 1, { cause: err });
     }
+    if (controller.httpAddress) process.stderr.write(`http listening on ${controller.httpAddress}\n`);
     process.stderr.write(`hodei controller listening on ${controller.address}\n`);
     await new Promise<void>((resolve) => {
       const stop = (): void => {

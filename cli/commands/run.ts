@@ -4,8 +4,8 @@ import { HodeiCommand } from "../base.js";
 import { loadFile, formatSpecError, jobs } from "../../schemas/load.js";
 import { CliError, EXIT } from "../errors.js";
 import { writeChunk } from "../output.js";
-import { colorState, formatDuration, outcome, runJson } from "../format.js";
-import type { Run } from "../../proto/gen/hodei/v1/control.js";
+import { attemptOutcome, colorState, formatDuration, outcome, runJson } from "../format.js";
+import type { Attempt, Run } from "../../proto/gen/hodei/v1/control.js";
 import { constants } from "node:os";
 
 /** The exit code `hodei run` ends with, like `docker run`: the job's own where it has one. */
@@ -71,7 +71,10 @@ export default class RunCommand extends HodeiCommand {
     process.on("SIGINT", onSigint);
     let ended: Run | undefined;
     try {
-      ended = await Promise.race([client.followLogs(submitted.id, { follow: true }, json ? () => {} : writeChunk), detached]);
+      const onAttemptEnd = (a: Attempt): void => {
+        if (!json) process.stderr.write(`hodei: attempt ${a.attempt} of run ${submitted.id} ${attemptOutcome(a)}; it will be retried\n`);
+      };
+      ended = await Promise.race([client.followLogs(submitted.id, { follow: true, attempt: submitted.attempt }, json ? () => {} : writeChunk, onAttemptEnd), detached]);
     } finally {
       process.off("SIGINT", onSigint);
     }

@@ -7,9 +7,10 @@ import type { LogBatch, RunFinished, RunStarted } from "../../proto/gen/hodei/v1
 import { FinishReason as PbReason } from "../../proto/gen/hodei/v1/common.js";
 import type { AgentServiceDeps } from "./service.js";
 import type { AgentSession } from "./session.js";
-import { markStarted, markFinished, getRun } from "../store/runs.js";
+import { markStarted } from "../store/runs.js";
+import { finishAttempt, type AttemptEnded } from "../store/attempts.js";
 import { appendChunks } from "../store/logs.js";
-import { outcomeState, type FinishReason } from "../runs/transitions.js";
+import type { FinishReason } from "../runs/transitions.js";
 
 export async function handleRunStarted(deps: AgentServiceDeps, session: AgentSession, m: RunStarted): Promise<void> {
   const active = session.running.get(m.runId);
@@ -61,22 +62,27 @@ const REASONS: Record<number, FinishReason> = {
 export async function handleRunFinished(deps: AgentServiceDeps, session: AgentSession, m: RunFinished): Promise<void> {
   const active = session.running.get(m.runId);
   if (active && active.attempt === m.attempt) {
-    const reason = REASONS[m.reason] ?? "infrastructure";
-    const exitCode = m.exitCode ?? null;
-    const run = await getRun(deps.db, m.runId);
-    const message = m.message || (reason === "cancelled" && run?.message) || "";
-    const ended = await markFinished(deps.db, m.runId, m.attempt, {
-      state: outcomeState(reason, exitCode),
-      reason,
-      exitCode,
+    const ended = await finishAttempt(deps.db, m.runId, m.attempt, {
+      reason: REASONS[m.reason] ?? "infrastructure",
+      exitCode: m.exitCode ?? null,
       signal: m.signal || null,
-      message,
+      message: m.message,
       at: new Date(m.finishedAtMs || Date.now()),
     });
     session.running.delete(m.runId);
-    if (ended) deps.hub.publishEnd(ended);
+    if (ended) publishEnded(deps, ended);
     deps.dispatcher.wake();
   }
   // Whatever we made of it, the agent may forget this attempt once its logs are acknowledged.
   session.send({ msg: { $case: "logAck", value: { runId: m.runId, attempt: m.attempt, nextSeq: active?.nextSeq ?? m.logChunks } } });
+}
+
+/** Tells followers an attempt ended: the run's end, or an attempt's end before a retry. */
+export function publishEnded(deps: Pick<AgentServiceDeps, "hub" | "log">, ended: AttemptEnded): void {
+  if (ended.retried) {
+    deps.log.info({ run: ended.run.id, attempt: ended.attempt.attempt, state: ended.attempt.state, reason: ended.attempt.reason }, "attempt ended; run queued for a retry");
+    deps.hub.publishAttemptEnd(ended.attempt, ended.run);
+  } else {
+    deps.hub.publishEnd(ended.run);
+  }
 }

@@ -10,11 +10,13 @@ import type { Logger } from "pino";
 import type { AgentMessage, ControllerMessage, Hello } from "../../proto/gen/hodei/v1/agent.js";
 import type { Db } from "../store/db.js";
 import { upsertAgent, setAgentState, recordHeartbeat } from "../store/agents.js";
-import { activeRunsOfAgent, getRun, markFinished, requeueAssigned } from "../store/runs.js";
+import { activeRunsOfAgent, getRun, requeueAssigned } from "../store/runs.js";
+import { finishAttempt } from "../store/attempts.js";
 import { AgentSession } from "./session.js";
+import { isDatabaseUnavailable } from "../api/errors.js";
 import type { Dispatcher } from "../runs/dispatcher.js";
 import type { LogHub } from "../logs/hub.js";
-import { handleRunStarted, handleLogBatch, handleRunFinished } from "./reports.js";
+import { handleRunStarted, handleLogBatch, handleRunFinished, publishEnded } from "./reports.js";
 
 export interface AgentServiceDeps {
   db: Db;
@@ -52,7 +54,16 @@ export function connectHandler(deps: AgentServiceDeps) {
           return;
         }
         if (session.closed) return;
-        await handle(deps, session, msg).catch((err: unknown) => deps.log.warn({ err, agent: session?.name }, "agent message failed"));
+        await handle(deps, session, msg).catch((err: unknown) => {
+          deps.log.warn({ err, agent: session?.name }, "agent message failed");
+          // The message was not applied and not acknowledged. Closing the stream makes the
+          // agent reconnect and resend everything unacknowledged, once the database is back.
+          if (session && isDatabaseUnavailable(err)) {
+            deps.dispatcher.sessions.delete(session.id);
+            session.closed = true;
+            fail(status.UNAVAILABLE, "the controller's database is unavailable; reconnect and resend");
+          }
+        });
       });
     });
 
@@ -125,12 +136,13 @@ async function reconcile(deps: AgentServiceDeps, session: AgentSession, hello: H
   for (const run of await activeRunsOfAgent(deps.db, session.id)) {
     if (reported.has(run.id)) continue;
     if (run.state === "assigned") {
-      await requeueAssigned(deps.db, run.id, run.attempt);
+      const after = await requeueAssigned(deps.db, run.id, run.attempt);
+      if (after?.state === "cancelled") deps.hub.publishEnd(after);
     } else {
-      const ended = await markFinished(deps.db, run.id, run.attempt, {
-        state: "failed", reason: "infrastructure", exitCode: null, signal: null, message: `agent ${session.name} restarted and no longer has this run`, at: new Date(),
+      const ended = await finishAttempt(deps.db, run.id, run.attempt, {
+        reason: "infrastructure", exitCode: null, signal: null, message: `agent ${session.name} restarted and no longer has this run`, at: new Date(),
       });
-      if (ended) deps.hub.publishEnd(ended);
+      if (ended) publishEnded(deps, ended);
     }
   }
 }

@@ -17,6 +17,7 @@ import { isTerminal, type RunState } from "../runs/transitions.js";
 import { status } from "@grpc/grpc-js";
 import { DEFAULT_KILL_GRACE_MS } from "../runs/exec-spec.js";
 import { streamLogs } from "./stream-logs.js";
+import { listAttempts } from "../store/attempts.js";
 
 export interface ControlDeps {
   db: Db;
@@ -67,7 +68,7 @@ export function controlService(deps: ControlDeps): ControlServiceServer {
     getRun: unary(async (req) => {
       const run = await getRun(db, req.runId);
       if (!run) throw notFound(`run ${req.runId}`);
-      return runToProto(run);
+      return runToProto(run, await listAttempts(db, run.id));
     }),
 
     listRuns: unary(async (req) => {

@@ -1,11 +1,42 @@
-import type { Run, Agent } from "../../proto/gen/hodei/v1/control.js";
+import type { Run, Agent, Attempt } from "../../proto/gen/hodei/v1/control.js";
+import type { RunAttemptRow } from "../store/schema.js";
 import type { RunRow } from "../store/schema.js";
 import type { AgentRow } from "../store/schema.js";
 import type { AgentSession } from "../agents/session.js";
 
 const ms = (d: Date | null): number => (d ? d.getTime() : 0);
 
-export function runToProto(r: RunRow & { agent_name?: string | null }): Run {
+export function attemptToProto(a: RunAttemptRow & { agent_name?: string | null }): Attempt {
+  return {
+    attempt: a.attempt,
+    state: a.state,
+    reason: a.reason ?? "",
+    exitCode: a.exit_code ?? undefined,
+    signal: a.signal ?? "",
+    message: a.message,
+    agentId: a.agent_id ?? "",
+    agentName: a.agent_name ?? "",
+    startedAtMs: ms(a.started_at),
+    finishedAtMs: ms(a.finished_at),
+    logChunks: Number(a.log_chunks),
+  };
+}
+
+/** The current attempt as an Attempt, for the history GetRun shows. */
+function currentAttempt(r: RunRow & { agent_name?: string | null }): Attempt {
+  return {
+    attempt: r.attempt, state: r.state, reason: r.reason ?? "", exitCode: r.exit_code ?? undefined, signal: r.signal ?? "", message: r.message,
+    agentId: r.agent_id ?? "", agentName: r.agent_name ?? "", startedAtMs: ms(r.started_at), finishedAtMs: ms(r.finished_at), logChunks: Number(r.log_chunks),
+  };
+}
+
+/** Ended attempts as recorded, then the current one (recorded too once the run has ended). */
+function attemptHistory(r: RunRow & { agent_name?: string | null }, history: (RunAttemptRow & { agent_name?: string | null })[]): Attempt[] {
+  const current = history.find((a) => a.attempt === r.attempt);
+  return [...history.filter((a) => a.attempt !== r.attempt).map(attemptToProto), current ? attemptToProto(current) : currentAttempt(r)];
+}
+
+export function runToProto(r: RunRow & { agent_name?: string | null }, history?: (RunAttemptRow & { agent_name?: string | null })[]): Run {
   return {
     id: r.id,
     jobName: r.job_name,
@@ -23,8 +54,8 @@ export function runToProto(r: RunRow & { agent_name?: string | null }): Run {
     priority: r.priority,
     source: r.source,
     logChunks: Number(r.log_chunks),
-    attempts: [],
-    notBeforeMs: 0,
+    attempts: history ? attemptHistory(r, history) : [],
+    notBeforeMs: r.state === "queued" ? ms(r.not_before) : 0,
     unschedulableReason: "",
   };
 }

@@ -7,12 +7,14 @@
  * Listeners must not be able to crash the publisher (an agent's stream): each
  * call is guarded.
  */
-import type { RunRow } from "../store/schema.js";
+import type { RunAttemptRow, RunRow } from "../store/schema.js";
 import type { LogEntry } from "../../proto/gen/hodei/v1/control.js";
 
 export interface LogListener {
   chunks(attempt: number, entries: LogEntry[]): void;
   end(run: RunRow): void;
+  /** An attempt ended and the run queued again for another. */
+  attemptEnd?(attempt: RunAttemptRow, run: RunRow): void;
 }
 
 export class LogHub {
@@ -30,6 +32,10 @@ export class LogHub {
 
   publishChunks(runId: string, attempt: number, entries: LogEntry[]): void {
     for (const l of this.listeners.get(runId) ?? []) safe(() => l.chunks(attempt, entries));
+  }
+
+  publishAttemptEnd(attempt: RunAttemptRow, run: RunRow): void {
+    for (const l of this.listeners.get(run.id) ?? []) safe(() => l.attemptEnd?.(attempt, run));
   }
 
   publishEnd(run: RunRow): void {

@@ -7,6 +7,7 @@ import type { Logger } from "pino";
 import type { Db } from "../store/db.js";
 import type { RunRow } from "../store/schema.js";
 import { claimRuns, requeueAssigned } from "../store/runs.js";
+import { nextRetryInMs } from "../store/attempts.js";
 import type { AgentSession } from "../agents/session.js";
 import { toExecSpec } from "./exec-spec.js";
 
@@ -16,6 +17,12 @@ export class Dispatcher {
   private again = false;
   private rotate = 0;
   private idle: Promise<void> = Promise.resolve();
+  /** Wakes the dispatcher when the earliest retry's backoff is over. */
+  private retryTimer: NodeJS.Timeout | undefined;
+  private stopped = false;
+
+  /** Told when the dispatcher itself ends a run (a cancelled assignment that never reached its agent). */
+  onEnded?: (run: RunRow) => void;
 
   constructor(
     private readonly db: Db,
@@ -44,15 +51,30 @@ export class Dispatcher {
       try {
         await this.pass();
       } catch (err) {
-        // The database may be down; the next wake (submit, finish, reconnect) retries.
+        // The database may be down: try again shortly, as well as on the next submit, finish or reconnect.
         this.log.warn({ err }, "dispatch pass failed");
+        this.wakeIn(1_000);
       }
     } while (this.again);
+  }
+
+  /** Stops timers (shutdown). */
+  stop(): void {
+    this.stopped = true;
+    clearTimeout(this.retryTimer);
+  }
+
+  private wakeIn(ms: number): void {
+    if (this.stopped) return;
+    clearTimeout(this.retryTimer);
+    this.retryTimer = setTimeout(() => this.wake(), ms);
+    this.retryTimer.unref();
   }
 
   private async pass(): Promise<void> {
     const sessions = [...this.sessions.values()];
     if (sessions.length === 0) return;
+    let idleSlots = false;
     // Start at a different agent each pass so work spreads across agents.
     this.rotate = (this.rotate + 1) % sessions.length;
     for (let i = 0; i < sessions.length; i++) {
@@ -61,6 +83,12 @@ export class Dispatcher {
       if (free <= 0) continue;
       const runs = await claimRuns(this.db, s.id, s.labels, free);
       for (const run of runs) this.assign(s, run);
+      if (runs.length < free) idleSlots = true;
+    }
+    // Slots are free but retries wait for their backoff: come back when the first may start.
+    if (idleSlots) {
+      const ms = await nextRetryInMs(this.db);
+      if (ms !== undefined) this.wakeIn(ms + 5);
     }
   }
 
@@ -76,7 +104,8 @@ export class Dispatcher {
   /** An assignment that never reached its agent goes back to the queue (it never started). */
   private async requeue(run: RunRow): Promise<void> {
     try {
-      await requeueAssigned(this.db, run.id, run.attempt);
+      const after = await requeueAssigned(this.db, run.id, run.attempt);
+      if (after?.state === "cancelled") this.onEnded?.(after);
       this.wake();
     } catch (err) {
       this.log.warn({ err, run: run.id }, "could not requeue run");

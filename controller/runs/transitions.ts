@@ -6,6 +6,8 @@
  *   queued ──assign──▶ assigned ──start──▶ running ──finish──▶ succeeded | failed | timed_out | cancelled
  *     │                   │  ▲                │
  *     └──cancel──▶ cancelled  └──requeue (agent lost before start)
+ *     ▲                                        │
+ *     └──────────── retry (attempt + 1) ───────┘ (assigned or running)
  *
  * A cancel of an assigned or running run does not change its state: it marks
  * the run and asks the agent, and the run ends when the agent reports.
@@ -22,7 +24,8 @@ export type RunEvent =
   | { type: "start" }
   | { type: "finish"; reason: FinishReason; exitCode?: number | null }
   | { type: "cancel" }
-  | { type: "requeue" };
+  | { type: "requeue" }
+  | { type: "retry" };
 
 export const TERMINAL_STATES: readonly RunState[] = ["succeeded", "failed", "cancelled", "timed_out"];
 export const ACTIVE_STATES: readonly RunState[] = ["assigned", "running"];
@@ -78,5 +81,8 @@ export function nextState(current: RunState, event: RunEvent): RunState | Illega
       return new IllegalTransitionError(current, event.type);
     case "requeue":
       return current === "assigned" ? "queued" : new IllegalTransitionError(current, event.type);
+    case "retry":
+      // The attempt ended in a way its retry policy covers: the run queues again as attempt + 1.
+      return current === "assigned" || current === "running" ? "queued" : new IllegalTransitionError(current, event.type);
   }
 }

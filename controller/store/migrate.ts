@@ -1,9 +1,11 @@
 import { Migrator, type Migration, type MigrationProvider, type Kysely } from "kysely";
 import * as m001 from "./migrations/001_initial.js";
+import * as m002 from "./migrations/002_attempts.js";
 
 /** Migrations live in code so the built package carries them; names sort in order. */
 const migrations: Record<string, Migration> = {
   "001_initial": m001,
+  "002_attempts": m002,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

@@ -53,6 +53,7 @@ export async function claimRuns(db: Db, agentId: string, labels: Record<string, 
     with claimable as (
       select id from runs
       where state = 'queued' and selector <@ ${JSON.stringify(labels)}::jsonb
+        and (not_before is null or not_before <= now())
       order by priority desc, id
       limit ${limit}
       for update skip locked
@@ -155,11 +156,21 @@ export async function countClaimable(db: Db, labels: Record<string, string>): Pr
   return Number(r.rows[0]?.n ?? 0);
 }
 
-/** assigned → queued: an assignment that never started goes back to the queue. */
+/**
+ * assigned → queued: an assignment that never started goes back to the queue.
+ * If a cancel was requested meanwhile, it ends cancelled instead (nothing else
+ * would ever cancel it once queued with the flag set).
+ */
 export async function requeueAssigned(db: Db, id: string, attempt: number): Promise<RunRow | undefined> {
   return db
     .updateTable("runs")
-    .set({ state: "queued", agent_id: null, assigned_at: null })
+    .set({
+      state: sql<RunState>`case when cancel_requested then 'cancelled' else 'queued' end`,
+      reason: sql<string | null>`case when cancel_requested then 'cancelled' else null end`,
+      finished_at: sql<Date | null>`case when cancel_requested then now() else null end`,
+      agent_id: null,
+      assigned_at: null,
+    })
     .where("id", "=", id)
     .where("attempt", "=", attempt)
     .where("state", "=", "assigned")

@@ -36,8 +36,11 @@ export interface RunsTable {
   reason: string | null;
   message: Generated<string>;
   /** Stored chunks of the current attempt (the next sequence expected). */
-  log_chunks: Generated<Int8>;
+  log_chunks: ColumnType<string, string | number | undefined, string | number>;
   cancel_requested: Generated<boolean>;
+  /** A queued retry waits until then (backoff). */
+  not_before: NullableTimestamp;
+  retries: Generated<number>;
   created_at: ColumnType<Date, Date | string | undefined, Date | string>;
   assigned_at: NullableTimestamp;
   started_at: NullableTimestamp;
@@ -54,7 +57,7 @@ export interface LogChunksTable {
   ts_ms: Int8;
 }
 
-export type AgentState = "connected" | "disconnected" | "draining";
+export type AgentState = "connected" | "disconnected" | "draining" | "lost";
 
 export interface AgentsTable {
   id: string;
@@ -70,8 +73,24 @@ export interface AgentsTable {
   last_seen_at: Timestamp;
 }
 
+/** One ended attempt of a run (the run row holds the current one). */
+export interface RunAttemptsTable {
+  run_id: Int8;
+  attempt: number;
+  state: RunState;
+  reason: string | null;
+  exit_code: number | null;
+  signal: string | null;
+  message: Generated<string>;
+  agent_id: string | null;
+  started_at: NullableTimestamp;
+  finished_at: Timestamp;
+  log_chunks: ColumnType<string, string | number | undefined, string | number>;
+}
+
 export interface Database {
   runs: RunsTable;
+  run_attempts: RunAttemptsTable;
   log_chunks: LogChunksTable;
   agents: AgentsTable;
 }
@@ -81,3 +100,4 @@ export type NewRun = Insertable<RunsTable>;
 export type RunUpdate = Updateable<RunsTable>;
 export type LogChunkRow = Selectable<LogChunksTable>;
 export type AgentRow = Selectable<AgentsTable>;
+export type RunAttemptRow = Selectable<RunAttemptsTable>;

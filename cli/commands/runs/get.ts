@@ -1,6 +1,6 @@
 import { Args } from "@oclif/core";
 import { HodeiCommand } from "../../base.js";
-import { colorState, outcome, runDuration, runJson } from "../../format.js";
+import { attemptOutcome, colorState, formatDuration, outcome, runDuration, runJson, table } from "../../format.js";
 
 export default class RunsGet extends HodeiCommand {
   static override summary = "Show one run.";
@@ -26,6 +26,15 @@ export default class RunsGet extends HodeiCommand {
         ["log chunks", String(r.logChunks)],
       ];
       process.stdout.write(rows.map(([k, v]) => `${k.padEnd(11)}${v}`).join("\n") + "\n");
+      if (r.attempts.length > 1) {
+        process.stdout.write(
+          "\n" +
+            table(
+              ["ATTEMPT", "STATE", "OUTCOME", "AGENT", "DURATION"],
+              r.attempts.map((a) => [String(a.attempt), colorState(a.state), attemptOutcome(a), a.agentName || "-", a.startedAtMs ? formatDuration((a.finishedAtMs || Date.now()) - a.startedAtMs) : "-"]),
+            ),
+        );
+      }
     }
     return runJson(r);
   }

@@ -16,6 +16,7 @@ const EVENTS: Record<string, RunEvent> = {
   "finish infrastructure": { type: "finish", reason: "infrastructure" },
   cancel: { type: "cancel" },
   requeue: { type: "requeue" },
+  retry: { type: "retry" },
 };
 
 const FINISHES = {
@@ -30,8 +31,8 @@ const FINISHES = {
 
 const LEGAL: Partial<Record<RunState, Record<string, RunState>>> = {
   queued: { assign: "assigned", cancel: "cancelled" },
-  assigned: { start: "running", cancel: "assigned", requeue: "queued", ...FINISHES },
-  running: { cancel: "running", ...FINISHES },
+  assigned: { start: "running", cancel: "assigned", requeue: "queued", retry: "queued", ...FINISHES },
+  running: { cancel: "running", retry: "queued", ...FINISHES },
 };
 
 describe("run state transitions", () => {

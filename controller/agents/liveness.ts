@@ -1,0 +1,69 @@
+/**
+ * Lost agents. Every heartbeat interval the controller:
+ *  1. drops sessions silent for longer than the grace (a half-open or
+ *     black-holed connection never says goodbye);
+ *  2. ends the runs of agents connected nowhere and unseen for longer than
+ *     the grace: started runs fail as `infrastructure` (and are retried per
+ *     their policy), assigned-but-not-started ones queue again as attempt + 1.
+ * Step 2 reads the database, so it also covers agents of a controller that
+ * died; it waits one grace after start-up so agents can reconnect first. An
+ * agent that comes back within the grace resumes its runs (see reconcile).
+ */
+import { sql } from "kysely";
+import type { AgentServiceDeps } from "./service.js";
+import { setAgentState } from "../store/agents.js";
+import { finishAttempt, requeueLost } from "../store/attempts.js";
+import { publishEnded } from "./reports.js";
+import type { RunRow } from "../store/schema.js";
+
+export interface LivenessDeps extends AgentServiceDeps {
+  /** Silent heartbeat intervals before an agent is lost. */
+  lostAfterIntervals: number;
+}
+
+export function startLiveness(deps: LivenessDeps): () => void {
+  const graceMs = deps.heartbeatIntervalMs * deps.lostAfterIntervals;
+  const startedAt = Date.now();
+  let running = false;
+  const timer = setInterval(() => {
+    if (running) return;
+    running = true;
+    check(deps, graceMs, Date.now() - startedAt > graceMs)
+      .catch((err: unknown) => deps.log.warn({ err }, "lost-agent check failed"))
+      .finally(() => (running = false));
+  }, Math.min(deps.heartbeatIntervalMs, 5_000));
+  timer.unref();
+  return () => clearInterval(timer);
+}
+
+async function check(deps: LivenessDeps, graceMs: number, sweepStale: boolean): Promise<void> {
+  const now = Date.now();
+  for (const s of [...deps.dispatcher.sessions.values()]) {
+    if (now - s.lastSeen <= graceMs) continue;
+    deps.log.warn({ agent: s.name, silentMs: now - s.lastSeen }, "agent silent past its grace; dropping its connection");
+    deps.dispatcher.sessions.delete(s.id);
+    s.close();
+    await setAgentState(deps.db, s.id, "disconnected");
+  }
+  if (!sweepStale) return;
+  const live = [...deps.dispatcher.sessions.keys()];
+  const stale = await sql<RunRow & { agent_name: string }>`
+    select runs.*, agents.name as agent_name from runs join agents on agents.id = runs.agent_id
+    where runs.state in ('assigned', 'running')
+      and agents.last_seen_at < now() - ${`${graceMs} milliseconds`}::interval
+      ${live.length ? sql`and runs.agent_id not in (${sql.join(live)})` : sql``}`.execute(deps.db);
+  const lostAgents = new Set<string>();
+  for (const run of stale.rows) {
+    const message = `agent ${run.agent_name} was lost (no word for over ${Math.round(graceMs / 1000)}s)`;
+    lostAgents.add(run.agent_id!);
+    if (run.state === "assigned") {
+      await requeueLost(deps.db, run.id, run.attempt, message);
+    } else {
+      const ended = await finishAttempt(deps.db, run.id, run.attempt, { reason: "infrastructure", exitCode: null, signal: null, message, at: new Date() });
+      if (ended) publishEnded(deps, ended);
+    }
+    deps.log.warn({ run: run.id, attempt: run.attempt, agent: run.agent_name }, message);
+  }
+  for (const id of lostAgents) await setAgentState(deps.db, id, "lost");
+  if (stale.rows.length > 0) deps.dispatcher.wake();
+}

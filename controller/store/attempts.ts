@@ -1,0 +1,122 @@
+/**
+ * Ending an attempt: the attempt is recorded in run_attempts and the run
+ * either queues again as attempt + 1 (its retry policy covers the outcome) or
+ * ends, in one transaction with the run row locked, so a late or duplicate
+ * report can never end an attempt twice.
+ */
+import { sql } from "kysely";
+import type { Db } from "./db.js";
+import type { RunAttemptRow, RunRow } from "./schema.js";
+import type { JobDocument } from "../../schemas/load.js";
+import { outcomeState, type FinishReason } from "../runs/transitions.js";
+import { decideRetry } from "../runs/retry.js";
+
+export interface AttemptOutcome {
+  reason: FinishReason;
+  exitCode: number | null;
+  signal: string | null;
+  message: string;
+  at: Date;
+}
+
+export interface AttemptEnded {
+  /** The run after the write: queued again (retried) or in its final state. */
+  run: RunRow;
+  /** The attempt as recorded. */
+  attempt: RunAttemptRow;
+  retried: boolean;
+}
+
+export async function finishAttempt(db: Db, id: string, attempt: number, o: AttemptOutcome, random = Math.random()): Promise<AttemptEnded | undefined> {
+  return db.transaction().execute(async (tx) => {
+    const cur = await tx
+      .selectFrom("runs")
+      .selectAll()
+      .where("id", "=", id)
+      .where("attempt", "=", attempt)
+      .where("state", "in", ["assigned", "running"])
+      .forUpdate()
+      .executeTakeFirst();
+    if (!cur) return undefined;
+    const state = outcomeState(o.reason, o.exitCode);
+    const message = o.message || (cur.cancel_requested ? cur.message : "");
+    const recorded = await tx
+      .insertInto("run_attempts")
+      .values({
+        run_id: id, attempt, state, reason: o.reason, exit_code: o.exitCode, signal: o.signal, message,
+        agent_id: cur.agent_id, started_at: cur.started_at, finished_at: o.at, log_chunks: cur.log_chunks,
+      })
+      .returningAll()
+      .executeTakeFirstOrThrow();
+    const spec = (cur.job as JobDocument).spec;
+    const decision = cur.cancel_requested ? { retry: false, delayMs: 0 } : decideRetry(spec.retries, cur.retries, o.reason, o.exitCode, random);
+    const run = decision.retry
+      ? await tx
+          .updateTable("runs")
+          .set({
+            state: "queued", attempt: attempt + 1, retries: cur.retries + 1, agent_id: null, assigned_at: null, started_at: null,
+            exit_code: null, signal: null, reason: null, log_chunks: "0",
+            message: `attempt ${attempt} ${describe(state, o)}; retrying`,
+            not_before: sql<Date>`now() + ${`${decision.delayMs} milliseconds`}::interval`,
+          })
+          .where("id", "=", id)
+          .returningAll()
+          .executeTakeFirstOrThrow()
+      : await tx
+          .updateTable("runs")
+          .set({ state, reason: o.reason, exit_code: o.exitCode, signal: o.signal, message, finished_at: o.at })
+          .where("id", "=", id)
+          .returningAll()
+          .executeTakeFirstOrThrow();
+    return { run, attempt: recorded, retried: decision.retry };
+  });
+}
+
+/**
+ * An assigned run whose agent was lost before it reported a start: it queues
+ * again as attempt + 1 (so a late report from the old agent is fenced off)
+ * without spending a retry, since the job may never have run.
+ */
+export async function requeueLost(db: Db, id: string, attempt: number, message: string): Promise<RunRow | undefined> {
+  return db.transaction().execute(async (tx) => {
+    const cur = await tx.selectFrom("runs").selectAll().where("id", "=", id).where("attempt", "=", attempt).where("state", "=", "assigned").forUpdate().executeTakeFirst();
+    if (!cur) return undefined;
+    await tx
+      .insertInto("run_attempts")
+      .values({ run_id: id, attempt, state: "failed", reason: "infrastructure", exit_code: null, signal: null, message, agent_id: cur.agent_id, started_at: null, finished_at: new Date(), log_chunks: cur.log_chunks })
+      .execute();
+    return tx
+      .updateTable("runs")
+      .set({ state: "queued", attempt: attempt + 1, agent_id: null, assigned_at: null, log_chunks: "0", message })
+      .where("id", "=", id)
+      .returningAll()
+      .executeTakeFirst();
+  });
+}
+
+export async function listAttempts(db: Db, runId: string): Promise<(RunAttemptRow & { agent_name: string | null })[]> {
+  return db
+    .selectFrom("run_attempts")
+    .leftJoin("agents", "agents.id", "run_attempts.agent_id")
+    .selectAll("run_attempts")
+    .select("agents.name as agent_name")
+    .where("run_attempts.run_id", "=", runId)
+    .orderBy("run_attempts.attempt")
+    .execute();
+}
+
+/** Milliseconds until the earliest queued retry may start, if any waits. */
+export async function nextRetryInMs(db: Db): Promise<number | undefined> {
+  const r = await sql<{ ms: string | null }>`
+    select (extract(epoch from min(not_before) - now()) * 1000)::bigint::text as ms
+    from runs where state = 'queued' and not_before is not null and not_before > now()`.execute(db);
+  const ms = r.rows[0]?.ms;
+  return ms == null ? undefined : Math.max(0, Number(ms));
+}
+
+function describe(state: string, o: AttemptOutcome): string {
+  if (o.reason === "exited") return `failed with exit code ${o.exitCode}`;
+  if (o.reason === "signaled") return `was killed by ${o.signal}`;
+  if (o.reason === "timeout") return "timed out";
+  return `${state} (${o.reason}${o.message ? `: ${o.message}` : ""})`;
+}
