@@ -53,7 +53,8 @@ export async function openEmbedded(opts: { dataDir: string; withAgent: boolean }
   const logFile = openSync(join(opts.dataDir, "controller.log"), "a");
   let controller: Controller;
   try {
-    controller = await startController({ dataDir: dbDir, lock, listen: "127.0.0.1:0", logger: pino({ name: "controller", level: "info" }, pino.destination(logFile)) });
+    // One local agent is all there will ever be: a run it cannot take fails at once.
+    controller = await startController({ dataDir: dbDir, lock, listen: "127.0.0.1:0", unschedulableAfterMs: opts.withAgent ? 0 : 5 * 60_000, heartbeatIntervalMs: 1_000, logger: pino({ name: "controller", level: "info" }, pino.destination(logFile)) });
   } catch (err) {
     lock.release();
     closeSync(logFile);

@@ -12,6 +12,8 @@ export interface ControllerOptions {
   agentLostAfter?: number;
   /** HOST:PORT for HTTP health endpoints; none when absent. */
   http?: string;
+  /** How long a queued run may wait with no agent able to take it before it fails (default 5 min). */
+  unschedulableAfterMs?: number;
   /** Time SIGTERM waits for open calls before closing them. */
   shutdownGraceMs?: number;
 }
@@ -22,6 +24,7 @@ export interface CompiledControllerOptions {
   port: number;
   heartbeatIntervalMs: number;
   agentLostAfter: number;
+  unschedulableAfterMs: number;
   http?: { host: string; port: number };
   shutdownGraceMs: number;
 }
@@ -52,6 +55,7 @@ export function compileControllerOptions(o: ControllerOptions): CompiledControll
   if (!(Number.isInteger(lostAfter) && lostAfter >= 2 && lostAfter <= 100)) throw new ConfigError(`agent-lost-after must be a whole number of heartbeat intervals from 2 to 100, got ${lostAfter}`);
   return {
     agentLostAfter: lostAfter,
+    unschedulableAfterMs: Math.max(0, o.unschedulableAfterMs ?? 5 * 60_000),
     http: o.http ? parseHostPort(o.http) : undefined,
     database: o.databaseUrl ? { url: o.databaseUrl } : { dataDir: o.dataDir! },
     host,

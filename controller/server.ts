@@ -79,7 +79,7 @@ export async function startController(opts: StartOptions): Promise<Controller> {
   const address = `${host}:${port}`;
   lock?.setAddress(address);
   log.info({ address, database: "url" in o.database ? "postgres" : "pglite" }, "controller listening");
-  const stopLiveness = startLiveness({ ...agentDeps, lostAfterIntervals: o.agentLostAfter });
+  const stopLiveness = startLiveness({ ...agentDeps, lostAfterIntervals: o.agentLostAfter, unschedulableAfterMs: o.unschedulableAfterMs });
   let http: Awaited<ReturnType<typeof startHttp>> | undefined;
   if (o.http) {
     http = await startHttp(store.db, o.http.host, o.http.port);

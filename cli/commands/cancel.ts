@@ -1,4 +1,5 @@
 import { Args, Flags } from "@oclif/core";
+import { userInfo } from "node:os";
 import { HodeiCommand } from "../base.js";
 import { runJson, colorState } from "../format.js";
 
@@ -10,7 +11,7 @@ export default class CancelCommand extends HodeiCommand {
   async run(): Promise<Record<string, unknown>> {
     const { args, flags } = await this.parse(CancelCommand);
     const client = await this.connect(flags.controller);
-    const run = await client.cancelRun(args.run, flags.reason);
+    const run = await client.cancelRun(args.run, flags.reason ?? `cancelled by ${userInfo().username} with hodei cancel`);
     if (!this.jsonEnabled()) {
       process.stdout.write(run.state === "cancelled" ? `run ${run.id} cancelled\n` : `run ${run.id} is ${colorState(run.state)}; asked its agent to stop it\n`);
     }

@@ -17,6 +17,7 @@ export default class ControllerCommand extends HodeiCommand {
     listen: Flags.string({ description: "HOST:PORT for gRPC", default: "127.0.0.1:7070", env: "HODEI_LISTEN" }),
     "heartbeat-interval": Flags.integer({ description: "agent heartbeat interval in milliseconds", default: 5000 }),
     "agent-lost-after": Flags.integer({ description: "silent heartbeat intervals before an agent is lost and its runs fail", default: 3 }),
+    "unschedulable-after": Flags.integer({ description: "milliseconds a queued run may wait with no agent able to take it before it fails", default: 300_000, min: 0 }),
     http: Flags.string({ description: "HOST:PORT for /healthz and /readyz", env: "HODEI_HTTP" }),
   };
 
@@ -31,6 +32,7 @@ export default class ControllerCommand extends HodeiCommand {
         heartbeatIntervalMs: flags["heartbeat-interval"],
         agentLostAfter: flags["agent-lost-after"],
         http: flags.http,
+        unschedulableAfterMs: flags["unschedulable-after"],
       });
     } catch (err) {
       if (err instanceof ConfigError) throw new CliError(err.message, 2);

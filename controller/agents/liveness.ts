@@ -14,11 +14,14 @@ import type { AgentServiceDeps } from "./service.js";
 import { setAgentState } from "../store/agents.js";
 import { finishAttempt, requeueLost } from "../store/attempts.js";
 import { publishEnded } from "./reports.js";
+import { failUnschedulable, unplaceableRuns } from "../store/runs.js";
 import type { RunRow } from "../store/schema.js";
 
 export interface LivenessDeps extends AgentServiceDeps {
   /** Silent heartbeat intervals before an agent is lost. */
   lostAfterIntervals: number;
+  /** A queued run no connected agent can take fails after this long (unschedulable). */
+  unschedulableAfterMs: number;
 }
 
 export function startLiveness(deps: LivenessDeps): () => void {
@@ -45,6 +48,7 @@ async function check(deps: LivenessDeps, graceMs: number, sweepStale: boolean): 
     s.close();
     await setAgentState(deps.db, s.id, "disconnected");
   }
+  await failUnplaceable(deps);
   if (!sweepStale) return;
   const live = [...deps.dispatcher.sessions.keys()];
   const stale = await sql<RunRow & { agent_name: string }>`
@@ -57,7 +61,8 @@ async function check(deps: LivenessDeps, graceMs: number, sweepStale: boolean): 
     const message = `agent ${run.agent_name} was lost (no word for over ${Math.round(graceMs / 1000)}s)`;
     lostAgents.add(run.agent_id!);
     if (run.state === "assigned") {
-      await requeueLost(deps.db, run.id, run.attempt, message);
+      const after = await requeueLost(deps.db, run.id, run.attempt, message);
+      if (after?.state === "cancelled") deps.hub.publishEnd(after);
     } else {
       const ended = await finishAttempt(deps.db, run.id, run.attempt, { reason: "infrastructure", exitCode: null, signal: null, message, at: new Date() });
       if (ended) publishEnded(deps, ended);
@@ -66,4 +71,21 @@ async function check(deps: LivenessDeps, graceMs: number, sweepStale: boolean): 
   }
   for (const id of lostAgents) await setAgentState(deps.db, id, "lost");
   if (stale.rows.length > 0) deps.dispatcher.wake();
+}
+
+/**
+ * Queued runs whose selector no connected agent satisfies, for longer than the
+ * allowed wait, fail as unschedulable, saying which labels were wanted and
+ * which agents there are.
+ */
+async function failUnplaceable(deps: LivenessDeps): Promise<void> {
+  const sessions = [...deps.dispatcher.sessions.values()].filter((s) => !s.draining);
+  const runs = await unplaceableRuns(deps.db, sessions.map((s) => s.labels), deps.unschedulableAfterMs);
+  const fmt = (l: Record<string, string>): string => `{${Object.entries(l).map(([k, v]) => `${k}=${v}`).join(", ")}}`;
+  const agents = sessions.length ? sessions.slice(0, 5).map((s) => `${s.name} ${fmt(s.labels)}`).join("; ") + (sessions.length > 5 ? `; and ${sessions.length - 5} more` : "") : "none connected";
+  for (const run of runs) {
+    const message = `no agent can take this run: it needs labels ${fmt(run.selector)}; agents: ${agents}`;
+    const ended = await failUnschedulable(deps.db, run.id, message);
+    if (ended) deps.hub.publishEnd(ended);
+  }
 }

@@ -25,6 +25,7 @@ export function retryCause(reason: FinishReason, exitCode: number | null | undef
     case "infrastructure":
       return "infrastructure";
     case "cancelled":
+    case "unschedulable":
       return undefined;
   }
 }

@@ -5,7 +5,8 @@
  *
  *   queued ──assign──▶ assigned ──start──▶ running ──finish──▶ succeeded | failed | timed_out | cancelled
  *     │                   │  ▲                │
- *     └──cancel──▶ cancelled  └──requeue (agent lost before start)
+ *     ├──cancel──▶ cancelled  └──requeue (agent lost before start)
+ *     └──unschedulable──▶ failed (no agent can take it)
  *     ▲                                        │
  *     └──────────── retry (attempt + 1) ───────┘ (assigned or running)
  *
@@ -17,7 +18,7 @@ import type { RunState } from "../store/schema.js";
 export type { RunState };
 
 /** Why an attempt ended; mirrors FinishReason in proto/hodei/v1/common.proto. */
-export type FinishReason = "exited" | "signaled" | "timeout" | "cancelled" | "spawn_failed" | "infrastructure";
+export type FinishReason = "exited" | "signaled" | "timeout" | "cancelled" | "spawn_failed" | "infrastructure" | "unschedulable";
 
 export type RunEvent =
   | { type: "assign" }
@@ -25,7 +26,8 @@ export type RunEvent =
   | { type: "finish"; reason: FinishReason; exitCode?: number | null }
   | { type: "cancel" }
   | { type: "requeue" }
-  | { type: "retry" };
+  | { type: "retry" }
+  | { type: "unschedulable" };
 
 export const TERMINAL_STATES: readonly RunState[] = ["succeeded", "failed", "cancelled", "timed_out"];
 export const ACTIVE_STATES: readonly RunState[] = ["assigned", "running"];
@@ -46,6 +48,7 @@ export function outcomeState(reason: FinishReason, exitCode?: number | null): Ru
     case "signaled":
     case "spawn_failed":
     case "infrastructure":
+    case "unschedulable":
       return "failed";
   }
 }
@@ -81,6 +84,9 @@ export function nextState(current: RunState, event: RunEvent): RunState | Illega
       return new IllegalTransitionError(current, event.type);
     case "requeue":
       return current === "assigned" ? "queued" : new IllegalTransitionError(current, event.type);
+    case "unschedulable":
+      // No agent can take the queued run: it fails, with the reason why.
+      return current === "queued" ? "failed" : new IllegalTransitionError(current, event.type);
     case "retry":
       // The attempt ended in a way its retry policy covers: the run queues again as attempt + 1.
       return current === "assigned" || current === "running" ? "queued" : new IllegalTransitionError(current, event.type);

@@ -39,7 +39,8 @@ export async function finishAttempt(db: Db, id: string, attempt: number, o: Atte
       .executeTakeFirst();
     if (!cur) return undefined;
     const state = outcomeState(o.reason, o.exitCode);
-    const message = o.message || (cur.cancel_requested ? cur.message : "");
+    // A cancel we asked for keeps the message recorded with the request (who asked, and why).
+    const message = cur.cancel_requested && o.reason === "cancelled" && cur.message ? cur.message : o.message;
     const recorded = await tx
       .insertInto("run_attempts")
       .values({
@@ -75,7 +76,8 @@ export async function finishAttempt(db: Db, id: string, attempt: number, o: Atte
 /**
  * An assigned run whose agent was lost before it reported a start: it queues
  * again as attempt + 1 (so a late report from the old agent is fenced off)
- * without spending a retry, since the job may never have run.
+ * without spending a retry, since the job may never have run; or, when its
+ * cancel was requested meanwhile, ends cancelled.
  */
 export async function requeueLost(db: Db, id: string, attempt: number, message: string): Promise<RunRow | undefined> {
   return db.transaction().execute(async (tx) => {
@@ -85,6 +87,15 @@ export async function requeueLost(db: Db, id: string, attempt: number, message: 
       .insertInto("run_attempts")
       .values({ run_id: id, attempt, state: "failed", reason: "infrastructure", exit_code: null, signal: null, message, agent_id: cur.agent_id, started_at: null, finished_at: new Date(), log_chunks: cur.log_chunks })
       .execute();
+    // A cancel asked for meanwhile ends the run: nothing would cancel it once queued.
+    if (cur.cancel_requested) {
+      return tx
+        .updateTable("runs")
+        .set({ state: "cancelled", reason: "cancelled", finished_at: new Date(), agent_id: null })
+        .where("id", "=", id)
+        .returningAll()
+        .executeTakeFirst();
+    }
     return tx
       .updateTable("runs")
       .set({ state: "queued", attempt: attempt + 1, agent_id: null, assigned_at: null, log_chunks: "0", message })

@@ -177,3 +177,24 @@ export async function requeueAssigned(db: Db, id: string, attempt: number): Prom
     .returningAll()
     .executeTakeFirst();
 }
+
+/** Queued runs, waiting longer than `olderThanMs`, whose selector no agent in `agents` satisfies. */
+export async function unplaceableRuns(db: Db, agentLabels: Record<string, string>[], olderThanMs: number): Promise<RunRow[]> {
+  const fits = agentLabels.map((l) => sql`selector <@ ${JSON.stringify(l)}::jsonb`);
+  return sql<RunRow>`
+    select * from runs
+    where state = 'queued' and created_at < now() - ${`${olderThanMs} milliseconds`}::interval
+      ${fits.length ? sql`and not (${sql.join(fits, sql` or `)})` : sql``}
+    order by id limit 1000`.execute(db).then((r) => r.rows);
+}
+
+/** queued → failed (unschedulable), with why. */
+export async function failUnschedulable(db: Db, id: string, message: string): Promise<RunRow | undefined> {
+  return db
+    .updateTable("runs")
+    .set({ state: "failed", reason: "unschedulable", message, finished_at: new Date() })
+    .where("id", "=", id)
+    .where("state", "=", "queued")
+    .returningAll()
+    .executeTakeFirst();
+}

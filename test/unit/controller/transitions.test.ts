@@ -17,6 +17,7 @@ const EVENTS: Record<string, RunEvent> = {
   cancel: { type: "cancel" },
   requeue: { type: "requeue" },
   retry: { type: "retry" },
+  unschedulable: { type: "unschedulable" },
 };
 
 const FINISHES = {
@@ -30,7 +31,7 @@ const FINISHES = {
 } as const;
 
 const LEGAL: Partial<Record<RunState, Record<string, RunState>>> = {
-  queued: { assign: "assigned", cancel: "cancelled" },
+  queued: { assign: "assigned", cancel: "cancelled", unschedulable: "failed" },
   assigned: { start: "running", cancel: "assigned", requeue: "queued", retry: "queued", ...FINISHES },
   running: { cancel: "running", retry: "queued", ...FINISHES },
 };

@@ -1,0 +1,52 @@
+/**
+ * hodei run as a person uses it: Ctrl-C cancels the run it started, a second
+ * Ctrl-C detaches; a job no agent can take fails with why.
+ */
+import { describe, expect, it } from "vitest";
+import { spawn } from "node:child_process";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { HODEI, ROOT, hodei, hodeiJson, tempDir } from "../helpers/procs.js";
+
+const home = tempDir("hodei-interrupt-");
+const env = { ...process.env, HODEI_CONTROLLER: "", HODEI_DATA_DIR: home };
+
+function job(name: string, body: string): string {
+  const file = join(home, `${name}.yaml`);
+  writeFileSync(file, `apiVersion: hodei.dev/v1\nkind: Job\nmetadata: { name: ${name} }\nspec:\n${body}`);
+  return file;
+}
+
+/** Starts `hodei run FILE`, sends SIGINT `times` once the job has printed its first line; resolves with exit code and stderr. */
+function interrupt(file: string, times: number): Promise<{ code: number | null; stderr: string }> {
+  return new Promise((resolve) => {
+    const p = spawn(process.execPath, [HODEI, "run", file], { cwd: ROOT, env, stdio: ["ignore", "pipe", "pipe"] });
+    let stderr = "";
+    let sent = false;
+    p.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+    p.stdout.on("data", () => {
+      if (sent) return;
+      sent = true;
+      p.kill("SIGINT");
+      if (times > 1) setTimeout(() => p.kill("SIGINT"), 300);
+    });
+    p.on("close", (code) => resolve({ code, stderr }));
+  });
+}
+
+describe("hodei run and Ctrl-C", () => {
+  it("the first Ctrl-C cancels the run it started (exit 130, run cancelled with who asked)", async () => {
+    const r = await interrupt(job("ctrlc", "  run: echo started; sleep 60\n  killGrace: 1s\n"), 1);
+    expect(r.code).toBe(130);
+    expect(r.stderr).toContain("Cancelling run");
+    const { runs } = await hodeiJson<{ runs: { job: string; state: string; message: string }[] }>(["runs", "ls", "--job", "ctrlc"], { env });
+    expect(runs[0]).toMatchObject({ state: "cancelled", message: "cancelled from hodei run (Ctrl-C)" });
+  });
+
+  it("fails at once, with why, a job whose selector no agent satisfies", async () => {
+    const r = await hodei(["run", job("needs-gpu", "  run: echo never\n  selector: { gpu: \"a100\" }\n")], { env: { HODEI_DATA_DIR: home } });
+    expect(r.code).toBe(1);
+    expect(r.stdout.toString()).toBe("");
+    expect(r.stderr).toContain("failed (unschedulable): no agent can take this run: it needs labels {gpu=a100}; agents: local-");
+  });
+});
