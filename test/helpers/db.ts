@@ -16,13 +16,26 @@
  * work: they migrate each new database instead of copying a template.
  */
 import { randomBytes } from "node:crypto";
-import { existsSync } from "node:fs";
+import { existsSync, readdirSync } from "node:fs";
 import { readFile, rename, writeFile } from "node:fs/promises";
 import { hostname } from "node:os";
 import { join } from "node:path";
 import pg from "pg";
 import type { PGlite } from "@electric-sql/pglite";
 import { openStore, type Store } from "../../controller/store/db.js";
+
+/**
+ * The names of the migrations in controller/store/migrations/, in order: what
+ * a fully migrated database lists in hodei_migrations (tests compare with it
+ * rather than hard-coding the current list).
+ */
+export function migrationNames(): string[] {
+  const dir = new URL("../../controller/store/migrations/", import.meta.url);
+  return readdirSync(dir)
+    .filter((f) => /^\d+_.+\.(ts|js)$/.test(f) && !f.endsWith(".d.ts"))
+    .map((f) => f.replace(/\.(ts|js)$/, ""))
+    .sort();
+}
 
 /** How global-setup.ts tells the test processes (forked after it ran) about this run. */
 export const ENV = {
