@@ -6,7 +6,8 @@
  *     the grace: started runs fail as `infrastructure` (and are retried per
  *     their policy), assigned-but-not-started ones queue again as attempt + 1.
  * Step 2 reads the database, so it also covers agents of a controller that
- * died; it waits one grace after start-up so agents can reconnect first. An
+ * died. After start-up it waits one grace plus the agents' longest reconnect
+ * backoff, so agents that were waiting out their backoff come back first. An
  * agent that comes back within the grace resumes its runs (see reconcile).
  */
 import { sql } from "kysely";
@@ -24,14 +25,18 @@ export interface LivenessDeps extends AgentServiceDeps {
   unschedulableAfterMs: number;
 }
 
+/** The agent's reconnect backoff cap (agent/config.ts DEFAULTS.backoff.maxMs), plus jitter margin. */
+export const AGENT_RECONNECT_MAX_MS = 12_000;
+
 export function startLiveness(deps: LivenessDeps): () => void {
   const graceMs = deps.heartbeatIntervalMs * deps.lostAfterIntervals;
+  const startupWaitMs = graceMs + AGENT_RECONNECT_MAX_MS;
   const startedAt = Date.now();
   let running = false;
   const timer = setInterval(() => {
     if (running) return;
     running = true;
-    check(deps, graceMs, Date.now() - startedAt > graceMs)
+    check(deps, graceMs, Date.now() - startedAt > startupWaitMs)
       .catch((err: unknown) => deps.log.warn({ err }, "lost-agent check failed"))
       .finally(() => (running = false));
   }, Math.min(deps.heartbeatIntervalMs, 5_000));
