@@ -6,7 +6,9 @@ import type { AgentSession } from "../agents/session.js";
 
 const ms = (d: Date | null): number => (d ? d.getTime() : 0);
 
-export function attemptToProto(a: RunAttemptRow & { agent_name?: string | null }): Attempt {
+type AttemptLike = Omit<RunAttemptRow, "finished_at"> & { finished_at: Date | null; agent_name?: string | null };
+
+export function attemptToProto(a: AttemptLike): Attempt {
   return {
     attempt: a.attempt,
     state: a.state,
@@ -22,12 +24,9 @@ export function attemptToProto(a: RunAttemptRow & { agent_name?: string | null }
   };
 }
 
-/** The current attempt as an Attempt, for the history GetRun shows. */
+/** The current attempt, from the run row (it is recorded in run_attempts only once it ends). */
 function currentAttempt(r: RunRow & { agent_name?: string | null }): Attempt {
-  return {
-    attempt: r.attempt, state: r.state, reason: r.reason ?? "", exitCode: r.exit_code ?? undefined, signal: r.signal ?? "", message: r.message,
-    agentId: r.agent_id ?? "", agentName: r.agent_name ?? "", startedAtMs: ms(r.started_at), finishedAtMs: ms(r.finished_at), logChunks: Number(r.log_chunks),
-  };
+  return attemptToProto({ ...r, run_id: r.id });
 }
 
 /** Ended attempts as recorded, then the current one (recorded too once the run has ended). */
