@@ -2,6 +2,7 @@
 // controller messages into jobs and job events into reports; shutdown.ts
 // holds the drain sequence.
 import { mkdir, rm } from "node:fs/promises";
+import { join } from "node:path";
 import { ExecSpec, type ActiveRun, type Assign, type Cancel, type ControllerMessage, type Hello, type Welcome } from "../proto/gen/hodei/v1/agent.js";
 import { FinishReason, LogStream } from "../proto/gen/hodei/v1/common.js";
 import { LogBudget } from "./budget.js";
@@ -9,18 +10,25 @@ import { Changes } from "./changes.js";
 import type { CompiledAgentOptions } from "./config.js";
 import { Connection } from "./connection.js";
 import type { Executor } from "./executor.js";
+import { LogPipe } from "./logpipe.js";
 import { HostMetrics } from "./metrics.js";
 import { Outbox } from "./outbox.js";
 import { ProcessExecutor } from "./process-executor.js";
+import { SpoolDir } from "./spool.js";
+import { openTrees } from "./tree.js";
 import { agentVersion } from "./version.js";
-import { workspacePath } from "./workspace.js";
+import { runFileName, workspacePath } from "./workspace.js";
+
+/** Spool segment files: small enough that acknowledged data leaves the disk soon, large enough to be few. */
+function segmentBytes(maxSpool: number): number {
+  return Math.min(64 << 20, Math.max(64 << 10, Math.floor(maxSpool / 16)));
+}
 
 export class AgentRuntime {
   readonly changes = new Changes();
   readonly budget: LogBudget;
   readonly outbox: Outbox;
   readonly connection: Connection;
-  readonly executor: Executor;
   readonly log: CompiledAgentOptions["logger"];
   /** Set on drain or stop: Assigns are refused from then on. */
   draining = false;
@@ -29,11 +37,11 @@ export class AgentRuntime {
   onDrain?: (reason: string, deadlineMs: number) => void;
   private readonly metrics = new HostMetrics();
   private heartbeat?: NodeJS.Timeout;
+  private exec?: Executor;
 
   constructor(readonly opts: CompiledAgentOptions) {
     this.log = opts.logger;
-    this.budget = new LogBudget(opts.maxUnackedLogBytes);
-    this.executor = new ProcessExecutor(this.log);
+    this.budget = new LogBudget(opts.maxUnackedLogBytes, opts.maxSpoolBytes);
     this.connection = new Connection(
       { address: opts.controller, backoff: opts.backoff, helloTimeoutMs: opts.helloTimeoutMs, logger: this.log },
       {
@@ -47,10 +55,15 @@ export class AgentRuntime {
         },
       },
     );
-    this.outbox = new Outbox(this.connection, (d) => this.budget.add(d), () => this.changes.notify(), this.log);
-    this.budget.subscribe((paused) => {
-      // debug: under a steady flood against a slow controller this flips many times a second.
-      this.log.debug({ unackedBytes: this.budget.bytes }, paused ? "log buffer full: pausing job output" : "log buffer drained: resuming job output");
+    const spools = opts.maxSpoolBytes > 0 ? new SpoolDir(join(opts.workDir, "spool"), segmentBytes(opts.maxSpoolBytes)) : undefined;
+    const newPipe = (runId: string, attempt: number) =>
+      new LogPipe(runId, attempt, { budget: this.budget, spools, spoolName: runFileName(runId, attempt), log: this.log });
+    this.outbox = new Outbox(this.connection, newPipe, () => this.changes.notify(), this.log);
+    this.budget.subscribe((paused, why) => {
+      // Rare with a spool (it takes --max-spool of backlog), so worth a warning each time.
+      const fields = { memoryBytes: this.budget.memory, spoolBytes: this.budget.spool, maxSpoolBytes: this.opts.maxSpoolBytes };
+      if (paused) this.log.warn(fields, `pausing job output: ${why}`);
+      else this.log.info(fields, `resuming job output: ${why}`);
       for (const r of this.outbox.records()) {
         if (paused) r.job?.pause();
         else r.job?.resume();
@@ -58,9 +71,20 @@ export class AgentRuntime {
     });
   }
 
+  /** Available once start() has resolved. */
+  get executor(): Executor {
+    if (!this.exec) throw new Error("the agent has not started");
+    return this.exec;
+  }
+
   async start(): Promise<void> {
     await mkdir(this.opts.workDir, { recursive: true });
-    this.log.info({ controller: this.opts.controller, agent: this.opts.name, slots: this.opts.slots, workDir: this.opts.workDir }, "agent starting");
+    // Before the first Hello, which reports the kill method. Throws ConfigError for an unusable --kill-method cgroup*.
+    this.exec = new ProcessExecutor(this.log, openTrees(this.opts.killMethod, this.log));
+    this.log.info(
+      { controller: this.opts.controller, agent: this.opts.name, slots: this.opts.slots, workDir: this.opts.workDir, killMethod: this.exec.killMethod },
+      "agent starting",
+    );
     this.connection.start();
   }
 

@@ -7,6 +7,7 @@ import { pino, type Logger } from "pino";
 import { ConfigError } from "./errors.js";
 import { checkAddress, checkLabel } from "./parse.js";
 import type { BackoffOptions } from "./backoff.js";
+import { KILL_METHOD_CHOICES, type KillMethodChoice } from "./tree.js";
 
 export interface AgentOptions {
   /** Controller address, HOST:PORT. */
@@ -20,8 +21,12 @@ export interface AgentOptions {
   workDir?: string;
   /** How long a drain lets running jobs go on before cancelling them; 0 = no limit. */
   drainTimeoutMs?: number;
-  /** Unacknowledged log bytes held in memory before jobs' output is paused. */
+  /** Unacknowledged log bytes held in memory; beyond it they go to the spool on disk. */
   maxUnackedLogBytes?: number;
+  /** Cap on the spool files of all runs; beyond it (and memory full) job output is paused. 0 = no spool. */
+  maxSpoolBytes?: number;
+  /** How a job's process tree is stopped; "auto" = a cgroup where one is writable, else the process group. */
+  killMethod?: KillMethodChoice;
   /** Keep run workspaces after the run ends (default: delete them). */
   keepWorkspaces?: boolean;
   /** How long shutdown waits for the controller to acknowledge the last logs. */
@@ -45,6 +50,8 @@ export interface CompiledAgentOptions {
   readonly workDir: string;
   readonly drainTimeoutMs: number;
   readonly maxUnackedLogBytes: number;
+  readonly maxSpoolBytes: number;
+  readonly killMethod: KillMethodChoice;
   readonly keepWorkspaces: boolean;
   readonly flushTimeoutMs: number;
   readonly defaultKillGraceMs: number;
@@ -57,8 +64,12 @@ export interface CompiledAgentOptions {
 
 export const DEFAULTS = {
   drainTimeoutMs: 10 * 60_000,
-  // 32 MiB: a minute of a noisy build's output, small next to any job's own memory.
+  // 32 MiB: a minute of a noisy build's output, small next to any job's own memory;
+  // a slower controller costs disk beyond it, not memory.
   maxUnackedLogBytes: 32 << 20,
+  // 10 GiB: hours of a flood against an absent controller; a full disk would lose more.
+  maxSpoolBytes: 10 * 2 ** 30,
+  killMethod: "auto",
   flushTimeoutMs: 30_000,
   defaultKillGraceMs: 10_000,
   defaultHeartbeatMs: 10_000,
@@ -96,8 +107,10 @@ export function compileAgentOptions(opts: AgentOptions | CompiledAgentOptions): 
   if (!name) throw new ConfigError("name", "must not be empty");
   const labels = { ...(opts.labels ?? {}) };
   for (const [k, v] of Object.entries(labels)) checkLabel("labels", k, v);
-  // Below a few pipe reads (64 KiB each) jobs would pause on nearly every read: clamp rather than fail.
+  // Below a few pipe reads (64 KiB each) nearly every chunk would go to disk: clamp rather than fail.
   const maxUnacked = Math.max(256 * 1024, nonNegative("max-unacked-logs", opts.maxUnackedLogBytes, DEFAULTS.maxUnackedLogBytes));
+  const killMethod = opts.killMethod ?? DEFAULTS.killMethod;
+  if (!KILL_METHOD_CHOICES.includes(killMethod)) throw new ConfigError("kill-method", `must be one of ${KILL_METHOD_CHOICES.join(", ")}, got ${String(killMethod)}`);
   const backoff = { ...DEFAULTS.backoff, ...opts.backoff };
   if (backoff.initialMs <= 0 || backoff.factor < 1 || backoff.maxMs < backoff.initialMs) {
     throw new ConfigError("backoff", "needs initialMs > 0, factor ≥ 1, maxMs ≥ initialMs");
@@ -110,6 +123,8 @@ export function compileAgentOptions(opts: AgentOptions | CompiledAgentOptions): 
     workDir: resolve(opts.workDir ?? defaultWorkDir()),
     drainTimeoutMs: nonNegative("drain-timeout", opts.drainTimeoutMs, DEFAULTS.drainTimeoutMs),
     maxUnackedLogBytes: maxUnacked,
+    maxSpoolBytes: nonNegative("max-spool", opts.maxSpoolBytes, DEFAULTS.maxSpoolBytes),
+    killMethod,
     keepWorkspaces: opts.keepWorkspaces ?? false,
     flushTimeoutMs: nonNegative("flush-timeout", opts.flushTimeoutMs, DEFAULTS.flushTimeoutMs),
     defaultKillGraceMs: nonNegative("kill-grace", opts.defaultKillGraceMs, DEFAULTS.defaultKillGraceMs),

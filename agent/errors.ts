@@ -47,3 +47,37 @@ export class StreamClosedError extends AgentError {
     super(message, options);
   }
 }
+
+/**
+ * The log spool (<work-dir>/spool) could not be written or read back: disk
+ * full, a file removed under the agent, a damaged record. Writing failures
+ * keep the chunks in memory (and pause jobs if memory is over its limit);
+ * reading failures replace the lost chunks with a system line, so the
+ * sequence stays whole and the loss is visible in the run's log.
+ */
+export class SpoolError extends AgentError {
+  constructor(
+    message: string,
+    /** The spool file concerned. */
+    readonly path: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+/**
+ * A cgroup could not be created, joined, signalled or removed. At startup it
+ * means the kill method falls back (or, with --kill-method cgroup, the agent
+ * refuses to start); for one run it ends the run with SPAWN_FAILED.
+ */
+export class CgroupError extends AgentError {
+  constructor(
+    message: string,
+    /** The cgroup directory concerned. */
+    readonly dir: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}

@@ -1,6 +1,6 @@
 // How a run is executed, behind the one seam where a second implementation is
-// planned: ProcessExecutor (a local process group, process-executor.ts) now,
-// a container executor later. The agent only sees these types.
+// planned: ProcessExecutor (a local process in its own process group and
+// cgroup, process-executor.ts) now, a container executor later. The agent only sees these types.
 import type { ExecSpec, Usage } from "../proto/gen/hodei/v1/agent.js";
 import type { FinishReason, LogStream } from "../proto/gen/hodei/v1/common.js";
 
@@ -49,7 +49,9 @@ export interface RunningJob {
 }
 
 export interface Executor {
-  /** Reported in Hello: how the job's process tree is stopped. */
+  /** Reported in Hello: how the job's process tree is stopped ("cgroup-v2", "cgroup-v1", "process-group"). */
   readonly killMethod: string;
   start(request: JobRequest, events: JobEvents): RunningJob;
+  /** The agent is leaving: kill whatever finished jobs left behind now, release what the executor holds. */
+  close(): Promise<void>;
 }

@@ -6,7 +6,8 @@ import { compileAgentOptions, type AgentOptions, type CompiledAgentOptions } fro
 import { shutdown } from "./shutdown.js";
 
 export { compileAgentOptions, DEFAULTS, type AgentOptions, type CompiledAgentOptions } from "./config.js";
-export { AgentError, ConfigError, SpawnError, StreamClosedError } from "./errors.js";
+export { AgentError, CgroupError, ConfigError, SpawnError, SpoolError, StreamClosedError } from "./errors.js";
+export { KILL_METHOD_CHOICES, type KillMethod, type KillMethodChoice } from "./tree.js";
 export type { Executor, JobEvents, JobRequest, JobResult, RunningJob } from "./executor.js";
 
 export interface Agent {

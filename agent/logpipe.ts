@@ -2,14 +2,21 @@
 //
 //   push()  → pending   (not yet numbered: adjacent small chunks of one stream
 //                        may still be merged; order is never changed)
-//   nextBatch() numbers pending chunks and sends from `sent` up to ~1 MiB
+//   numbering moves pending chunks to memory, or to the run's spool file when
+//   the agent's log memory is over its limit (budget.ts, spool.ts)
+//   nextBatch() sends from `sent` up to ~1 MiB, from memory and disk alike
 //   ack(n)  drops everything below n;  rewind() resends from the last ack
 //
-// A chunk is numbered only when a batch is cut, so while the stream is
+// A chunk is numbered when a batch is cut, so while the stream is
 // backpressured or down, chunks pile up in `pending` and coalesce: a flood
 // becomes few large chunks and batches, a lone line goes out alone at once.
+// Once memory is over its limit, every chunk that can no longer grow is
+// numbered at once and written to disk, so nothing piles up in memory.
+import type { Logger } from "pino";
 import type { LogBatch } from "../proto/gen/hodei/v1/agent.js";
-import type { LogChunk, LogStream } from "../proto/gen/hodei/v1/common.js";
+import { LogStream, type LogChunk } from "../proto/gen/hodei/v1/common.js";
+import { LogBudget } from "./budget.js";
+import type { NumberedChunk, Spool, SpoolDir } from "./spool.js";
 
 /** Data per LogBatch: far below gRPC's 4 MiB message limit, big enough to amortise per-message cost. */
 export const MAX_BATCH_BYTES = 1 << 20;
@@ -17,6 +24,8 @@ export const MAX_BATCH_BYTES = 1 << 20;
 export const MAX_CHUNK_BYTES = 64 * 1024;
 /** A merged chunk carries its first part's timestamp; keep that within a second of the truth. */
 const COALESCE_WINDOW_MS = 1000;
+/** Unreadable spool records replaced by a system line per nextBatch() (see lost()). */
+const MAX_LOST_PER_BATCH = 1024;
 
 interface Pending {
   stream: LogStream;
@@ -25,22 +34,37 @@ interface Pending {
   tsMs: number;
 }
 
+/** Where a pipe keeps what the controller has not acknowledged. */
+export interface PipeStorage {
+  /** Agent-wide accounting: decides memory or disk, and pauses jobs when neither has room. */
+  budget: LogBudget;
+  /** Absent: memory only (unit tests, or --max-spool 0). */
+  spools?: SpoolDir;
+  /** Base name of this run's spool files. */
+  spoolName?: string;
+  log?: Logger;
+}
+
 export class LogPipe {
   private pending: Pending[] = [];
-  /** numbered[i] has sequence `acked + i`; sent and unsent alike. */
-  private numbered: LogChunk[] = [];
+  private pendingBytes = 0;
+  /** Numbered chunks in memory, by increasing seq. Every seq in [acked, next) is here or in the spool. */
+  private mem: NumberedChunk[] = [];
+  private memBytes = 0;
+  private spool?: Spool;
   private acked = 0;
   private sent = 0;
   private next = 0;
-  private held = 0;
   private isClosed = false;
+  private readonly budget: LogBudget;
 
   constructor(
     readonly runId: string,
     readonly attempt: number,
-    /** Told of every change in bytes held (the agent-wide LogBudget). */
-    private readonly onBytes: (delta: number) => void = () => {},
-  ) {}
+    private readonly storage: PipeStorage = { budget: new LogBudget(Infinity) },
+  ) {
+    this.budget = storage.budget;
+  }
 
   push(stream: LogStream, data: Buffer, tsMs = Date.now()): void {
     if (this.isClosed) throw new Error(`log of ${this.runId}#${this.attempt} is closed`);
@@ -53,9 +77,12 @@ export class LogPipe {
       } else {
         this.pending.push({ stream, parts: [part], size: part.length, tsMs });
       }
-      this.held += part.length;
-      this.onBytes(part.length);
+      this.pendingBytes += part.length;
+      this.budget.addMemory(part.length);
     }
+    // Over the memory limit: what can no longer grow goes to disk now, so a
+    // stream that is down or stalled does not pile chunks up in memory.
+    if (this.budget.spill && this.pending.length > 1) this.numberPending(true);
   }
 
   /** No more output: number what is pending. Returns the total chunk count. */
@@ -68,18 +95,32 @@ export class LogPipe {
   /** The next batch to send on the current stream, or undefined when all is sent. */
   nextBatch(maxBytes = MAX_BATCH_BYTES): LogBatch | undefined {
     this.numberPending();
-    const from = this.sent - this.acked;
-    if (from >= this.numbered.length) return undefined;
+    if (this.sent >= this.next) return undefined;
     const chunks: LogChunk[] = [];
     let bytes = 0;
-    for (let i = from; i < this.numbered.length; i++) {
-      const c = this.numbered[i]!;
-      if (chunks.length > 0 && bytes + c.data.length > maxBytes) break;
-      chunks.push(c);
-      bytes += c.data.length;
+    let seq = this.sent;
+    let i = this.memIndex(seq);
+    while (seq < this.next && bytes < maxBytes) {
+      const m = this.mem[i];
+      if (m?.seq === seq) {
+        if (chunks.length > 0 && bytes + m.chunk.data.length > maxBytes) break;
+        chunks.push(m.chunk);
+        bytes += m.chunk.data.length;
+        seq++;
+        i++;
+        continue;
+      }
+      // seq is on disk, and so is everything up to the next chunk in memory.
+      const got = this.fromSpool(seq, m?.seq ?? this.next, maxBytes - bytes, chunks.length === 0);
+      if (got.length === 0) break; // the batch is full
+      for (const c of got) {
+        chunks.push(c);
+        bytes += c.data.length;
+      }
+      seq += got.length;
     }
     const batch = { runId: this.runId, attempt: this.attempt, firstSeq: this.sent, chunks };
-    this.sent += chunks.length;
+    this.sent = seq;
     return batch;
   }
 
@@ -87,12 +128,15 @@ export class LogPipe {
   ack(nextSeq: number): void {
     const upTo = Math.min(nextSeq, this.next);
     if (upTo <= this.acked) return;
+    let k = 0;
     let freed = 0;
-    for (const c of this.numbered.splice(0, upTo - this.acked)) freed += c.data.length;
+    while (k < this.mem.length && this.mem[k]!.seq < upTo) freed += this.mem[k++]!.chunk.data.length;
+    this.mem.splice(0, k);
+    this.memBytes -= freed;
+    this.budget.addMemory(-freed);
+    this.spool?.dropBelow(upTo);
     this.acked = upTo;
     this.sent = Math.max(this.sent, upTo);
-    this.held -= freed;
-    this.onBytes(-freed);
   }
 
   /** A new stream: everything unacknowledged must be sent again. */
@@ -100,12 +144,15 @@ export class LogPipe {
     this.sent = this.acked;
   }
 
-  /** Drop everything held and give its bytes back to the budget (the run is forgotten). */
+  /** Drop everything held, give its bytes back to the budget and delete the spool (the run is forgotten). */
   discard(): void {
-    this.onBytes(-this.held);
-    this.held = 0;
+    this.budget.addMemory(-(this.pendingBytes + this.memBytes));
+    this.pendingBytes = 0;
+    this.memBytes = 0;
     this.pending = [];
-    this.numbered = [];
+    this.mem = [];
+    this.spool?.destroy();
+    this.spool = undefined;
   }
 
   get closed(): boolean {
@@ -118,8 +165,16 @@ export class LogPipe {
   get ackedSeq(): number {
     return this.acked;
   }
-  get unackedBytes(): number {
-    return this.held;
+  /** Unacknowledged bytes held in memory (pending and numbered). */
+  get memoryBytes(): number {
+    return this.pendingBytes + this.memBytes;
+  }
+  /** Bytes in this run's spool files. */
+  get spooledBytes(): number {
+    return this.spool?.bytes ?? 0;
+  }
+  get spoolFiles(): string[] {
+    return this.spool?.files ?? [];
   }
   get allSent(): boolean {
     return this.pending.length === 0 && this.sent === this.next;
@@ -128,12 +183,77 @@ export class LogPipe {
     return this.pending.length === 0 && this.acked === this.next;
   }
 
-  private numberPending(): void {
-    for (const p of this.pending) {
+  /** Numbers pending chunks (all, or all but the last, which may still grow) into memory or the spool. */
+  private numberPending(keepLast = false): void {
+    const n = keepLast ? this.pending.length - 1 : this.pending.length;
+    if (n <= 0) return;
+    const numbered: NumberedChunk[] = [];
+    let bytes = 0;
+    for (const p of this.pending.splice(0, n)) {
       const data = p.parts.length === 1 ? p.parts[0]! : Buffer.concat(p.parts, p.size);
-      this.numbered.push({ stream: p.stream, data, tsMs: p.tsMs });
-      this.next++;
+      numbered.push({ seq: this.next++, chunk: { stream: p.stream, data, tsMs: p.tsMs } });
+      bytes += p.size;
     }
-    this.pending = [];
+    this.pendingBytes -= bytes;
+    if (this.budget.spill && this.budget.spoolWritable && this.toSpool(numbered)) {
+      this.budget.addMemory(-bytes);
+      return;
+    }
+    for (const c of numbered) this.mem.push(c);
+    this.memBytes += bytes;
+  }
+
+  private toSpool(records: NumberedChunk[]): boolean {
+    const { spools, spoolName, budget, log } = this.storage;
+    if (!spools) return false;
+    try {
+      this.spool ??= spools.open(spoolName ?? `${this.runId}-${this.attempt}`, (d) => budget.addSpool(d));
+      this.spool.append(records);
+      return true;
+    } catch (err) {
+      budget.spoolFailed();
+      log?.warn({ err, runId: this.runId, attempt: this.attempt }, "cannot write the log spool; keeping these chunks in memory");
+      return false;
+    }
+  }
+
+  /** Chunks from..until-1 from disk, up to `room` bytes (at least one when `first`). */
+  private fromSpool(from: number, until: number, room: number, first: boolean): LogChunk[] {
+    try {
+      const got = this.spool?.read(from, until, room, first) ?? [];
+      got.forEach((r, k) => {
+        if (r.seq !== from + k) throw new Error(`chunk ${from + k} is missing from the spool`);
+      });
+      if (first && got.length === 0) throw new Error(`chunk ${from} is missing from the spool`);
+      return got.map((r) => r.chunk);
+    } catch (err) {
+      return this.lost(from, until, err);
+    }
+  }
+
+  /**
+   * The spool cannot give these chunks back (a file was removed, the disk
+   * failed). Each is replaced by a system line saying so: the controller
+   * needs every sequence number, and the run's log should show the gap.
+   */
+  private lost(from: number, until: number, err: unknown): LogChunk[] {
+    this.storage.log?.error({ err, runId: this.runId, attempt: this.attempt, from, until }, "log chunks lost: the spool cannot be read");
+    const chunks: LogChunk[] = [];
+    for (let seq = from; seq < Math.min(until, from + MAX_LOST_PER_BATCH); seq++) {
+      chunks.push({ stream: LogStream.LOG_STREAM_SYSTEM, data: Buffer.from(`hodei: log chunk ${seq} lost: the agent's spool could not be read\n`), tsMs: Date.now() });
+    }
+    return chunks;
+  }
+
+  /** Index of the first chunk in memory with a sequence ≥ seq (binary search; mem is sorted). */
+  private memIndex(seq: number): number {
+    let lo = 0;
+    let hi = this.mem.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (this.mem[mid]!.seq < seq) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
   }
 }

@@ -7,7 +7,11 @@ import type { Logger } from "pino";
 import type { ActiveRun, AgentMessage, LogAck, RunStarted } from "../proto/gen/hodei/v1/agent.js";
 import type { LogStream } from "../proto/gen/hodei/v1/common.js";
 import type { JobResult } from "./executor.js";
+import type { LogPipe } from "./logpipe.js";
 import { RunRecord, runKey } from "./run.js";
+
+/** Makes a run's log pipe: the agent's gives it the shared budget and the spool; tests use memory only. */
+export type PipeFactory = (runId: string, attempt: number) => LogPipe;
 
 /** The part of Connection the outbox uses (tests can drive it with a fake sink). */
 export interface Sink {
@@ -22,7 +26,7 @@ export class Outbox {
 
   constructor(
     private readonly sink: Sink,
-    private readonly onBytes: (delta: number) => void,
+    private readonly newPipe: PipeFactory,
     private readonly changed: () => void,
     private readonly log: Logger,
   ) {}
@@ -41,7 +45,7 @@ export class Outbox {
   }
 
   add(runId: string, attempt: number, killGraceMs: number): RunRecord {
-    const record = new RunRecord(runId, attempt, killGraceMs, this.onBytes);
+    const record = new RunRecord(runId, attempt, killGraceMs, this.newPipe(runId, attempt));
     this.runs.set(record.key, record);
     return record;
   }

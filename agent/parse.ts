@@ -1,5 +1,6 @@
 // Parsers for the agent's flag values. Each throws ConfigError naming the flag.
 import { ConfigError } from "./errors.js";
+import { KILL_METHOD_CHOICES, type KillMethodChoice } from "./tree.js";
 
 const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 
@@ -66,4 +67,11 @@ export function checkAddress(option: string, address: string): string {
     throw new ConfigError(option, `"${address}" is not HOST:PORT (e.g. controller.example.com:7070)`);
   }
   return address.trim();
+}
+
+/** "auto", "cgroup", "cgroup-v2", "cgroup-v1" or "process-group". */
+export function parseKillMethod(option: string, text: string): KillMethodChoice {
+  const choice = KILL_METHOD_CHOICES.find((c) => c === text.trim().toLowerCase());
+  if (!choice) throw new ConfigError(option, `"${text}" is not a kill method; use ${KILL_METHOD_CHOICES.join(", ")}`);
+  return choice;
 }

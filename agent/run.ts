@@ -26,10 +26,10 @@ export class RunRecord {
     readonly runId: string,
     readonly attempt: number,
     readonly killGraceMs: number,
-    onBytes: (delta: number) => void,
+    pipe?: LogPipe,
   ) {
     this.key = runKey(runId, attempt);
-    this.pipe = new LogPipe(runId, attempt, onBytes);
+    this.pipe = pipe ?? new LogPipe(runId, attempt);
   }
 
   get running(): boolean {

@@ -1,7 +1,7 @@
 // Leaving, in order: take no new work; let running jobs finish until the
 // deadline (or until hurried by a second signal), then cancel them; wait
-// (bounded) until the controller has every log chunk and result; say
-// GoingAway; close the stream.
+// (bounded) until the controller has every log chunk and result; kill what
+// jobs left behind; say GoingAway; close the stream; delete spool files.
 import type { AgentRuntime } from "./agent.js";
 
 /** After SIGKILL a job's pipes close at once; this covers a slow machine. */
@@ -31,7 +31,11 @@ export async function shutdown(rt: AgentRuntime, reason: string, deadlineMs: num
     rt.log.warn({ runs: rt.runs(), connected: rt.connection.connected }, "leaving before the controller acknowledged every log chunk and result");
   }
 
+  // Leftovers of finished jobs whose SIGKILL is still pending (its timer would die with us).
+  await rt.executor.close();
   rt.stopHeartbeat();
   await rt.connection.close({ msg: { $case: "goingAway", value: { reason } } });
+  // What the controller never acknowledged is lost with the agent; free the disk it holds.
+  for (const r of rt.outbox.records()) r.pipe.discard();
   rt.log.info("agent stopped");
 }

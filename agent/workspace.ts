@@ -1,5 +1,6 @@
 // Turns an ExecSpec into what spawn() needs: the workspace on disk, the script
 // file, the argv, the working directory (kept inside the workspace) and the env.
+import { accessSync, constants, statSync } from "node:fs";
 import { mkdir, writeFile } from "node:fs/promises";
 import { isAbsolute, join, relative, resolve } from "node:path";
 import type { JobRequest } from "./executor.js";
@@ -16,9 +17,39 @@ export interface LaunchPlan {
 // else (tokens, the agent's own config) stays out of jobs.
 const INHERITED_ENV = ["PATH", "HOME", "USER", "LOGNAME", "SHELL", "LANG", "LC_ALL", "LC_CTYPE", "TERM", "TZ", "TMPDIR"];
 
-/** `<workDir>/runs/<runId>-<attempt>`, with the run id made safe as one path segment. */
+/** `<runId>-<attempt>` with the run id made safe as one path segment (workspace, spool file, cgroup). */
+export function runFileName(runId: string, attempt: number): string {
+  return `${runId.replace(/[^A-Za-z0-9._-]/g, "_")}-${attempt}`;
+}
+
+/** `<workDir>/runs/<runId>-<attempt>`. */
 export function workspacePath(workDir: string, runId: string, attempt: number): string {
-  return join(workDir, "runs", `${runId.replace(/[^A-Za-z0-9._-]/g, "_")}-${attempt}`);
+  return join(workDir, "runs", runFileName(runId, attempt));
+}
+
+/**
+ * The file execvp would run for `file`: as given (relative to cwd) when it
+ * has a '/', else the first executable match on PATH (an empty entry is the
+ * cwd). Throws SpawnError ENOENT / EACCES as spawn() itself would.
+ */
+export function resolveExecutable(file: string, path: string, cwd: string): string {
+  const candidates = file.includes("/") ? [resolve(cwd, file)] : path.split(":").map((dir) => resolve(cwd, dir || ".", file));
+  let denied: string | undefined;
+  for (const candidate of candidates) {
+    try {
+      if (!statSync(candidate).isFile()) continue;
+    } catch {
+      continue;
+    }
+    try {
+      accessSync(candidate, constants.X_OK);
+      return candidate;
+    } catch {
+      denied ??= candidate;
+    }
+  }
+  if (denied) throw new SpawnError(`permission denied: ${denied} is not executable`, "EACCES");
+  throw new SpawnError(`command not found: ${file}`, "ENOENT");
 }
 
 export function jobEnv(req: JobRequest, parent: NodeJS.ProcessEnv = process.env): Record<string, string> {

@@ -1,7 +1,7 @@
 import { Command, Flags } from "@oclif/core";
 import { compileAgentOptions, ConfigError, startAgent, type CompiledAgentOptions } from "../../agent/index.js";
 import { defaultLogger } from "../../agent/config.js";
-import { parseDuration, parseLabels, parseSize } from "../../agent/parse.js";
+import { parseDuration, parseKillMethod, parseLabels, parseSize } from "../../agent/parse.js";
 
 const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
 
@@ -24,7 +24,9 @@ On SIGTERM or SIGINT it takes no new work, lets running jobs finish within --dra
     slots: Flags.integer({ summary: "Runs executed at once (default: number of CPUs).", env: "HODEI_AGENT_SLOTS", min: 1 }),
     "work-dir": Flags.string({ summary: "Directory for run workspaces (default: a per-user temp dir).", env: "HODEI_WORK_DIR" }),
     "drain-timeout": Flags.string({ summary: "On shutdown, how long running jobs may go on before they are cancelled; 0 = no limit.", env: "HODEI_DRAIN_TIMEOUT", default: "10m" }),
-    "max-unacked-logs": Flags.string({ summary: "Log bytes held until the controller stores them; above it, job output is paused.", env: "HODEI_MAX_UNACKED_LOGS", default: "32MiB" }),
+    "max-unacked-logs": Flags.string({ summary: "Unacknowledged log bytes kept in memory; beyond it they are spooled to disk.", env: "HODEI_MAX_UNACKED_LOGS", default: "32MiB" }),
+    "max-spool": Flags.string({ summary: "Cap on the disk log spool of all runs; beyond it job output is paused. 0 = no spool.", env: "HODEI_MAX_SPOOL", default: "10GiB" }),
+    "kill-method": Flags.string({ summary: "How a job's process tree is stopped: auto, cgroup, cgroup-v2, cgroup-v1, process-group.", env: "HODEI_KILL_METHOD", default: "auto" }),
     "keep-workspaces": Flags.boolean({ summary: "Keep each run's workspace after it ends.", env: "HODEI_KEEP_WORKSPACES", default: false }),
     "log-level": Flags.option({ summary: "Agent log level (stderr).", options: LOG_LEVELS, env: "HODEI_LOG_LEVEL", default: "info" as const })(),
   };
@@ -41,6 +43,8 @@ On SIGTERM or SIGINT it takes no new work, lets running jobs finish within --dra
         workDir: flags["work-dir"],
         drainTimeoutMs: parseDuration("drain-timeout", flags["drain-timeout"]),
         maxUnackedLogBytes: parseSize("max-unacked-logs", flags["max-unacked-logs"]),
+        maxSpoolBytes: parseSize("max-spool", flags["max-spool"]),
+        killMethod: parseKillMethod("kill-method", flags["kill-method"]),
         keepWorkspaces: flags["keep-workspaces"],
         logger: defaultLogger(flags["log-level"]),
       });
@@ -49,7 +53,14 @@ On SIGTERM or SIGINT it takes no new work, lets running jobs finish within --dra
       throw err;
     }
 
-    const agent = await startAgent(options);
+    let agent: Awaited<ReturnType<typeof startAgent>>;
+    try {
+      agent = await startAgent(options);
+    } catch (err) {
+      // e.g. --kill-method cgroup on a machine with no usable cgroup
+      if (err instanceof ConfigError) this.error(err.message, { exit: 2 });
+      throw err;
+    }
     let signals = 0;
     const onSignal = (signal: NodeJS.Signals) => {
       signals++;

@@ -81,10 +81,13 @@ async function check(deps: LivenessDeps, graceMs: number, sweepStale: boolean): 
 /**
  * Queued runs whose selector no connected agent satisfies, for longer than the
  * allowed wait, fail as unschedulable, saying which labels were wanted and
- * which agents there are.
+ * which agents there are. While no agent is connected, nothing is judged.
  */
 async function failUnplaceable(deps: LivenessDeps): Promise<void> {
   const sessions = [...deps.dispatcher.sessions.values()].filter((s) => !s.draining);
+  // With no agent at all there is nothing to judge against: runs wait for agents
+  // (and the embedded controller checks before its local agent has connected).
+  if (sessions.length === 0) return;
   const runs = await unplaceableRuns(deps.db, sessions.map((s) => s.labels), deps.unschedulableAfterMs);
   const fmt = (l: Record<string, string>): string => `{${Object.entries(l).map(([k, v]) => `${k}=${v}`).join(", ")}}`;
   const agents = sessions.length ? sessions.slice(0, 5).map((s) => `${s.name} ${fmt(s.labels)}`).join("; ") + (sessions.length > 5 ? `; and ${sessions.length - 5} more` : "") : "none connected";

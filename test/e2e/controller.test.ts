@@ -3,7 +3,7 @@
  * following logs, bad flags and a clean SIGTERM, all as separate processes.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { existsSync } from "node:fs";
+import { existsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { hodei, hodeiJson, startAgent, startController, tempDir, eventually, type ControllerProc, type Proc } from "../helpers/procs.js";
 
@@ -79,5 +79,40 @@ describe("hodei controller --data-dir", () => {
     expect(existsSync(join(other, "db.lock"))).toBe(true);
     expect(await c.stop("SIGTERM")).toBe(0);
     expect(existsSync(join(other, "db.lock"))).toBe(false);
+  });
+});
+
+describe("unschedulable runs", () => {
+  it("wait while no agent is connected, and fail with why once agents exist that cannot take them", async () => {
+    const alone = await startController({ dataDir: join(tempDir("hodei-unsched-"), "db") }, ["--unschedulable-after", "0", "--heartbeat-interval", "200"]);
+    try {
+      const env = { HODEI_CONTROLLER: alone.address };
+      const { id } = await hodeiJson<{ id: string }>(["run", "test/fixtures/jobs/sleepy.yaml", "--detach"], { env });
+      // Several checks pass with no agent connected: the run must still be queued.
+      await new Promise((r) => setTimeout(r, 1_000));
+      expect((await alone.client.getRun(id)).state).toBe("queued");
+      const dir = tempDir();
+      const gpu = join(dir, "gpu.yaml");
+      writeFileSync(gpu, "apiVersion: hodei.dev/v1\nkind: Job\nmetadata: { name: gpu }\nspec:\n  run: echo never\n  selector: { gpu: a100 }\n");
+      const { id: gpuId } = await hodeiJson<{ id: string }>(["run", gpu, "--detach"], { env });
+      const a = await startAgent(alone, { name: "cpu-only", labels: "os=linux" });
+      try {
+        const ended = await eventually(async () => {
+          const r = await alone.client.getRun(gpuId);
+          return r.state === "failed" ? r : undefined;
+        }, "the gpu run to fail as unschedulable");
+        expect(ended.reason).toBe("unschedulable");
+        expect(ended.message).toBe("no agent can take this run: it needs labels {gpu=a100}; agents: cpu-only {os=linux}");
+        const first = await eventually(async () => {
+          const r = await alone.client.getRun(id);
+          return r.state === "succeeded" ? r : undefined;
+        }, "the first run to run on the new agent");
+        expect(first.agentName).toBe("cpu-only");
+      } finally {
+        await a.stop();
+      }
+    } finally {
+      await alone.stop();
+    }
   });
 });

@@ -37,8 +37,7 @@ function interrupt(file: string, times: number): Promise<{ code: number | null; 
 describe("hodei run and Ctrl-C", () => {
   it("the first Ctrl-C cancels the run it started (exit 130, run cancelled with who asked)", async () => {
     const r = await interrupt(job("ctrlc", "  run: echo started; sleep 60\n  killGrace: 1s\n"), 1);
-    expect(r.code).toBe(130);
-    expect(r.stderr).toContain("Cancelling run");
+    expect({ code: r.code, stderr: r.stderr }).toMatchObject({ code: 130, stderr: expect.stringContaining("Cancelling run") });
     const { runs } = await hodeiJson<{ runs: { job: string; state: string; message: string }[] }>(["runs", "ls", "--job", "ctrlc"], { env });
     expect(runs[0]).toMatchObject({ state: "cancelled", message: "cancelled from hodei run (Ctrl-C)" });
   });

@@ -79,6 +79,19 @@ describe("draining", () => {
     expect(fake.received.at(-1)?.msg.$case).toBe("goingAway");
   });
 
+  it("`hodei agent` exits 0 after the controller's Drain, with its job's logs delivered", async () => {
+    child = await startCliAgent();
+    const exited = exitOf(child);
+    fake.assign("before-drain", { script: "echo working\nsleep 0.5\necho done" });
+    await fake.waitFor(() => (fake.text("before-drain") === "working\n" ? true : undefined), "the job's first line");
+    fake.send({ $case: "drain", value: { reason: "scale down", deadlineMs: 0 } });
+    expect(await fake.finished("before-drain")).toMatchObject({ reason: FinishReason.FINISH_REASON_EXITED, exitCode: 0 });
+    expect(await exited).toBe(0);
+    expect(fake.text("before-drain")).toBe("working\ndone\n");
+    expect(fake.messages("goingAway")).toEqual([{ reason: "scale down" }]);
+    expect(stderr).toContain('"msg":"agent stopped"');
+  });
+
   it("the controller's Drain cancels what is still running at its deadline", async () => {
     ta = await startTestAgent(fake);
     fake.assign("quick", { script: "sleep 0.2\necho ok" });

@@ -163,25 +163,6 @@ describe("executing jobs", () => {
     await eventually(() => !pidAlive(pid), "the background sleep to die", 3_000);
   });
 
-  it("finishes a run whose output is held open by a process that left the group (setsid)", async () => {
-    const pidFile = join(scratch, "escaped-pid");
-    const script = [
-      `setsid sh -c 'echo $$ > "$PIDS"; exec sleep 300' &`,
-      'while [ ! -s "$PIDS" ]; do sleep 0.05; done', // it has left the group once it wrote its pid
-      "echo bye",
-    ].join("\n");
-    fake.assign("escaped", { script, env: { PIDS: pidFile }, killGraceMs: 200 });
-    const done = await fake.finished("escaped");
-    const pid = Number(readFileSync(pidFile, "utf8"));
-    try {
-      expect(done).toMatchObject({ reason: FinishReason.FINISH_REASON_EXITED, exitCode: 0 });
-      expect(fake.text("escaped")).toBe("bye\n");
-      expect(fake.text("escaped", 1, SYS)).toMatch(/stopped reading output/);
-    } finally {
-      process.kill(pid, "SIGKILL");
-    }
-  });
-
   it("a cancel that arrives with the Assign still ends the run as CANCELLED", async () => {
     fake.assign("early-cancel", { script: "echo started\nsleep 300" });
     fake.cancel("early-cancel", 1, 1_000, "changed my mind");

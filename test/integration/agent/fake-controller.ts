@@ -1,7 +1,7 @@
 // A fake controller: a real grpc-js Server on 127.0.0.1:0 implementing
 // AgentService. It records every agent message, answers Hello with Welcome,
 // stores log chunks by sequence (dropping resends, as the real one must), and
-// lets a test send Assign/Cancel/LogAck/Drain or drop the stream.
+// lets a test send Assign/Cancel/LogAck/Drain, stop reading, or drop the stream.
 import * as grpc from "@grpc/grpc-js";
 import {
   AgentServiceService,
@@ -76,6 +76,19 @@ export class FakeController {
 
   ack(runId: string, attempt = 1, nextSeq = this.contiguous(runId, attempt)): void {
     this.send({ $case: "logAck", value: { runId, attempt, nextSeq } });
+  }
+
+  /**
+   * Stop reading the agent's stream, as a stopped (SIGSTOP) or overloaded
+   * controller would: grpc-js stops pulling, HTTP/2 flow control and TCP fill
+   * up, and the agent's writes back up. Writing to the agent still works.
+   */
+  pauseReading(): void {
+    this.current?.pause();
+  }
+
+  resumeReading(): void {
+    this.current?.resume();
   }
 
   /** End the current stream with UNAVAILABLE, as a controller crash or proxy reset would. */

@@ -77,6 +77,25 @@ describe("reconnecting", () => {
     await eventually(() => ta!.agent.runs().length === 0, "the run to be forgotten");
   });
 
+  it("resends RunFinished after every reconnect until a LogAck after it arrives", async () => {
+    ta = await startTestAgent(fake, { backoff: { initialMs: 50, maxMs: 200 } });
+    fake.assign("r4", { script: "echo only" });
+    await fake.finished("r4");
+    for (const conn of [2, 3]) {
+      fake.drop(); // the controller never acknowledged: RunFinished may have been lost
+      await helloOn(conn);
+      await fake.waitFor((rs) => rs.find((r) => r.conn === conn && r.msg.$case === "runFinished"), `RunFinished again on stream ${conn}`);
+    }
+    expect(ta.agent.runs()).toEqual([{ runId: "r4", attempt: 1, nextSeq: 1, finished: true }]);
+    fake.ack("r4");
+    await eventually(() => ta!.agent.runs().length === 0, "the run to be forgotten");
+    fake.drop();
+    const hello = await helloOn(4);
+    expect(hello.activeRuns).toEqual([]);
+    await sleep(200);
+    expect(fake.received.some((r) => r.conn === 4 && r.msg.$case === "runFinished")).toBe(false);
+  });
+
   it("survives a controller restart: output written while it was down arrives, then RunFinished", async () => {
     ta = await startTestAgent(fake, { backoff: { initialMs: 50, maxMs: 300 } });
     const go = join(scratch, "go");

@@ -52,6 +52,8 @@ describe("compileAgentOptions", () => {
     expect(o.workDir).toMatch(/hodei-agent-/);
     expect(o.drainTimeoutMs).toBe(DEFAULTS.drainTimeoutMs);
     expect(o.maxUnackedLogBytes).toBe(32 << 20);
+    expect(o.maxSpoolBytes).toBe(10 * 2 ** 30);
+    expect(o.killMethod).toBe("auto");
     expect(o.backoff).toEqual({ initialMs: 200, factor: 2, maxMs: 10_000 });
     expect(compileAgentOptions(o)).toBe(o); // compiling twice is free
   });
@@ -61,6 +63,10 @@ describe("compileAgentOptions", () => {
     expect(() => compileAgentOptions({ controller: "h:1", slots: 0, logger })).toThrow(/--slots/);
     expect(() => compileAgentOptions({ controller: "h:1", drainTimeoutMs: -1, logger })).toThrow(/--drain-timeout/);
     expect(() => compileAgentOptions({ controller: "h:1", labels: { "bad key": "v" }, logger })).toThrow(/--labels/);
+    expect(() => compileAgentOptions({ controller: "h:1", maxSpoolBytes: -1, logger })).toThrow(/--max-spool/);
+    // @ts-expect-error: a value from outside TypeScript (env, JSON)
+    expect(() => compileAgentOptions({ controller: "h:1", killMethod: "docker", logger })).toThrow(/--kill-method: must be one of auto, cgroup/);
+    expect(compileAgentOptions({ controller: "h:1", maxSpoolBytes: 0, killMethod: "process-group", logger })).toMatchObject({ maxSpoolBytes: 0, killMethod: "process-group" });
   });
 });
 

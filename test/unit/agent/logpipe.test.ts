@@ -67,10 +67,10 @@ describe("LogPipe", () => {
       pipe.push(OUT, b(s), 1);
       pipe.nextBatch();
     }
-    expect(pipe.unackedBytes).toBe(3);
+    expect(pipe.memoryBytes).toBe(3);
     pipe.ack(2);
     expect(pipe.ackedSeq).toBe(2);
-    expect(pipe.unackedBytes).toBe(1);
+    expect(pipe.memoryBytes).toBe(1);
     expect(pipe.nextBatch()).toBeUndefined();
     pipe.rewind();
     const resent = pipe.nextBatch()!;
@@ -92,11 +92,11 @@ describe("LogPipe", () => {
     expect(pipe.nextBatch()).toMatchObject({ firstSeq: 1 });
   });
 
-  it("reports its bytes to the budget, which pauses above the limit and resumes below half", () => {
-    const budget = new LogBudget(100);
+  it("without a spool, the budget pauses above the memory limit and resumes below half", () => {
+    const budget = new LogBudget(100, 0);
     const events: boolean[] = [];
     budget.subscribe((paused) => events.push(paused));
-    const pipe = new LogPipe("r", 1, (d) => budget.add(d));
+    const pipe = new LogPipe("r", 1, { budget });
     pipe.push(OUT, Buffer.alloc(60), 1);
     expect(budget.paused).toBe(false);
     pipe.push(ERR, Buffer.alloc(60), 1);
@@ -106,7 +106,7 @@ describe("LogPipe", () => {
     expect(budget.paused).toBe(true);
     pipe.ack(2);
     expect(budget.paused).toBe(false);
-    expect(budget.bytes).toBe(0);
+    expect(budget.memory).toBe(0);
     expect(events).toEqual([true, false]);
   });
 

@@ -1,6 +1,7 @@
 // The outbox's protocol order and resend rules, against an in-memory sink.
 import { pino } from "pino";
 import { describe, expect, it } from "vitest";
+import { LogPipe } from "../../../agent/logpipe.js";
 import { Outbox, type Sink } from "../../../agent/outbox.js";
 import type { AgentMessage } from "../../../proto/gen/hodei/v1/agent.js";
 import { FinishReason, LogStream } from "../../../proto/gen/hodei/v1/common.js";
@@ -22,7 +23,7 @@ const result = { reason: FinishReason.FINISH_REASON_EXITED, exitCode: 0, signal:
 
 function setup() {
   const sink = new MemorySink();
-  const outbox = new Outbox(sink, () => {}, () => {}, pino({ level: "silent" }));
+  const outbox = new Outbox(sink, (runId, attempt) => new LogPipe(runId, attempt), () => {}, pino({ level: "silent" }));
   const run = outbox.add("r", 1, 1000);
   return { sink, outbox, run };
 }

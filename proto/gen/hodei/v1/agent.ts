@@ -54,7 +54,11 @@ export interface Hello {
   slots: number;
   /** Runs still executing (or finished but not yet acknowledged) on this agent. */
   activeRuns: ActiveRun[];
-  /** How the agent stops a job's process tree: "process-group" or "cgroup". */
+  /**
+   * How the agent stops a job's process tree: "cgroup-v2" or "cgroup-v1" (a
+   * cgroup per run: nothing the job starts escapes, not even after setsid) or
+   * "process-group" (where no cgroup is writable).
+   */
   killMethod: string;
   /** The agent id a previous Welcome gave, when reconnecting. */
   agentId: string;
