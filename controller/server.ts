@@ -15,6 +15,7 @@ import { compileControllerOptions, type ControllerOptions } from "./config.js";
 import { enableNoDelay } from "./nodelay.js";
 import { startLiveness } from "./agents/liveness.js";
 import { startHttp } from "./http.js";
+import { Health } from "./health.js";
 import { acquireDataDirLock, type DataDirLock } from "./store/lock.js";
 
 export interface Controller {
@@ -62,7 +63,8 @@ export async function startController(opts: StartOptions): Promise<Controller> {
   dispatcher.onEnded = (run) => hub.publishEnd(run);
   const server = new grpc.Server({ "grpc.max_receive_message_length": MAX_MESSAGE, "grpc.max_send_message_length": MAX_MESSAGE });
   enableNoDelay(server);
-  const agentDeps = { db: store.db, dispatcher, hub, log, heartbeatIntervalMs: o.heartbeatIntervalMs };
+  const health = new Health();
+  const agentDeps = { db: store.db, health, dispatcher, hub, log, heartbeatIntervalMs: o.heartbeatIntervalMs };
   server.addService(AgentServiceService, { connect: connectHandler(agentDeps) });
   server.addService(ControlServiceService, controlService({ db: store.db, dispatcher, hub }));
   const host = o.host.includes(":") ? `[${o.host}]` : o.host;

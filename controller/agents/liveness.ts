@@ -15,6 +15,7 @@ import type { AgentServiceDeps } from "./service.js";
 import { setAgentState } from "../store/agents.js";
 import { finishAttempt, requeueLost } from "../store/attempts.js";
 import { publishEnded } from "./reports.js";
+import { isDatabaseUnavailable } from "../api/errors.js";
 import { failUnschedulable, unplaceableRuns } from "../store/runs.js";
 import type { RunRow } from "../store/schema.js";
 
@@ -36,8 +37,14 @@ export function startLiveness(deps: LivenessDeps): () => void {
   const timer = setInterval(() => {
     if (running) return;
     running = true;
-    check(deps, graceMs, Date.now() - startedAt > startupWaitMs)
-      .catch((err: unknown) => deps.log.warn({ err }, "lost-agent check failed"))
+    // Agents are judged only after the controller could hear them for a whole wait:
+    // since it started, and since its database last failed (agents were turned away then).
+    const hearingSince = Math.max(startedAt, deps.health.databaseTroubleAt);
+    check(deps, graceMs, Date.now() - hearingSince > startupWaitMs)
+      .catch((err: unknown) => {
+        if (isDatabaseUnavailable(err)) deps.health.noteDatabaseTrouble();
+        deps.log.warn({ err }, "lost-agent check failed");
+      })
       .finally(() => (running = false));
   }, Math.min(deps.heartbeatIntervalMs, 5_000));
   timer.unref();

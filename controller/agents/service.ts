@@ -14,12 +14,14 @@ import { activeRunsOfAgent, getRun, requeueAssigned } from "../store/runs.js";
 import { finishAttempt } from "../store/attempts.js";
 import { AgentSession } from "./session.js";
 import { isDatabaseUnavailable } from "../api/errors.js";
+import type { Health } from "../health.js";
 import type { Dispatcher } from "../runs/dispatcher.js";
 import type { LogHub } from "../logs/hub.js";
 import { handleRunStarted, handleLogBatch, handleRunFinished, publishEnded } from "./reports.js";
 
 export interface AgentServiceDeps {
   db: Db;
+  health: Health;
   dispatcher: Dispatcher;
   hub: LogHub;
   log: Logger;
@@ -47,6 +49,7 @@ export function connectHandler(deps: AgentServiceDeps) {
           if (msg.msg?.$case !== "hello") return fail(status.INVALID_ARGUMENT, "the first message on AgentService.Connect must be Hello");
           clearTimeout(helloTimer);
           session = await welcome(deps, call, msg.msg.value).catch((err: Error) => {
+            if (isDatabaseUnavailable(err)) deps.health.noteDatabaseTrouble();
             deps.log.warn({ err }, "agent hello failed");
             fail(status.UNAVAILABLE, `controller could not register the agent: ${err.message}`);
             return undefined;
@@ -59,6 +62,7 @@ export function connectHandler(deps: AgentServiceDeps) {
           // The message was not applied and not acknowledged. Closing the stream makes the
           // agent reconnect and resend everything unacknowledged, once the database is back.
           if (session && isDatabaseUnavailable(err)) {
+            deps.health.noteDatabaseTrouble();
             deps.dispatcher.sessions.delete(session.id);
             session.closed = true;
             fail(status.UNAVAILABLE, "the controller's database is unavailable; reconnect and resend");

@@ -42,6 +42,9 @@ export async function openStore(opts: StoreOptions): Promise<Store> {
     const pool = new pg.Pool({ connectionString: opts.databaseUrl, max: opts.poolSize ?? 10 });
     // An idle client that loses its server emits 'error'; without a listener the process dies.
     pool.on("error", () => {});
+    // A client checked out when the server dies emits 'error' on itself, not on the pool:
+    // without a listener that crashes the controller (seen when PostgreSQL restarts mid-run).
+    pool.on("connect", (client) => client.on("error", () => {}));
     const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
     store = { db, dialect: "postgres", close: () => db.destroy() };
   } else {

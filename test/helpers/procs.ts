@@ -103,7 +103,7 @@ export async function startController(db: { databaseUrl: string } | { dataDir: s
     p.stderr!.on("data", (d: Buffer) => {
       log.write(d);
       seen += d.toString();
-      const m = /listening on (\S+)/.exec(seen);
+      const m = /hodei controller listening on (\S+)/.exec(seen);
       if (m) {
         clearTimeout(timer);
         resolve(m[1]!);
