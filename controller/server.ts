@@ -79,7 +79,15 @@ export async function startController(opts: StartOptions): Promise<Controller> {
     throw new Error(`cannot listen on ${host}:${o.port}: ${(err as Error).message}`, { cause: err });
   }
   const address = `${host}:${port}`;
-  lock?.setAddress(address);
+  // Before we announce the address: a stop right after start must not race this write.
+  try {
+    await lock?.setAddress(address);
+  } catch (err) {
+    server.forceShutdown();
+    if (!opts.store) await store.close();
+    if (!opts.lock) await lock?.release();
+    throw err;
+  }
   log.info({ address, database: "url" in o.database ? "postgres" : "pglite" }, "controller listening");
   const stopLiveness = startLiveness({ ...agentDeps, lostAfterIntervals: o.agentLostAfter, unschedulableAfterMs: o.unschedulableAfterMs });
   let http: Awaited<ReturnType<typeof startHttp>> | undefined;
@@ -94,7 +102,7 @@ export async function startController(opts: StartOptions): Promise<Controller> {
   const stop = (): Promise<void> =>
     (stopping ??= (async () => {
       dispatcher.stop();
-      stopLiveness();
+      await stopLiveness();
       await http?.close();
       for (const s of dispatcher.sessions.values()) s.close();
       await new Promise<void>((resolve) => {

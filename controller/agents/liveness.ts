@@ -29,26 +29,30 @@ export interface LivenessDeps extends AgentServiceDeps {
 /** The agent's reconnect backoff cap (agent/config.ts DEFAULTS.backoff.maxMs), plus jitter margin. */
 export const AGENT_RECONNECT_MAX_MS = 12_000;
 
-export function startLiveness(deps: LivenessDeps): () => void {
+/** Starts the periodic check; the returned function stops it and waits for a check in flight. */
+export function startLiveness(deps: LivenessDeps): () => Promise<void> {
   const graceMs = deps.heartbeatIntervalMs * deps.lostAfterIntervals;
   const startupWaitMs = graceMs + AGENT_RECONNECT_MAX_MS;
   const startedAt = Date.now();
-  let running = false;
+  let inFlight: Promise<void> | undefined;
   const timer = setInterval(() => {
-    if (running) return;
-    running = true;
+    if (inFlight) return;
     // Agents are judged only after the controller could hear them for a whole wait:
     // since it started, and since its database last failed (agents were turned away then).
     const hearingSince = Math.max(startedAt, deps.health.databaseTroubleAt);
-    check(deps, graceMs, Date.now() - hearingSince > startupWaitMs)
+    inFlight = check(deps, graceMs, Date.now() - hearingSince > startupWaitMs)
       .catch((err: unknown) => {
         if (isDatabaseUnavailable(err)) deps.health.noteDatabaseTrouble();
         deps.log.warn({ err }, "lost-agent check failed");
       })
-      .finally(() => (running = false));
+      .finally(() => (inFlight = undefined));
   }, Math.min(deps.heartbeatIntervalMs, 5_000));
   timer.unref();
-  return () => clearInterval(timer);
+  // The store closes after this: a check still querying it then could crash an embedded (PGlite) database.
+  return async () => {
+    clearInterval(timer);
+    await inFlight;
+  };
 }
 
 async function check(deps: LivenessDeps, graceMs: number, sweepStale: boolean): Promise<void> {

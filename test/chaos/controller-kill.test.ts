@@ -127,6 +127,9 @@ describe("kill -9 of the controller with 200 runs in flight", () => {
       logFile: join(logDir, "controller-2.log"),
     });
     console.log(`[controller-kill] restarted the controller on ${controller.address}; logs in ${logDir}`);
+    const listeningAt = Date.now();
+    await eventually(async () => ((await client().listAgents()).agents.filter((a) => a.state === "connected").length === agents.length ? true : undefined), "every agent to reconnect", 60_000);
+    console.log(`[controller-kill] all ${agents.length} agents reconnected ${Date.now() - listeningAt} ms after the controller listened again (informational)`);
 
     await submitting;
     expect(ids.size).toBe(RUNS);
