@@ -23,7 +23,7 @@ export default class RunCommand extends HodeiCommand {
   static override description =
     "Submits the job in FILE, prints its log live (the job's stdout to stdout, its stderr to stderr, byte for byte) and exits with its exit code. " +
     "With no controller configured it starts an embedded one (PGlite under HODEI_DATA_DIR) and a local agent. " +
-    "Ctrl-C cancels the run; a second Ctrl-C detaches without cancelling.";
+    "Ctrl-C cancels the run and waits for it to stop; a second Ctrl-C stops waiting (detaches) without doing anything more.";
   static override examples = ["<%= config.bin %> run examples/hello/.hodei/jobs/hello.yaml", "<%= config.bin %> run jobs.yaml --job build --controller 10.0.0.5:7070 --detach"];
   static override args = { file: Args.string({ description: "YAML file with one or more Job documents", required: true }) };
   static override flags = {
@@ -61,10 +61,10 @@ export default class RunCommand extends HodeiCommand {
     const onSigint = (): void => {
       interrupts++;
       if (interrupts === 1) {
-        process.stderr.write(`\nCancelling run ${submitted.id} (press Ctrl-C again to detach without waiting)\n`);
+        process.stderr.write(`\nCancelling run ${submitted.id} (Ctrl-C again to stop waiting for it)\n`);
         client.cancelRun(submitted.id, "cancelled from hodei run (Ctrl-C)").catch(() => {});
       } else {
-        process.stderr.write(`Detached; the run goes on. Follow it with: hodei logs ${submitted.id} -f\n`);
+        process.stderr.write(`Detached without waiting for the cancel to finish. See it with: hodei runs get ${submitted.id}\n`);
         detach?.();
       }
     };

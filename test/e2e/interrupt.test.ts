@@ -42,6 +42,16 @@ describe("hodei run and Ctrl-C", () => {
     expect(runs[0]).toMatchObject({ state: "cancelled", message: "cancelled from hodei run (Ctrl-C)" });
   });
 
+  it("a second Ctrl-C stops waiting for the cancel, which still happens", async () => {
+    const r = await interrupt(job("detach", "  run: echo started; trap 'sleep 2; exit 0' TERM; sleep 60 & wait\n  killGrace: 5s\n"), 2);
+    expect({ code: r.code, stderr: r.stderr }).toMatchObject({ code: 130, stderr: expect.stringContaining("Detached without waiting for the cancel to finish") });
+    const id = (await hodeiJson<{ runs: { id: string }[] }>(["runs", "ls", "--job", "detach"], { env })).runs[0]!.id;
+    // Following the run to its end: the cancel asked by the first Ctrl-C completes without us.
+    const rest = await hodei(["logs", id, "-f"], { env: { HODEI_DATA_DIR: home } });
+    expect(rest.stdout.toString()).toBe("started\n");
+    expect((await hodeiJson<{ state: string; message: string }>(["runs", "get", id], { env })).state).toBe("cancelled");
+  });
+
   it("fails at once, with why, a job whose selector no agent satisfies", async () => {
     const r = await hodei(["run", job("needs-gpu", "  run: echo never\n  selector: { gpu: \"a100\" }\n")], { env: { HODEI_DATA_DIR: home } });
     expect(r.code).toBe(1);
