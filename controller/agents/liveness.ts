@@ -46,7 +46,8 @@ export function startLiveness(deps: LivenessDeps): () => Promise<void> {
         deps.log.warn({ err }, "lost-agent check failed");
       })
       .finally(() => (inFlight = undefined));
-  }, Math.min(deps.heartbeatIntervalMs, 5_000));
+    // A quarter interval: an agent is judged at most a quarter interval after its grace ends.
+  }, Math.max(50, Math.min(deps.heartbeatIntervalMs / 4, 5_000)));
   timer.unref();
   // The store closes after this: a check still querying it then could crash an embedded (PGlite) database.
   return async () => {

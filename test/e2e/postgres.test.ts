@@ -107,6 +107,13 @@ describe("hodei run against a controller on PostgreSQL", () => {
       ["pg-agent-2", "connected", 2],
     ]);
     expect(listed[1]!.labels).toMatchObject({ pool: "b" });
+    // Each agent says how it stops a job's tree (cgroup-v2 on a root machine with cgroup.kill, as CI's).
+    const { agents: withKill } = await hodeiJson<{ agents: { killMethod: string }[] }>(["agents", "ls"], { env: env() });
+    const method = withKill[0]!.killMethod;
+    expect(["cgroup-v2", "cgroup-v1", "process-group"]).toContain(method);
+    expect(withKill.map((a) => a.killMethod)).toEqual([method, method]);
+    const table = await hodei(["agents", "ls"], { env: env() });
+    expect(table.stdout.toString()).toMatch(new RegExp(`pg-agent-1\\s+connected\\s+\\d+/2\\s+\\d+%\\s+\\S+\\s+${method}`));
   });
 
   it("says clearly when the controller is unreachable", async () => {
