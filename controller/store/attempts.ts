@@ -49,8 +49,8 @@ export async function finishAttempt(db: Db, id: string, attempt: number, o: Atte
       })
       .returningAll()
       .executeTakeFirstOrThrow();
-    const spec = (cur.job as JobDocument).spec;
-    const decision = cur.cancel_requested ? { retry: false, delayMs: 0 } : decideRetry(spec.retries, cur.retries, o.reason, o.exitCode, random);
+    const retries = (cur.job as Partial<JobDocument> | null)?.spec?.retries;
+    const decision = cur.cancel_requested ? { retry: false, delayMs: 0 } : decideRetry(retries, cur.retries, o.reason, o.exitCode, random);
     const run = decision.retry
       ? await tx
           .updateTable("runs")

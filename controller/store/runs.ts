@@ -101,27 +101,6 @@ export async function markStarted(db: Db, id: string, attempt: number, at: Date)
     .executeTakeFirst();
 }
 
-export interface FinishInput {
-  state: RunState;
-  reason: string;
-  exitCode: number | null;
-  signal: string | null;
-  message: string;
-  at: Date;
-}
-
-/** assigned|running → a terminal state, for the current attempt only. */
-export async function markFinished(db: Db, id: string, attempt: number, f: FinishInput): Promise<RunRow | undefined> {
-  return db
-    .updateTable("runs")
-    .set({ state: f.state, reason: f.reason, exit_code: f.exitCode, signal: f.signal, message: f.message, finished_at: f.at })
-    .where("id", "=", id)
-    .where("attempt", "=", attempt)
-    .where("state", "in", ["assigned", "running"])
-    .returningAll()
-    .executeTakeFirst();
-}
-
 /** queued → cancelled. */
 export async function cancelQueued(db: Db, id: string, message: string): Promise<RunRow | undefined> {
   return db

@@ -5,7 +5,9 @@
 import { sql } from "kysely";
 import type { Db } from "../../../../controller/store/db.js";
 import { insertRun, type SubmitInput } from "../../../../controller/store/runs.js";
-import type { RunRow } from "../../../../controller/store/schema.js";
+import type { RunRow, RunState } from "../../../../controller/store/schema.js";
+import { finishAttempt } from "../../../../controller/store/attempts.js";
+import type { FinishReason } from "../../../../controller/runs/transitions.js";
 
 /**
  * Empties the tables and restarts run ids at 1, so ids in expectations are
@@ -40,4 +42,24 @@ export async function rawRun(db: Db, id: string): Promise<RunRow | undefined> {
 /** Every byte value once, so encoding bugs (sign, escaping, NUL, UTF-8) show. */
 export function allBytes(): Uint8Array {
   return Uint8Array.from({ length: 256 }, (_, i) => i);
+}
+
+/**
+ * The store's way to end an attempt is finishAttempt (which also records it and
+ * applies the retry policy; these tests' jobs have none). This keeps the tests'
+ * shape: the state they name must be the one the outcome leads to.
+ */
+export interface FinishInput {
+  state: RunState;
+  reason: FinishReason;
+  exitCode: number | null;
+  signal: string | null;
+  message: string;
+  at: Date;
+}
+
+export async function markFinished(db: Db, id: string, attempt: number, f: FinishInput): Promise<RunRow | undefined> {
+  const ended = await finishAttempt(db, id, attempt, { reason: f.reason, exitCode: f.exitCode, signal: f.signal, message: f.message, at: f.at });
+  if (ended && ended.run.state !== f.state) throw new Error(`test asked for ${f.state}, but ${f.reason} leads to ${ended.run.state}`);
+  return ended?.run;
 }

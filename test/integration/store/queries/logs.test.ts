@@ -2,10 +2,10 @@
 import { createHash, randomBytes } from "node:crypto";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { appendChunks, readChunks, type ChunkInput } from "../../../../controller/store/logs.js";
-import { cancelQueued, claimRuns, markFinished, markStarted, requeueAssigned } from "../../../../controller/store/runs.js";
+import { cancelQueued, claimRuns, markStarted, requeueAssigned } from "../../../../controller/store/runs.js";
 import type { RunRow } from "../../../../controller/store/schema.js";
 import { DIALECTS, createTestStore, type TestStore } from "../../../helpers/db.js";
-import { allBytes, countRows, rawRun, reset, submit } from "./fixtures.js";
+import { allBytes, countRows, markFinished, rawRun, reset, submit } from "./fixtures.js";
 
 const TS = 1_893_456_000_123; // 2030-01-01T00:00:00.123Z, beyond 2^31 and 2^32
 

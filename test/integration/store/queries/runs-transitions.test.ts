@@ -6,15 +6,13 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import {
   cancelQueued,
   claimRuns,
-  markFinished,
   markStarted,
   requestCancel,
   requeueAssigned,
-  type FinishInput,
 } from "../../../../controller/store/runs.js";
 import type { RunRow } from "../../../../controller/store/schema.js";
 import { DIALECTS, createTestStore, type TestStore } from "../../../helpers/db.js";
-import { rawRun, reset, submit } from "./fixtures.js";
+import { markFinished, rawRun, reset, submit, type FinishInput } from "./fixtures.js";
 
 const T0 = new Date("2030-01-02T03:04:05.678Z");
 const T1 = new Date("2030-01-02T03:04:09.123Z");
@@ -160,11 +158,18 @@ describe.each(DIALECTS)("runs: compare-and-set writes (%s)", (dialect) => {
       }
     });
 
-    it("a run flagged for cancel still finishes normally", async () => {
+    it("a run flagged for cancel finishes cancelled, keeping the message of the request (who asked)", async () => {
       const run = await running();
-      await requestCancel(store.db, run.id, "stop");
-      const done = await markFinished(store.db, run.id, 1, { state: "cancelled", reason: "cancelled", exitCode: null, signal: "SIGTERM", message: "stopped", at: T1 });
-      expect(done).toMatchObject({ state: "cancelled", cancel_requested: true, message: "stopped" });
+      await requestCancel(store.db, run.id, "cancelled by ana with hodei cancel");
+      const done = await markFinished(store.db, run.id, 1, { state: "cancelled", reason: "cancelled", exitCode: null, signal: "SIGTERM", message: "agent: stopped", at: T1 });
+      expect(done).toMatchObject({ state: "cancelled", cancel_requested: true, message: "cancelled by ana with hodei cancel" });
+    });
+
+    it("a run flagged for cancel that exits on its own first keeps its own outcome", async () => {
+      const run = await running();
+      await requestCancel(store.db, run.id, "cancelled by ana with hodei cancel");
+      const done = await markFinished(store.db, run.id, 1, { ...exited(0), at: T1 });
+      expect(done).toMatchObject({ state: "succeeded", exit_code: 0, cancel_requested: true });
     });
   });
 
