@@ -53,23 +53,35 @@ On SIGTERM or SIGINT it takes no new work, lets running jobs finish within --dra
       throw err;
     }
 
-    let agent: Awaited<ReturnType<typeof startAgent>>;
-    try {
-      agent = await startAgent(options);
-    } catch (err) {
-      // e.g. --kill-method cgroup on a machine with no usable cgroup
-      if (err instanceof ConfigError) this.error(err.message, { exit: 2 });
-      throw err;
-    }
+    // Handlers go in before the agent starts: a signal during start-up is acted on once it is up.
+    let agent: Awaited<ReturnType<typeof startAgent>> | undefined;
     let signals = 0;
-    const onSignal = (signal: NodeJS.Signals) => {
-      signals++;
+    let pending: NodeJS.Signals | undefined;
+    const act = (signal: NodeJS.Signals): void => {
+      if (!agent) {
+        pending = signal;
+        return;
+      }
       if (signals === 1) void agent.drain(`received ${signal}`);
       else if (signals === 2) void agent.stop(`received ${signal} again`);
       else process.exit(signal === "SIGINT" ? 130 : 143); // the operator insists: leave now
     };
+    const onSignal = (signal: NodeJS.Signals): void => {
+      signals++;
+      act(signal);
+    };
     process.on("SIGTERM", onSignal);
     process.on("SIGINT", onSignal);
+    try {
+      agent = await startAgent(options);
+    } catch (err) {
+      process.off("SIGTERM", onSignal);
+      process.off("SIGINT", onSignal);
+      // e.g. --kill-method cgroup on a machine with no usable cgroup
+      if (err instanceof ConfigError) this.error(err.message, { exit: 2 });
+      throw err;
+    }
+    if (pending) act(pending);
     await agent.closed;
     process.off("SIGTERM", onSignal);
     process.off("SIGINT", onSignal);

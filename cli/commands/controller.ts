@@ -23,6 +23,17 @@ export default class ControllerCommand extends HodeiCommand {
 
   async run(): Promise<void> {
     const { flags } = await this.parse(ControllerCommand);
+    // Signal handlers go in before anything is announced: a supervisor that sends SIGTERM
+    // as soon as it reads "listening" must not find the default action (found under load).
+    let requestStop = (): void => {};
+    const stopRequested = new Promise<void>((resolve) => (requestStop = resolve));
+    const onSignal = (): void => {
+      process.off("SIGTERM", onSignal);
+      process.off("SIGINT", onSignal);
+      requestStop();
+    };
+    process.on("SIGTERM", onSignal);
+    process.on("SIGINT", onSignal);
     let controller;
     try {
       controller = await startController({
@@ -35,20 +46,13 @@ export default class ControllerCommand extends HodeiCommand {
         unschedulableAfterMs: flags["unschedulable-after"],
       });
     } catch (err) {
+      onSignal();
       if (err instanceof ConfigError) throw new CliError(err.message, 2);
       throw new CliError((err as Error).message, 1, { cause: err });
     }
     if (controller.httpAddress) process.stderr.write(`http listening on ${controller.httpAddress}\n`);
     process.stderr.write(`hodei controller listening on ${controller.address}\n`);
-    await new Promise<void>((resolve) => {
-      const stop = (): void => {
-        process.off("SIGTERM", stop);
-        process.off("SIGINT", stop);
-        resolve();
-      };
-      process.on("SIGTERM", stop);
-      process.on("SIGINT", stop);
-    });
+    await stopRequested;
     await controller.stop();
   }
 }

@@ -9,7 +9,7 @@ import type { Db } from "./db.js";
 import type { RunAttemptRow, RunRow } from "./schema.js";
 import type { JobDocument } from "../../schemas/load.js";
 import { outcomeState, type FinishReason } from "../runs/transitions.js";
-import { decideRetry } from "../runs/retry.js";
+import { decideRetry, retryCause } from "../runs/retry.js";
 
 export interface AttemptOutcome {
   reason: FinishReason;
@@ -28,6 +28,12 @@ export interface AttemptEnded {
 }
 
 export async function finishAttempt(db: Db, id: string, attempt: number, o: AttemptOutcome, random = Math.random()): Promise<AttemptEnded | undefined> {
+  // The common case ends the run whatever its policy says: one statement instead of a
+  // five-round-trip transaction. Anything else (a retry may follow, or the report is
+  // refused) takes the general path below.
+  if (retryCause(o.reason, o.exitCode) === undefined) return finishFinal(db, id, attempt, o);
+  const fast = await finishFinal(db, id, attempt, o, true);
+  if (fast) return fast;
   return db.transaction().execute(async (tx) => {
     const cur = await tx
       .selectFrom("runs")
@@ -71,6 +77,38 @@ export async function finishAttempt(db: Db, id: string, attempt: number, o: Atte
           .executeTakeFirstOrThrow();
     return { run, attempt: recorded, retried: decision.retry };
   });
+}
+
+/**
+ * Ends the attempt and the run in one statement: the run row is updated under
+ * the same compare-and-set as the general path and the attempt is recorded from
+ * the updated row. With `onlyWithoutRetries`, only when no retry can follow (no
+ * policy, or a cancel was requested); otherwise nothing is written.
+ */
+async function finishFinal(db: Db, id: string, attempt: number, o: AttemptOutcome, onlyWithoutRetries = false): Promise<AttemptEnded | undefined> {
+  const state = outcomeState(o.reason, o.exitCode);
+  // A data-modifying CTE runs to completion whether or not the outer query reads it.
+  const r = await sql<RunRow>`
+    with ended as (
+      update runs set
+        state = ${state}, reason = ${o.reason}, exit_code = ${o.exitCode}, signal = ${o.signal}, finished_at = ${o.at},
+        -- A cancel we asked for keeps the message recorded with the request (who asked, and why).
+        message = case when cancel_requested and ${o.reason} = 'cancelled' and message <> '' then message else ${o.message} end
+      where id = ${id} and attempt = ${attempt} and state in ('assigned', 'running')
+        ${onlyWithoutRetries ? sql`and (cancel_requested or job->'spec'->'retries' is null)` : sql``}
+      returning *
+    ), recorded as (
+      insert into run_attempts (run_id, attempt, state, reason, exit_code, signal, message, agent_id, started_at, finished_at, log_chunks)
+      select id, attempt, state, reason, exit_code, signal, message, agent_id, started_at, finished_at, log_chunks from ended
+    )
+    select * from ended`.execute(db);
+  const run = r.rows[0];
+  if (!run) return undefined;
+  return {
+    run,
+    attempt: { run_id: run.id, attempt, state: run.state, reason: run.reason, exit_code: run.exit_code, signal: run.signal, message: run.message, agent_id: run.agent_id, started_at: run.started_at, finished_at: o.at, log_chunks: run.log_chunks },
+    retried: false,
+  };
 }
 
 /**

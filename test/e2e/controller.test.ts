@@ -3,7 +3,7 @@
  * following logs, bad flags and a clean SIGTERM, all as separate processes.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { existsSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { hodei, hodeiJson, startAgent, startController, tempDir, eventually, type ControllerProc, type Proc } from "../helpers/procs.js";
 
@@ -77,7 +77,9 @@ describe("hodei controller --data-dir", () => {
     const other = tempDir("hodei-sigterm-");
     const c = await startController({ dataDir: join(other, "db") });
     expect(existsSync(join(other, "db.lock"))).toBe(true);
-    expect(await c.stop("SIGTERM")).toBe(0);
+    const code = await c.stop("SIGTERM");
+    // On failure, say how it ended and what it wrote.
+    expect({ code, signal: c.proc.signalCode, log: code === 0 ? "" : readFileSync(c.logFile, "utf8").slice(-3000) }).toEqual({ code: 0, signal: null, log: "" });
     expect(existsSync(join(other, "db.lock"))).toBe(false);
   });
 });
