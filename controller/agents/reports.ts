@@ -77,9 +77,10 @@ export async function handleRunFinished(deps: AgentServiceDeps, session: AgentSe
   session.send({ msg: { $case: "logAck", value: { runId: m.runId, attempt: m.attempt, nextSeq: active?.nextSeq ?? m.logChunks } } });
 }
 
-/** Tells followers an attempt ended: the run's end, or an attempt's end before a retry. */
-export function publishEnded(deps: Pick<AgentServiceDeps, "hub" | "log">, ended: AttemptEnded): void {
+/** Tells followers an attempt ended (the run's end, or an attempt's end before a retry), and the dispatcher of a retry. */
+export function publishEnded(deps: Pick<AgentServiceDeps, "hub" | "log" | "dispatcher">, ended: AttemptEnded): void {
   if (ended.retried) {
+    deps.dispatcher.retryScheduled();
     deps.log.info({ run: ended.run.id, attempt: ended.attempt.attempt, state: ended.attempt.state, reason: ended.attempt.reason }, "attempt ended; run queued for a retry");
     deps.hub.publishAttemptEnd(ended.attempt, ended.run);
   } else {

@@ -19,6 +19,8 @@ export class Dispatcher {
   private idle: Promise<void> = Promise.resolve();
   /** Wakes the dispatcher when the earliest retry's backoff is over. */
   private retryTimer: NodeJS.Timeout | undefined;
+  /** Whether a retry may be waiting out its backoff (unknown at start, so true), to skip the query when none is. */
+  private retriesWaiting = true;
   private stopped = false;
 
   /** Told when the dispatcher itself ends a run (a cancelled assignment that never reached its agent). */
@@ -58,6 +60,12 @@ export class Dispatcher {
     } while (this.again);
   }
 
+  /** An attempt was retried: its run waits in the queue until its backoff is over. */
+  retryScheduled(): void {
+    this.retriesWaiting = true;
+    this.wake();
+  }
+
   /** Stops timers (shutdown). */
   stop(): void {
     this.stopped = true;
@@ -86,9 +94,10 @@ export class Dispatcher {
       if (runs.length < free) idleSlots = true;
     }
     // Slots are free but retries wait for their backoff: come back when the first may start.
-    if (idleSlots) {
+    if (idleSlots && this.retriesWaiting) {
       const ms = await nextRetryInMs(this.db);
-      if (ms !== undefined) this.wakeIn(ms + 5);
+      if (ms === undefined) this.retriesWaiting = false;
+      else this.wakeIn(ms + 5);
     }
   }
 
