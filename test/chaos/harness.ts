@@ -5,16 +5,12 @@
  * retry with their key, waiting for runs, reading a run's stored log, and
  * reading /proc.
  */
-import { spawn } from "node:child_process";
-import { createWriteStream, existsSync, readFileSync } from "node:fs";
-import { join } from "node:path";
+import { existsSync, readFileSync } from "node:fs";
 import { ControlClient } from "../../cli/client.js";
 import type { Run, LogEntry } from "../../proto/gen/hodei/v1/control.js";
-import { HODEI, eventually, tempDir, type ControllerProc, type Proc } from "../helpers/procs.js";
+import { eventually, startController, type ControllerProc, type ControllerStart, type Proc } from "../helpers/procs.js";
 
 export interface ChaosController extends ControllerProc {
-  /** HOST:PORT of the HTTP server (health, metrics), when started with http. */
-  httpAddress?: string;
   pid: number;
   /** When it printed that it listens (Date.now()). */
   startedAt: number;
@@ -33,58 +29,15 @@ export async function untilUptime(c: ChaosController, ms = STEADY_STATE_MS): Pro
   await sleep(Math.max(0, c.startedAt + ms - Date.now()));
 }
 
-export interface ControllerSpawn {
+export interface ControllerSpawn extends ControllerStart {
   database: { databaseUrl: string } | { dataDir: string };
-  /** HOST:PORT; a restart passes the address of the controller it replaces. */
-  listen?: string;
-  /** Adds `--http 127.0.0.1:0` and waits for `http listening on ADDR`. */
-  http?: boolean;
   extra?: string[];
-  /** Where the controller's stderr goes; a restart passes a new file in the same dir. */
-  logFile?: string;
 }
 
-/**
- * `hodei controller`, as procs.ts starts it but on `listen` (default
- * 127.0.0.1:0), resolving once it prints `hodei controller listening on ADDR`
- * (and, with http, `http listening on ADDR`).
- */
+/** `hodei controller` (procs.ts's startController), with its pid and when it began listening. */
 export async function spawnController(o: ControllerSpawn): Promise<ChaosController> {
-  const logFile = o.logFile ?? join(tempDir("hodei-chaos-ctl-"), "controller.log");
-  const dbArgs = "databaseUrl" in o.database ? ["--database-url", o.database.databaseUrl] : ["--data-dir", o.database.dataDir];
-  const args = [HODEI, "controller", ...dbArgs, "--listen", o.listen ?? "127.0.0.1:0", ...(o.http ? ["--http", "127.0.0.1:0"] : []), ...(o.extra ?? [])];
-  const p = spawn(process.execPath, args, { stdio: ["ignore", "ignore", "pipe"], env: { ...process.env, HODEI_CONTROLLER: "" } });
-  const log = createWriteStream(logFile, { flags: "a" });
-  const exited = new Promise<number | null>((resolve) => p.on("exit", (code) => resolve(code)));
-  const { address, httpAddress } = await new Promise<{ address: string; httpAddress?: string }>((resolve, reject) => {
-    let seen = "";
-    const timer = setTimeout(() => reject(new Error(`controller did not start (log ${logFile}):\n${seen}`)), 60_000);
-    p.stderr!.on("data", (d: Buffer) => {
-      log.write(d);
-      seen += d.toString();
-      const grpcAddr = /hodei controller listening on (\S+)/.exec(seen)?.[1];
-      const httpAddr = /http listening on (\S+)/.exec(seen)?.[1];
-      if (grpcAddr && (!o.http || httpAddr)) {
-        clearTimeout(timer);
-        resolve({ address: grpcAddr, httpAddress: httpAddr });
-      }
-    });
-    p.on("exit", (code, signal) => {
-      clearTimeout(timer);
-      reject(new Error(`controller exited ${code ?? signal} before listening (log ${logFile}):\n${seen}`));
-    });
-  });
-  const client = new ControlClient(address);
-  const stop = async (signal: NodeJS.Signals = "SIGTERM"): Promise<number | null> => {
-    client.close();
-    if (p.exitCode !== null || p.signalCode !== null) return p.exitCode;
-    p.kill(signal);
-    const t = setTimeout(() => p.kill("SIGKILL"), 20_000);
-    const code = await exited;
-    clearTimeout(t);
-    return code;
-  };
-  return { proc: p, pid: p.pid!, startedAt: Date.now(), logFile, exited, address, httpAddress, client, stop };
+  const c = await startController(o.database, o.extra, o);
+  return { ...c, pid: c.proc.pid!, startedAt: Date.now() };
 }
 
 /** kill -9, and wait until the process is gone. */

@@ -87,35 +87,51 @@ function track(p: ChildProcess, logFile: string): Proc {
 
 export interface ControllerProc extends Proc {
   address: string;
+  /** HOST:PORT of the HTTP health endpoints, when started with `http`. */
+  httpAddress?: string;
   client: ControlClient;
 }
 
-/** `hodei controller` on a free loopback port; resolves once it listens. */
-export async function startController(db: { databaseUrl: string } | { dataDir: string }, extra: string[] = []): Promise<ControllerProc> {
-  const dir = tempDir("hodei-ctl-");
-  const logFile = join(dir, "controller.log");
+export interface ControllerStart {
+  /** HOST:PORT; a restart passes the address of the controller it replaces (default 127.0.0.1:0). */
+  listen?: string;
+  /** Adds `--http 127.0.0.1:0` and waits for `http listening on ADDR` too. */
+  http?: boolean;
+  /** Where the controller's stderr goes (appended); default a new temp file. */
+  logFile?: string;
+}
+
+/** `hodei controller`; resolves once it prints `hodei controller listening on ADDR` (and the HTTP address, with http). */
+export async function startController(db: { databaseUrl: string } | { dataDir: string }, extra: string[] = [], o: ControllerStart = {}): Promise<ControllerProc> {
+  const logFile = o.logFile ?? join(tempDir("hodei-ctl-"), "controller.log");
   const dbArgs = "databaseUrl" in db ? ["--database-url", db.databaseUrl] : ["--data-dir", db.dataDir];
-  const p = spawn(process.execPath, [HODEI, "controller", ...dbArgs, "--listen", "127.0.0.1:0", ...extra], { stdio: ["ignore", "ignore", "pipe"], env: { ...process.env, HODEI_CONTROLLER: "" } });
-  const log = createWriteStream(logFile);
-  const address = await new Promise<string>((resolve, reject) => {
+  const args = [HODEI, "controller", ...dbArgs, "--listen", o.listen ?? "127.0.0.1:0", ...(o.http ? ["--http", "127.0.0.1:0"] : []), ...extra];
+  const p = spawn(process.execPath, args, { stdio: ["ignore", "ignore", "pipe"], env: { ...process.env, HODEI_CONTROLLER: "" } });
+  const log = createWriteStream(logFile, { flags: "a" });
+  const t = track(p, logFile);
+  const { address, httpAddress } = await new Promise<{ address: string; httpAddress?: string }>((resolve, reject) => {
     let seen = "";
-    const timer = setTimeout(() => reject(new Error(`controller did not start:\n${seen}`)), 60_000);
+    const timer = setTimeout(() => reject(new Error(`controller did not start (log ${logFile}):\n${seen}`)), 60_000);
     p.stderr!.on("data", (d: Buffer) => {
       log.write(d);
       seen += d.toString();
-      const m = /hodei controller listening on (\S+)/.exec(seen);
-      if (m) {
+      const grpcAddr = /hodei controller listening on (\S+)/.exec(seen)?.[1];
+      const httpAddr = /http listening on (\S+)/.exec(seen)?.[1];
+      if (grpcAddr && (!o.http || httpAddr)) {
         clearTimeout(timer);
-        resolve(m[1]!);
+        resolve({ address: grpcAddr, httpAddress: httpAddr });
       }
     });
-    p.on("exit", (code) => reject(new Error(`controller exited ${code}:\n${seen}`)));
+    p.on("exit", (code, signal) => {
+      clearTimeout(timer);
+      reject(new Error(`controller exited ${code ?? signal} before listening (log ${logFile}):\n${seen}`));
+    });
   });
-  const t = track(p, logFile);
   const client = new ControlClient(address);
   return {
     ...t,
     address,
+    httpAddress,
     client,
     stop: async (signal) => {
       client.close();
