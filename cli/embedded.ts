@@ -90,12 +90,29 @@ export async function openEmbedded(opts: { dataDir: string; withAgent: boolean }
   };
 }
 
+/** Resolves once no agent runs anything and nothing it could take is queued; re-checked on every run event and agent change. */
 async function waitIdle(c: Controller): Promise<void> {
-  for (;;) {
-    const sessions = [...c.dispatcher.sessions.values()];
-    const busy = sessions.some((s) => s.running.size > 0);
-    const queued = busy ? 1 : (await Promise.all(sessions.map((s) => countClaimable(c.store.db, s.labels)))).reduce((a, b) => a + b, 0);
-    if (!busy && queued === 0) return;
-    await new Promise((res) => setTimeout(res, 200));
+  let poke: (() => void) | undefined;
+  let dirty = true;
+  // On the next turn: the code that announced a run's end frees its slot just after.
+  const wake = (): void => {
+    dirty = true;
+    setImmediate(() => poke?.());
+  };
+  const unsubscribe = c.store.bus.subscribe((ev) => ev.type !== "log:appended" && wake());
+  const unwatch = c.agents.watch(wake);
+  try {
+    for (;;) {
+      if (!dirty) await new Promise<void>((res) => (poke = res));
+      poke = undefined;
+      dirty = false;
+      const sessions = c.agents.all();
+      const busy = sessions.some((s) => s.running.size > 0);
+      const queued = busy ? 1 : (await Promise.all(sessions.map((s) => countClaimable(c.store.db, s.labels)))).reduce((a, b) => a + b, 0);
+      if (!busy && queued === 0) return;
+    }
+  } finally {
+    unsubscribe();
+    unwatch();
   }
 }

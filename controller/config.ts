@@ -16,6 +16,8 @@ export interface ControllerOptions {
   unschedulableAfterMs?: number;
   /** Time SIGTERM waits for open calls before closing them. */
   shutdownGraceMs?: number;
+  /** An assignment its agent has not started after this long is taken back (default 2 min). */
+  startDeadlineMs?: number;
 }
 
 export interface CompiledControllerOptions {
@@ -27,6 +29,7 @@ export interface CompiledControllerOptions {
   unschedulableAfterMs: number;
   http?: { host: string; port: number };
   shutdownGraceMs: number;
+  startDeadlineMs: number;
 }
 
 export const DEFAULT_LISTEN = "127.0.0.1:7070";
@@ -56,6 +59,7 @@ export function compileControllerOptions(o: ControllerOptions): CompiledControll
   return {
     agentLostAfter: lostAfter,
     unschedulableAfterMs: Math.max(0, o.unschedulableAfterMs ?? 5 * 60_000),
+    startDeadlineMs: Math.max(1_000, o.startDeadlineMs ?? 2 * 60_000),
     http: o.http ? parseHostPort(o.http) : undefined,
     database: o.databaseUrl ? { url: o.databaseUrl } : { dataDir: o.dataDir! },
     host,

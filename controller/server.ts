@@ -1,6 +1,8 @@
 /**
  * The controller process: one gRPC server carrying AgentService and
- * ControlService, over one store.
+ * ControlService, over one store and its bus. Parts start in order and each
+ * registers its release (controller/releasers.ts); a failed start or stop()
+ * releases them in reverse.
  */
 import * as grpc from "@grpc/grpc-js";
 import { pino, type Logger } from "pino";
@@ -10,6 +12,8 @@ import { openStore, type Store } from "./store/db.js";
 import { Dispatcher } from "./runs/dispatcher.js";
 import { LogHub } from "./logs/hub.js";
 import { connectHandler } from "./agents/service.js";
+import { AgentRegistry } from "./agents/registry.js";
+import { startDelivery } from "./agents/delivery.js";
 import { controlService } from "./api/control.js";
 import { compileControllerOptions, type ControllerOptions } from "./config.js";
 import { enableNoDelay } from "./nodelay.js";
@@ -17,12 +21,15 @@ import { startLiveness } from "./agents/liveness.js";
 import { startHttp } from "./http.js";
 import { Health } from "./health.js";
 import { acquireDataDirLock, type DataDirLock } from "./store/lock.js";
+import { Releasers } from "./releasers.js";
 
 export interface Controller {
   /** HOST:PORT clients and agents dial. */
   readonly address: string;
   readonly store: Store;
   readonly dispatcher: Dispatcher;
+  /** The agents connected to this process. */
+  readonly agents: AgentRegistry;
   /** HOST:PORT of the HTTP health endpoints, when enabled. */
   readonly httpAddress?: string;
   stop(): Promise<void>;
@@ -35,77 +42,75 @@ export interface StartOptions extends ControllerOptions {
   logger?: Logger;
   /** An open store (tests); the controller does not close it. */
   store?: Store;
-  /** The data-dir lock, when the caller already took it (embedded mode). */
+  /** The data-dir lock, when the caller already took it (embedded mode); the controller does not release it. */
   lock?: DataDirLock;
 }
 
 export async function startController(opts: StartOptions): Promise<Controller> {
   const o = compileControllerOptions(opts.store ? { ...opts, dataDir: opts.dataDir ?? "(given)" } : opts);
   const log = opts.logger ?? pino({ name: "controller" }, pino.destination(2));
+  const parts = new Releasers((name, err) => log.warn({ err, part: name }, "release failed"));
+
   // PGlite loses writes when two processes open one data dir: hold its lock for our lifetime.
   let lock = opts.lock;
   if (!lock && !opts.store && "dataDir" in o.database) {
-    const r = await acquireDataDirLock(o.database.dataDir);
-    if (!r.held) {
-      throw new Error(`the data dir ${o.database.dataDir} is in use by process ${r.pid}${r.address ? `, a controller at ${r.address}` : ""} (${r.reason})`);
-    }
-    lock = r.lock;
+    const dataDir = o.database.dataDir;
+    lock = await parts.start(
+      "data-dir lock",
+      async () => {
+        const r = await acquireDataDirLock(dataDir);
+        if (!r.held) throw new Error(`the data dir ${dataDir} is in use by process ${r.pid}${r.address ? `, a controller at ${r.address}` : ""} (${r.reason})`);
+        return r.lock;
+      },
+      (l) => l.release(),
+    );
   }
-  let store: Store;
-  try {
-    store = opts.store ?? (await openStore("url" in o.database ? { databaseUrl: o.database.url } : { dataDir: o.database.dataDir }));
-  } catch (err) {
-    if (!opts.lock) lock?.release();
-    throw err;
-  }
-  const hub = new LogHub();
-  const dispatcher = new Dispatcher(store.db, log);
-  dispatcher.onEnded = (run) => hub.publishEnd(run);
+  const store =
+    opts.store ??
+    (await parts.start(
+      "store",
+      () =>
+        openStore({
+          ...("url" in o.database ? { databaseUrl: o.database.url } : { dataDir: o.database.dataDir }),
+          onListenerError: (err, ev) => log.error({ err, event: ev.type }, "an event listener failed"),
+          onBusConnectionChange: (up, err) => (up ? log.info("event bus listening again; catching up") : log.warn({ err }, "event bus connection lost; reconnecting")),
+        }),
+      (s) => s.close(),
+    ));
+  // Hear other processes on this database before anything can announce.
+  await parts.start("bus", () => store.bus.start(), () => {});
+
+  const agents = new AgentRegistry();
+  const hub = await parts.start("log hub", () => new LogHub(store.bus), (h) => h.close());
+  const dispatcher = await parts.start(
+    "dispatcher",
+    () => new Dispatcher(store, agents, log),
+    async (d) => {
+      d.stop();
+      await d.settled();
+    },
+  );
+  await parts.start("delivery", () => startDelivery({ db: store.db, bus: store.bus, agents, log }), (unsubscribe) => unsubscribe());
+  const health = new Health();
+  const agentDeps = { store, health, agents, log, heartbeatIntervalMs: o.heartbeatIntervalMs };
+
   const server = new grpc.Server({ "grpc.max_receive_message_length": MAX_MESSAGE, "grpc.max_send_message_length": MAX_MESSAGE });
   enableNoDelay(server);
-  const health = new Health();
-  const agentDeps = { db: store.db, health, dispatcher, hub, log, heartbeatIntervalMs: o.heartbeatIntervalMs };
   server.addService(AgentServiceService, { connect: connectHandler(agentDeps) });
-  server.addService(ControlServiceService, controlService({ db: store.db, dispatcher, hub }));
+  server.addService(ControlServiceService, controlService({ store, agents, hub }));
   const host = o.host.includes(":") ? `[${o.host}]` : o.host;
-  let port: number;
-  try {
-    port = await new Promise<number>((resolve, reject) =>
-      server.bindAsync(`${host}:${o.port}`, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
-    );
-  } catch (err) {
-    if (!opts.store) await store.close();
-    if (!opts.lock) lock?.release();
-    throw new Error(`cannot listen on ${host}:${o.port}: ${(err as Error).message}`, { cause: err });
-  }
-  const address = `${host}:${port}`;
-  // Before we announce the address: a stop right after start must not race this write.
-  try {
-    await lock?.setAddress(address);
-  } catch (err) {
-    server.forceShutdown();
-    if (!opts.store) await store.close();
-    if (!opts.lock) await lock?.release();
-    throw err;
-  }
-  log.info({ address, database: "url" in o.database ? "postgres" : "pglite" }, "controller listening");
-  const stopLiveness = startLiveness({ ...agentDeps, lostAfterIntervals: o.agentLostAfter, unschedulableAfterMs: o.unschedulableAfterMs });
-  let http: Awaited<ReturnType<typeof startHttp>> | undefined;
-  if (o.http) {
-    http = await startHttp(store.db, o.http.host, o.http.port);
-    log.info({ address: http.address }, "http listening");
-  }
-  // Runs queued while no controller was up are placed as soon as agents connect; wake once anyway.
-  dispatcher.wake();
-
-  let stopping: Promise<void> | undefined;
-  const stop = (): Promise<void> =>
-    (stopping ??= (async () => {
-      dispatcher.stop();
-      await stopLiveness();
-      await http?.close();
-      for (const s of dispatcher.sessions.values()) s.close();
-      await new Promise<void>((resolve) => {
+  const port = await parts.start(
+    "grpc server",
+    () =>
+      new Promise<number>((resolve, reject) =>
+        server.bindAsync(`${host}:${o.port}`, grpc.ServerCredentials.createInsecure(), (err, p) =>
+          err ? reject(new Error(`cannot listen on ${host}:${o.port}: ${err.message}`, { cause: err })) : resolve(p),
+        ),
+      ),
+    () =>
+      new Promise<void>((resolve) => {
+        // Agents' streams never end by themselves: close them, then let open calls finish within the grace.
+        for (const s of agents.all()) s.close();
         const t = setTimeout(() => {
           server.forceShutdown();
           resolve();
@@ -114,11 +119,30 @@ export async function startController(opts: StartOptions): Promise<Controller> {
           clearTimeout(t);
           resolve();
         });
-      });
-      await dispatcher.settled();
-      if (!opts.store) await store.close();
-      if (!opts.lock) lock?.release();
-      log.info("controller stopped");
-    })());
-  return { address, store, dispatcher, httpAddress: http?.address, stop };
+      }),
+  );
+  const address = `${host}:${port}`;
+  // Before we announce the address: a stop right after start must not race this write.
+  if (lock) await parts.start("lock address", () => lock.setAddress(address), () => {});
+  log.info({ address, database: "url" in o.database ? "postgres" : "pglite" }, "controller listening");
+  await parts.start(
+    "liveness",
+    () => startLiveness({ ...agentDeps, lostAfterIntervals: o.agentLostAfter, unschedulableAfterMs: o.unschedulableAfterMs, startDeadlineMs: o.startDeadlineMs }),
+    (stop) => stop(),
+  );
+  let httpAddress: string | undefined;
+  if (o.http) {
+    const { host: h, port: p } = o.http;
+    const http = await parts.start("http", () => startHttp(store.db, h, p), (x) => x.close());
+    httpAddress = http.address;
+    log.info({ address: http.address }, "http listening");
+  }
+  // Runs queued while no controller was up are placed as soon as agents connect; wake once anyway.
+  dispatcher.wake();
+
+  const stop = async (): Promise<void> => {
+    await parts.releaseAll();
+    log.info("controller stopped");
+  };
+  return { address, store, dispatcher, agents, httpAddress, stop };
 }

@@ -13,17 +13,20 @@
 import { sql } from "kysely";
 import type { AgentServiceDeps } from "./service.js";
 import { setAgentState } from "../store/agents.js";
-import { finishAttempt, requeueLost } from "../store/attempts.js";
-import { publishEnded } from "./reports.js";
+import { requeueLost } from "../store/attempts.js";
+import { endAttempt } from "../runs/end-attempt.js";
 import { isDatabaseUnavailable } from "../api/errors.js";
-import { failUnschedulable, unplaceableRuns } from "../store/runs.js";
+import { ACTIVE, failUnschedulable, unplaceableRuns } from "../store/runs.js";
 import type { RunRow } from "../store/schema.js";
+import { inStates } from "../store/sql-states.js";
 
 export interface LivenessDeps extends AgentServiceDeps {
   /** Silent heartbeat intervals before an agent is lost. */
   lostAfterIntervals: number;
   /** A queued run no connected agent can take fails after this long (unschedulable). */
   unschedulableAfterMs: number;
+  /** An assignment its agent has not started after this long is taken back (attempt + 1). */
+  startDeadlineMs: number;
 }
 
 /** The agent's reconnect backoff cap (agent/config.ts DEFAULTS.backoff.maxMs), plus jitter margin. */
@@ -58,36 +61,55 @@ export function startLiveness(deps: LivenessDeps): () => Promise<void> {
 
 async function check(deps: LivenessDeps, graceMs: number, sweepStale: boolean): Promise<void> {
   const now = Date.now();
-  for (const s of [...deps.dispatcher.sessions.values()]) {
+  for (const s of deps.agents.all()) {
     if (now - s.lastSeen <= graceMs) continue;
     deps.log.warn({ agent: s.name, silentMs: now - s.lastSeen }, "agent silent past its grace; dropping its connection");
-    deps.dispatcher.sessions.delete(s.id);
+    deps.agents.remove(s);
     s.close();
-    await setAgentState(deps.db, s.id, "disconnected");
+    await setAgentState(deps.store.db, s.id, "disconnected");
   }
+  await takeBackUnstarted(deps, now);
   await failUnplaceable(deps);
   if (!sweepStale) return;
-  const live = [...deps.dispatcher.sessions.keys()];
+  const live = deps.agents.all().map((s) => s.id);
   const stale = await sql<RunRow & { agent_name: string }>`
     select runs.*, agents.name as agent_name from runs join agents on agents.id = runs.agent_id
-    where runs.state in ('assigned', 'running')
+    where runs.state in (${inStates(ACTIVE)})
       and agents.last_seen_at < now() - ${`${graceMs} milliseconds`}::interval
-      ${live.length ? sql`and runs.agent_id not in (${sql.join(live)})` : sql``}`.execute(deps.db);
+      ${live.length ? sql`and runs.agent_id not in (${sql.join(live)})` : sql``}`.execute(deps.store.db);
   const lostAgents = new Set<string>();
   for (const run of stale.rows) {
     const message = `agent ${run.agent_name} was lost (no word for over ${Math.round(graceMs / 1000)}s)`;
     lostAgents.add(run.agent_id!);
     if (run.state === "assigned") {
-      const after = await requeueLost(deps.db, run.id, run.attempt, message);
-      if (after?.state === "cancelled") deps.hub.publishEnd(after);
+      await requeueLost(deps.store, run.id, run.attempt, message);
     } else {
-      const ended = await finishAttempt(deps.db, run.id, run.attempt, { reason: "infrastructure", exitCode: null, signal: null, message, at: new Date() });
-      if (ended) publishEnded(deps, ended);
+      await endAttempt(deps.store, run.id, run.attempt, { reason: "infrastructure", exitCode: null, signal: null, message, at: new Date() });
     }
     deps.log.warn({ run: run.id, attempt: run.attempt, agent: run.agent_name }, message);
   }
-  for (const id of lostAgents) await setAgentState(deps.db, id, "lost");
-  if (stale.rows.length > 0) deps.dispatcher.wake();
+  for (const id of lostAgents) await setAgentState(deps.store.db, id, "lost");
+}
+
+/**
+ * An agent that keeps runs assigned without starting them (broken, or claiming
+ * slots it does not have) holds them from every other agent. Past the start
+ * deadline the assignment is taken back as attempt + 1 (so a late start from
+ * that agent is fenced off) and the agent is told to drop it.
+ */
+async function takeBackUnstarted(deps: LivenessDeps, now: number): Promise<void> {
+  for (const s of deps.agents.all()) {
+    for (const [runId, a] of [...s.running]) {
+      if (a.started || a.takenBack || a.assignedAt === undefined || now - a.assignedAt <= deps.startDeadlineMs) continue;
+      const message = `agent ${s.name} did not start the run within ${Math.round(deps.startDeadlineMs / 1000)}s of its assignment; assigned again`;
+      // The slot stays taken until the agent answers the cancel (a well-behaved one reports the
+      // attempt ended), so an agent that ignores its assignments is not handed the run again.
+      a.takenBack = true;
+      s.send({ msg: { $case: "cancel", value: { runId, attempt: a.attempt, reason: message, graceMs: 0 } } });
+      const after = await requeueLost(deps.store, runId, a.attempt, message);
+      if (after) deps.log.warn({ run: runId, attempt: a.attempt, agent: s.name }, message);
+    }
+  }
 }
 
 /**
@@ -96,16 +118,15 @@ async function check(deps: LivenessDeps, graceMs: number, sweepStale: boolean): 
  * which agents there are. While no agent is connected, nothing is judged.
  */
 async function failUnplaceable(deps: LivenessDeps): Promise<void> {
-  const sessions = [...deps.dispatcher.sessions.values()].filter((s) => !s.draining);
+  const sessions = deps.agents.all().filter((s) => !s.draining);
   // With no agent at all there is nothing to judge against: runs wait for agents
   // (and the embedded controller checks before its local agent has connected).
   if (sessions.length === 0) return;
-  const runs = await unplaceableRuns(deps.db, sessions.map((s) => s.labels), deps.unschedulableAfterMs);
+  const runs = await unplaceableRuns(deps.store.db, sessions.map((s) => s.labels), deps.unschedulableAfterMs);
   const fmt = (l: Record<string, string>): string => `{${Object.entries(l).map(([k, v]) => `${k}=${v}`).join(", ")}}`;
   const agents = sessions.length ? sessions.slice(0, 5).map((s) => `${s.name} ${fmt(s.labels)}`).join("; ") + (sessions.length > 5 ? `; and ${sessions.length - 5} more` : "") : "none connected";
   for (const run of runs) {
     const message = `no agent can take this run: it needs labels ${fmt(run.selector)}; agents: ${agents}`;
-    const ended = await failUnschedulable(deps.db, run.id, message);
-    if (ended) deps.hub.publishEnd(ended);
+    await failUnschedulable(deps.store, run.id, message);
   }
 }

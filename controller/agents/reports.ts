@@ -3,22 +3,29 @@
  * that the (run, attempt) is one this session is executing; the store's
  * compare-and-set writes refuse anything late or fenced off.
  */
+import type { Logger } from "pino";
 import type { LogBatch, RunFinished, RunStarted } from "../../proto/gen/hodei/v1/agent.js";
 import { FinishReason as PbReason } from "../../proto/gen/hodei/v1/common.js";
-import type { AgentServiceDeps } from "./service.js";
 import type { AgentSession } from "./session.js";
-import { markStarted } from "../store/runs.js";
-import { finishAttempt, type AttemptEnded } from "../store/attempts.js";
+import { markStarted, type Writer } from "../store/runs.js";
 import { appendChunks } from "../store/logs.js";
+import { endAttempt } from "../runs/end-attempt.js";
 import type { FinishReason } from "../runs/transitions.js";
 
-export async function handleRunStarted(deps: AgentServiceDeps, session: AgentSession, m: RunStarted): Promise<void> {
-  const active = session.running.get(m.runId);
-  if (!active || active.attempt !== m.attempt) return;
-  await markStarted(deps.db, m.runId, m.attempt, new Date(m.startedAtMs || Date.now()));
+/** What handling a report needs. The store announces every change it makes on its bus. */
+export interface ReportDeps {
+  store: Writer;
+  log: Logger;
 }
 
-export async function handleLogBatch(deps: AgentServiceDeps, session: AgentSession, m: LogBatch): Promise<void> {
+export async function handleRunStarted(deps: ReportDeps, session: AgentSession, m: RunStarted): Promise<void> {
+  const active = session.running.get(m.runId);
+  if (!active || active.attempt !== m.attempt) return;
+  active.started = true;
+  await markStarted(deps.store, m.runId, m.attempt, new Date(m.startedAtMs || Date.now()));
+}
+
+export async function handleLogBatch(deps: ReportDeps, session: AgentSession, m: LogBatch): Promise<void> {
   const end = m.firstSeq + m.chunks.length;
   const active = session.running.get(m.runId);
   if (!active || active.attempt !== m.attempt) {
@@ -35,16 +42,11 @@ export async function handleLogBatch(deps: AgentServiceDeps, session: AgentSessi
   const skip = active.nextSeq - m.firstSeq; // already stored (resent after a reconnect)
   const fresh = m.chunks.slice(skip).map((c, i) => ({ seq: active.nextSeq + i, stream: c.stream, data: c.data, tsMs: c.tsMs }));
   if (fresh.length > 0) {
-    const next = await appendChunks(deps.db, m.runId, m.attempt, fresh);
+    const next = await appendChunks(deps.store, m.runId, m.attempt, fresh);
     if (next === undefined) {
       session.running.delete(m.runId);
     } else {
       active.nextSeq = next;
-      deps.hub.publishChunks(
-        m.runId,
-        m.attempt,
-        fresh.map((c) => ({ seq: c.seq, stream: c.stream, data: c.data, tsMs: c.tsMs, attempt: m.attempt })),
-      );
     }
   }
   session.send({ msg: { $case: "logAck", value: { runId: m.runId, attempt: m.attempt, nextSeq: Math.max(active.nextSeq, end) } } });
@@ -59,31 +61,19 @@ const REASONS: Record<number, FinishReason> = {
   [PbReason.FINISH_REASON_INFRASTRUCTURE]: "infrastructure",
 };
 
-export async function handleRunFinished(deps: AgentServiceDeps, session: AgentSession, m: RunFinished): Promise<void> {
+export async function handleRunFinished(deps: ReportDeps, session: AgentSession, m: RunFinished): Promise<void> {
   const active = session.running.get(m.runId);
   if (active && active.attempt === m.attempt) {
-    const ended = await finishAttempt(deps.db, m.runId, m.attempt, {
+    await endAttempt(deps.store, m.runId, m.attempt, {
       reason: REASONS[m.reason] ?? "infrastructure",
       exitCode: m.exitCode ?? null,
       signal: m.signal || null,
       message: m.message,
       at: new Date(m.finishedAtMs || Date.now()),
     });
+    // The slot is free; the dispatcher heard the run end and passes on the next turn.
     session.running.delete(m.runId);
-    if (ended) publishEnded(deps, ended);
-    deps.dispatcher.wake();
   }
   // Whatever we made of it, the agent may forget this attempt once its logs are acknowledged.
   session.send({ msg: { $case: "logAck", value: { runId: m.runId, attempt: m.attempt, nextSeq: active?.nextSeq ?? m.logChunks } } });
-}
-
-/** Tells followers an attempt ended (the run's end, or an attempt's end before a retry), and the dispatcher of a retry. */
-export function publishEnded(deps: Pick<AgentServiceDeps, "hub" | "log" | "dispatcher">, ended: AttemptEnded): void {
-  if (ended.retried) {
-    deps.dispatcher.retryScheduled();
-    deps.log.info({ run: ended.run.id, attempt: ended.attempt.attempt, state: ended.attempt.state, reason: ended.attempt.reason }, "attempt ended; run queued for a retry");
-    deps.hub.publishAttemptEnd(ended.attempt, ended.run);
-  } else {
-    deps.hub.publishEnd(ended.run);
-  }
 }

@@ -8,22 +8,19 @@ import { randomUUID } from "node:crypto";
 import { status, type ServerDuplexStream } from "@grpc/grpc-js";
 import type { Logger } from "pino";
 import type { AgentMessage, ControllerMessage, Hello } from "../../proto/gen/hodei/v1/agent.js";
-import type { Db } from "../store/db.js";
 import { upsertAgent, setAgentState, recordHeartbeat } from "../store/agents.js";
-import { activeRunsOfAgent, getRun, requeueAssigned } from "../store/runs.js";
-import { finishAttempt } from "../store/attempts.js";
+import { activeRunsOfAgent, getRun, requeueAssigned, type Writer } from "../store/runs.js";
+import { endAttempt } from "../runs/end-attempt.js";
 import { AgentSession } from "./session.js";
 import { isDatabaseUnavailable } from "../api/errors.js";
 import type { Health } from "../health.js";
-import type { Dispatcher } from "../runs/dispatcher.js";
-import type { LogHub } from "../logs/hub.js";
-import { handleRunStarted, handleLogBatch, handleRunFinished, publishEnded } from "./reports.js";
+import type { AgentRegistry } from "./registry.js";
+import { handleRunStarted, handleLogBatch, handleRunFinished } from "./reports.js";
 
 export interface AgentServiceDeps {
-  db: Db;
+  store: Writer;
   health: Health;
-  dispatcher: Dispatcher;
-  hub: LogHub;
+  agents: AgentRegistry;
   log: Logger;
   heartbeatIntervalMs: number;
 }
@@ -63,7 +60,7 @@ export function connectHandler(deps: AgentServiceDeps) {
           // agent reconnect and resend everything unacknowledged, once the database is back.
           if (session && isDatabaseUnavailable(err)) {
             deps.health.noteDatabaseTrouble();
-            deps.dispatcher.sessions.delete(session.id);
+            deps.agents.remove(session);
             session.closed = true;
             fail(status.UNAVAILABLE, "the controller's database is unavailable; reconnect and resend");
           }
@@ -76,9 +73,8 @@ export function connectHandler(deps: AgentServiceDeps) {
       chain = chain.then(async () => {
         if (!session || session.closed) return;
         session.close();
-        if (deps.dispatcher.sessions.get(session.id) === session) {
-          deps.dispatcher.sessions.delete(session.id);
-          await setAgentState(deps.db, session.id, "disconnected").catch(() => {});
+        if (deps.agents.remove(session)) {
+          await setAgentState(deps.store.db, session.id, "disconnected").catch(() => {});
         }
         deps.log.info({ agent: session.name }, "agent disconnected");
       });
@@ -93,7 +89,7 @@ async function welcome(deps: AgentServiceDeps, call: ServerDuplexStream<AgentMes
   const name = hello.name.trim();
   if (!name || name.length > 253) throw new Error("agent name must be 1..253 characters");
   const slots = Math.max(1, Math.min(hello.slots || 1, 10_000));
-  const live = [...deps.dispatcher.sessions.values()].find((s) => s.name === name);
+  const live = deps.agents.byName(name);
   if (live && !live.closed) {
     if (hello.agentId !== live.id) {
       call.emit("error", { code: status.ALREADY_EXISTS, details: `an agent named "${name}" is already connected; give each agent its own --name` });
@@ -101,16 +97,21 @@ async function welcome(deps: AgentServiceDeps, call: ServerDuplexStream<AgentMes
       return undefined;
     }
     // The same agent reconnecting over a half-open old stream: the new stream wins.
-    deps.dispatcher.sessions.delete(live.id);
+    deps.agents.remove(live);
     live.close();
   }
-  const row = await upsertAgent(deps.db, { id: `a-${randomUUID()}`, name, labels: hello.labels, slots, version: hello.version, killMethod: hello.killMethod });
+  const row = await upsertAgent(deps.store.db, { id: `a-${randomUUID()}`, name, labels: hello.labels, slots, version: hello.version, killMethod: hello.killMethod });
   const session = new AgentSession(row.id, name, hello.labels, slots, hello.version, hello.killMethod, call);
+  // An agent that says it is draining (it reconnected after its SIGTERM or a drain) takes no new work.
+  if (hello.draining) {
+    session.draining = true;
+    await setAgentState(deps.store.db, row.id, "draining");
+  }
   session.send({ msg: { $case: "welcome", value: { agentId: row.id, heartbeatIntervalMs: deps.heartbeatIntervalMs, sessionToken: "" } } });
   await reconcile(deps, session, hello);
-  deps.dispatcher.sessions.set(session.id, session);
-  deps.log.info({ agent: name, id: row.id, slots, labels: hello.labels }, "agent connected");
-  deps.dispatcher.wake();
+  // Registering it wakes whoever waits for agents (the dispatcher, the embedded CLI).
+  deps.agents.add(session);
+  deps.log.info({ agent: name, id: row.id, slots, labels: hello.labels, draining: session.draining }, "agent connected");
   return session;
 }
 
@@ -124,7 +125,7 @@ async function welcome(deps: AgentServiceDeps, call: ServerDuplexStream<AgentMes
 async function reconcile(deps: AgentServiceDeps, session: AgentSession, hello: Hello): Promise<void> {
   const reported = new Map(hello.activeRuns.map((r) => [r.runId, r]));
   for (const r of hello.activeRuns) {
-    const run = await getRun(deps.db, r.runId);
+    const run = await getRun(deps.store.db, r.runId);
     const ours = run && run.agent_id === session.id && run.attempt === r.attempt && (run.state === "assigned" || run.state === "running");
     if (ours) {
       const nextSeq = Number(run.log_chunks);
@@ -137,16 +138,14 @@ async function reconcile(deps: AgentServiceDeps, session: AgentSession, hello: H
       if (!r.finished) session.send({ msg: { $case: "cancel", value: { runId: r.runId, attempt: r.attempt, reason: "the controller no longer expects this run", graceMs: 0 } } });
     }
   }
-  for (const run of await activeRunsOfAgent(deps.db, session.id)) {
+  for (const run of await activeRunsOfAgent(deps.store.db, session.id)) {
     if (reported.has(run.id)) continue;
     if (run.state === "assigned") {
-      const after = await requeueAssigned(deps.db, run.id, run.attempt);
-      if (after?.state === "cancelled") deps.hub.publishEnd(after);
+      await requeueAssigned(deps.store, run.id, run.attempt);
     } else {
-      const ended = await finishAttempt(deps.db, run.id, run.attempt, {
+      await endAttempt(deps.store, run.id, run.attempt, {
         reason: "infrastructure", exitCode: null, signal: null, message: `agent ${session.name} restarted and no longer has this run`, at: new Date(),
       });
-      if (ended) publishEnded(deps, ended);
     }
   }
 }
@@ -157,7 +156,7 @@ async function handle(deps: AgentServiceDeps, session: AgentSession, msg: AgentM
     case "heartbeat": {
       const hb = msg.msg.value;
       session.heartbeat = { cpuPercent: hb.cpuPercent, memoryUsedBytes: hb.memoryUsedBytes, memoryTotalBytes: hb.memoryTotalBytes, load1: hb.load1, running: hb.running, agentRssBytes: hb.agentRssBytes };
-      await recordHeartbeat(deps.db, session.id, session.heartbeat);
+      await recordHeartbeat(deps.store.db, session.id, session.heartbeat);
       return;
     }
     case "runStarted":
@@ -168,7 +167,7 @@ async function handle(deps: AgentServiceDeps, session: AgentSession, msg: AgentM
       return handleRunFinished(deps, session, msg.msg.value);
     case "goingAway":
       session.draining = true;
-      await setAgentState(deps.db, session.id, "draining");
+      await setAgentState(deps.store.db, session.id, "draining");
       deps.log.info({ agent: session.name, reason: msg.msg.value.reason }, "agent going away");
       return;
     case "hello":

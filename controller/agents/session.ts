@@ -8,6 +8,12 @@ import type { AgentMessage, ControllerMessage } from "../../proto/gen/hodei/v1/a
 export interface ActiveAttempt {
   attempt: number;
   nextSeq: number;
+  /** When this controller assigned it (Date.now()); undefined for runs resumed after a reconnect. */
+  assignedAt?: number;
+  /** Set once the agent reported the start. */
+  started?: boolean;
+  /** The controller took the assignment back (not started in time); the slot is held until the agent answers. */
+  takenBack?: boolean;
 }
 
 export class AgentSession {

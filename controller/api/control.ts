@@ -4,30 +4,28 @@
  */
 import type { sendUnaryData, ServerUnaryCall, ServerWritableStream } from "@grpc/grpc-js";
 import type { ControlServiceServer, LogEvent, StreamLogsRequest } from "../../proto/gen/hodei/v1/control.js";
-import type { Db } from "../store/db.js";
-import type { Dispatcher } from "../runs/dispatcher.js";
+import type { Store } from "../store/db.js";
 import type { LogHub } from "../logs/hub.js";
+import type { AgentRegistry } from "../agents/registry.js";
 import { getRun, listRuns, insertRun, cancelQueued, requestCancel } from "../store/runs.js";
 import { listAgents, setAgentState } from "../store/agents.js";
 import { validateDocument, formatSpecError, type JobDocument } from "../../schemas/load.js";
-import { parseDuration } from "../../schemas/durations.js";
 import { agentToProto, runToProto } from "./convert.js";
 import { ApiError, invalid, notFound, toServiceError } from "./errors.js";
-import { isTerminal, type RunState } from "../runs/transitions.js";
+import { isTerminal, RUN_STATES, type RunState } from "../runs/transitions.js";
 import { status } from "@grpc/grpc-js";
-import { DEFAULT_KILL_GRACE_MS } from "../runs/exec-spec.js";
 import { streamLogs } from "./stream-logs.js";
 import { listAttempts } from "../store/attempts.js";
 
 export interface ControlDeps {
-  db: Db;
-  dispatcher: Dispatcher;
+  store: Store;
+  agents: AgentRegistry;
   hub: LogHub;
 }
 
 /** A job document is small; anything near this is a mistake or an attack. */
 const MAX_JOB_JSON = 1 << 20;
-const STATES = new Set<string>(["queued", "assigned", "running", "succeeded", "failed", "cancelled", "timed_out"]);
+const STATES = new Set<string>(RUN_STATES);
 
 function unary<Req, Res>(fn: (req: Req) => Promise<Res>) {
   return (call: ServerUnaryCall<Req, Res>, cb: sendUnaryData<Res>): void => {
@@ -39,7 +37,8 @@ function unary<Req, Res>(fn: (req: Req) => Promise<Res>) {
 }
 
 export function controlService(deps: ControlDeps): ControlServiceServer {
-  const { db, dispatcher, hub } = deps;
+  const { store, agents, hub } = deps;
+  const db = store.db;
   return {
     submitRun: unary(async (req) => {
       if (req.jobJson.length > MAX_JOB_JSON) throw invalid(`job document is ${req.jobJson.length} bytes; the limit is ${MAX_JOB_JSON}`);
@@ -53,7 +52,7 @@ export function controlService(deps: ControlDeps): ControlServiceServer {
       if (errors.length > 0 || !doc) throw invalid(errors.map(formatSpecError).join("\n") || "invalid job document");
       if (doc.kind !== "Job") throw invalid(`only kind: Job can be run, got kind: ${doc.kind}`);
       const job = doc as JobDocument;
-      const { run, created } = await insertRun(db, {
+      const { run } = await insertRun(store, {
         jobName: job.metadata.name,
         job,
         selector: job.spec.selector ?? {},
@@ -61,7 +60,6 @@ export function controlService(deps: ControlDeps): ControlServiceServer {
         source: req.source.slice(0, 1000),
         idempotencyKey: req.idempotencyKey.slice(0, 200) || undefined,
       });
-      if (created) dispatcher.wake();
       return runToProto(run);
     }),
 
@@ -85,22 +83,13 @@ export function controlService(deps: ControlDeps): ControlServiceServer {
       const run = await getRun(db, req.runId);
       if (!run) throw notFound(`run ${req.runId}`);
       if (isTerminal(run.state)) throw new ApiError(status.FAILED_PRECONDITION, `run ${run.id} already ended (${run.state})`);
-      const queued = await cancelQueued(db, run.id, reason);
-      if (queued) {
-        hub.publishEnd(queued);
-        return runToProto(queued);
-      }
-      const marked = await requestCancel(db, run.id, reason);
-      if (!marked) {
-        const now = await getRun(db, run.id);
-        if (!now) throw notFound(`run ${req.runId}`);
-        return runToProto(now);
-      }
-      const session = marked.agent_id ? dispatcher.sessions.get(marked.agent_id) : undefined;
-      const spec = (marked.job as JobDocument).spec;
-      const graceMs = spec.killGrace ? parseDuration(spec.killGrace) : DEFAULT_KILL_GRACE_MS;
-      session?.send({ msg: { $case: "cancel", value: { runId: marked.id, attempt: marked.attempt, reason, graceMs } } });
-      return runToProto((await getRun(db, marked.id)) ?? marked);
+      const queued = await cancelQueued(store, run.id, reason);
+      if (queued) return runToProto(queued);
+      // Recorded and announced: the controller holding the agent's stream tells it (agents/delivery.ts).
+      const marked = await requestCancel(store, run.id, reason);
+      const now = await getRun(db, marked?.id ?? run.id);
+      if (!now) throw notFound(`run ${req.runId}`);
+      return runToProto(now);
     }),
 
     streamLogs: (call: ServerWritableStream<StreamLogsRequest, LogEvent>): void => {
@@ -112,26 +101,25 @@ export function controlService(deps: ControlDeps): ControlServiceServer {
     },
 
     drainAgent: unary(async (req) => {
-      const session = [...dispatcher.sessions.values()].find((s) => s.name === req.agent || s.id === req.agent);
-      if (!session) {
-        const known = (await listAgents(db)).find((a) => a.name === req.agent || a.id === req.agent);
-        if (!known) throw notFound(`agent ${req.agent}`);
-        throw new ApiError(status.FAILED_PRECONDITION, `agent ${known.name} is not connected to this controller`);
+      const known = (await listAgents(db)).find((a) => a.name === req.agent || a.id === req.agent);
+      if (!known) throw notFound(`agent ${req.agent}`);
+      // Connected here or to another controller on this database (which hears the drain on the bus).
+      if (known.state !== "connected" && known.state !== "draining") {
+        throw new ApiError(status.FAILED_PRECONDITION, `agent ${known.name} is not connected (${known.state})`);
       }
       const reason = (req.reason || "drained by an operator").slice(0, 500);
-      session.draining = true;
-      session.send({ msg: { $case: "drain", value: { reason, deadlineMs: Math.max(0, req.deadlineMs) } } });
-      await setAgentState(db, session.id, "draining");
-      const row = (await listAgents(db)).find((a) => a.id === session.id);
+      await setAgentState(db, known.id, "draining");
+      await store.bus.publish({ type: "agent:drain", agentId: known.id, reason, deadlineMs: Math.max(0, req.deadlineMs) });
+      const row = (await listAgents(db)).find((a) => a.id === known.id);
       if (!row) throw notFound(`agent ${req.agent}`);
-      return agentToProto(row, session);
+      return agentToProto(row, agents.get(row.id));
     }),
 
     rerunRun: unary(async (req) => {
       const old = await getRun(db, req.runId);
       if (!old) throw notFound(`run ${req.runId}`);
       const job = old.job as JobDocument;
-      const { run, created } = await insertRun(db, {
+      const { run } = await insertRun(store, {
         jobName: old.job_name,
         job,
         selector: job.spec.selector ?? {},
@@ -139,13 +127,12 @@ export function controlService(deps: ControlDeps): ControlServiceServer {
         source: `rerun of ${old.id}${old.source ? ` (${old.source})` : ""}`.slice(0, 1000),
         idempotencyKey: req.idempotencyKey.slice(0, 200) || undefined,
       });
-      if (created) dispatcher.wake();
       return runToProto(run);
     }),
 
     listAgents: unary(async () => {
       const rows = await listAgents(db);
-      return { agents: rows.map((a) => agentToProto(a, dispatcher.sessions.get(a.id))) };
+      return { agents: rows.map((a) => agentToProto(a, agents.get(a.id))) };
     }),
   };
 }

@@ -1,14 +1,21 @@
 /**
  * StreamLogs: the stored backlog from from_seq, then (with follow) live chunks
- * from the hub, across retries, then the run's end. The hub subscription is
- * taken before the backlog is read, so nothing committed in between is missed;
- * chunks already sent are dropped by sequence number, and a gap (chunks
- * committed while we were reading) is filled from the store.
+ * across retries, then the run's end.
+ *
+ * The follower subscribes to the hub before reading the backlog, so nothing
+ * committed in between is missed; chunks already sent are dropped by sequence
+ * number, and a gap is filled from the store. Memory is bounded per follower:
+ * live chunks (shared with every other follower) are buffered up to
+ * LIVE_BUFFER_BYTES, past which the follower drops them and reads from the
+ * store at its own pace; writes wait for the client to drain; and a client
+ * that goes away unsubscribes at once, even while a write is waiting.
+ * Chunks announced by another controller carry no bytes and are read from the
+ * store too. Any run event (or a bus catch-up) makes the follower re-read the
+ * run to learn whether an attempt or the run ended.
  */
 import type { ServerWritableStream } from "@grpc/grpc-js";
 import type { Attempt, LogEvent, LogEntry, StreamLogsRequest } from "../../proto/gen/hodei/v1/control.js";
 import type { Db } from "../store/db.js";
-import type { RunRow } from "../store/schema.js";
 import type { LogHub } from "../logs/hub.js";
 import { getRun } from "../store/runs.js";
 import { readChunks } from "../store/logs.js";
@@ -17,8 +24,11 @@ import { isTerminal } from "../runs/transitions.js";
 import { attemptToProto, runToProto } from "./convert.js";
 import { notFound } from "./errors.js";
 
-/** Chunks read per query: bounded so a 64 KiB-chunk backlog stays ~16 MiB at most. */
+/** Chunks read per query; each page is also capped by bytes (readChunks). */
 const PAGE = 256;
+const PAGE_BYTES = 4 << 20;
+/** Live bytes a follower may hold before it falls back to reading the store. */
+export const LIVE_BUFFER_BYTES = 1 << 20;
 
 export async function streamLogs(db: Db, hub: LogHub, call: ServerWritableStream<StreamLogsRequest, LogEvent>): Promise<void> {
   const req = call.request;
@@ -26,44 +36,72 @@ export async function streamLogs(db: Db, hub: LogHub, call: ServerWritableStream
   if (!first) throw notFound(`run ${req.runId}`);
   let attempt = req.attempt || first.attempt;
   let next = req.fromSeq;
-  let ended: RunRow | undefined;
-  const attemptsOver = new Set<number>();
   let live: LogEntry[] = [];
-  let wakeUp: (() => void) | undefined;
+  let liveBytes = 0;
+  /** Chunks may be in the store that are not in `live`. */
+  let behind = false;
+  /** The run may have changed: read it again. */
+  let check = true;
   let gone = false;
+  let wakeUp: (() => void) | undefined;
+  let drained: (() => void) | undefined;
   const poke = (): void => wakeUp?.();
-  call.on("cancelled", () => {
+
+  let unsubscribe = (): void => {};
+  const leave = (): void => {
     gone = true;
+    unsubscribe();
+    live = [];
     poke();
-  });
-  const unsubscribe = req.follow
-    ? hub.subscribe(first.id, {
-        chunks: (_a, entries) => {
-          live.push(...entries);
-          poke();
-        },
-        attemptEnd: (a) => {
-          attemptsOver.add(a.attempt);
-          poke();
-        },
-        end: (r) => {
-          ended = r;
-          poke();
-        },
-      })
-    : () => {};
+    drained?.();
+  };
+  call.on("cancelled", leave);
+  call.on("close", leave);
+  if (req.follow) {
+    unsubscribe = hub.subscribe(first.id, (ev) => {
+      if (ev.type === "log:appended") {
+        if (!ev.chunks || ev.attempt !== attempt || behind) {
+          behind = true;
+        } else {
+          for (const c of ev.chunks) {
+            const data = Buffer.isBuffer(c.data) ? c.data : Buffer.from(c.data.buffer, c.data.byteOffset, c.data.byteLength);
+            live.push({ seq: c.seq, stream: c.stream, data, tsMs: c.tsMs, attempt: ev.attempt });
+            liveBytes += c.data.byteLength;
+          }
+          if (liveBytes > LIVE_BUFFER_BYTES) {
+            // A slow reader: forget the bytes, read them from the store when it catches up.
+            live = [];
+            liveBytes = 0;
+            behind = true;
+          }
+        }
+      } else {
+        check = true;
+      }
+      poke();
+    });
+  }
 
   const write = async (ev: LogEvent): Promise<void> => {
-    if (!call.write(ev)) await new Promise<void>((resolve) => call.once("drain", resolve));
+    if (gone) return;
+    if (!call.write(ev)) await new Promise<void>((resolve) => {
+      drained = () => {
+        drained = undefined;
+        call.off("drain", onDrain);
+        resolve();
+      };
+      const onDrain = (): void => drained?.();
+      call.once("drain", onDrain);
+    });
   };
   const drainStored = async (): Promise<void> => {
     for (;;) {
-      const rows = await readChunks(db, first.id, attempt, next, PAGE);
+      const rows = await readChunks(db, first.id, attempt, next, PAGE, PAGE_BYTES);
       for (const c of rows) {
         await write({ event: { $case: "chunk", value: { seq: Number(c.seq), stream: c.stream, data: c.data, tsMs: Number(c.ts_ms), attempt } } });
         next = Number(c.seq) + 1;
       }
-      if (rows.length < PAGE || gone) return;
+      if (rows.length === 0 || gone) return;
     }
   };
   /** The current attempt is over: send what is left of it and its end, then move to the next. */
@@ -74,23 +112,41 @@ export async function streamLogs(db: Db, hub: LogHub, call: ServerWritableStream
     if (value) await write({ event: { $case: "attemptEnd", value } });
     attempt += 1;
     next = 0;
+    live = [];
+    liveBytes = 0;
+    behind = true;
   };
 
   try {
     await drainStored();
     if (!req.follow) return;
-    // The run may have moved on (or ended) before we subscribed.
-    const now = await getRun(db, first.id);
-    if (now && isTerminal(now.state) && now.attempt === attempt) ended = now;
-    for (let a = attempt; now && a < now.attempt; a++) attemptsOver.add(a);
     while (!gone) {
-      if (attemptsOver.has(attempt)) {
-        await finishAttempt();
+      if (check) {
+        check = false;
+        const now = await getRun(db, first.id);
+        if (now && now.attempt > attempt) {
+          await finishAttempt();
+          check = true;
+          continue;
+        }
+        if (now && isTerminal(now.state) && now.attempt === attempt) {
+          await drainStored();
+          await write({ event: { $case: "end", value: runToProto(now) } });
+          return;
+        }
+      }
+      if (behind) {
+        behind = false;
+        live = [];
+        liveBytes = 0;
+        await drainStored();
         continue;
       }
       const batch = live;
       live = [];
+      liveBytes = 0;
       for (const e of batch) {
+        if (gone) break;
         if (e.attempt !== attempt || e.seq < next) continue;
         if (e.seq > next) {
           await drainStored();
@@ -99,12 +155,7 @@ export async function streamLogs(db: Db, hub: LogHub, call: ServerWritableStream
         await write({ event: { $case: "chunk", value: e } });
         next = e.seq + 1;
       }
-      if (ended && live.length === 0 && ended.attempt === attempt) {
-        await drainStored();
-        await write({ event: { $case: "end", value: runToProto((await getRun(db, ended.id)) ?? ended) } });
-        return;
-      }
-      if (live.length === 0 && !attemptsOver.has(attempt)) await new Promise<void>((resolve) => (wakeUp = resolve));
+      if (!gone && !check && !behind && live.length === 0) await new Promise<void>((resolve) => (wakeUp = resolve));
       wakeUp = undefined;
     }
   } finally {

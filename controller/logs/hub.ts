@@ -1,58 +1,56 @@
 /**
- * Live fan-out of stored log chunks and run ends to followers in this process.
- * Only data already committed is published, so a follower that reads the
- * backlog from the database and then the hub sees every chunk exactly once
- * (it drops what it already has by sequence number).
- *
- * Listeners must not be able to crash the publisher (an agent's stream): each
- * call is guarded.
+ * Routes what the bus announces about runs to the log followers of each run
+ * in this process: stored log chunks (with their bytes when they were stored
+ * here), attempt and run changes, and catch-ups after a bus gap. Followers
+ * read anything they lack from the store, so the hub holds nothing itself.
  */
-import type { RunAttemptRow, RunRow } from "../store/schema.js";
-import type { LogEntry } from "../../proto/gen/hodei/v1/control.js";
+import type { Bus } from "../bus/bus.js";
+import type { BusResync, HodeiEvent, LogAppended, RunEvent } from "../bus/events.js";
 
-export interface LogListener {
-  chunks(attempt: number, entries: LogEntry[]): void;
-  end(run: RunRow): void;
-  /** An attempt ended and the run queued again for another. */
-  attemptEnd?(attempt: RunAttemptRow, run: RunRow): void;
-}
+export type FollowerEvent = LogAppended | RunEvent | BusResync;
+
+/** Must not throw or block: it is called from the write that announced. */
+export type Follower = (ev: FollowerEvent) => void;
 
 export class LogHub {
-  private readonly listeners = new Map<string, Set<LogListener>>();
+  private readonly followers = new Map<string, Set<Follower>>();
+  private readonly unsubscribe: () => void;
 
-  subscribe(runId: string, listener: LogListener): () => void {
-    let set = this.listeners.get(runId);
-    if (!set) this.listeners.set(runId, (set = new Set()));
-    set.add(listener);
+  constructor(bus: Bus) {
+    this.unsubscribe = bus.subscribe((ev) => this.route(ev));
+  }
+
+  subscribe(runId: string, follower: Follower): () => void {
+    let set = this.followers.get(runId);
+    if (!set) this.followers.set(runId, (set = new Set()));
+    set.add(follower);
     return () => {
-      set.delete(listener);
-      if (set.size === 0) this.listeners.delete(runId);
+      set.delete(follower);
+      if (set.size === 0 && this.followers.get(runId) === set) this.followers.delete(runId);
     };
-  }
-
-  publishChunks(runId: string, attempt: number, entries: LogEntry[]): void {
-    for (const l of this.listeners.get(runId) ?? []) safe(() => l.chunks(attempt, entries));
-  }
-
-  publishAttemptEnd(attempt: RunAttemptRow, run: RunRow): void {
-    for (const l of this.listeners.get(run.id) ?? []) safe(() => l.attemptEnd?.(attempt, run));
-  }
-
-  publishEnd(run: RunRow): void {
-    for (const l of this.listeners.get(run.id) ?? []) safe(() => l.end(run));
   }
 
   get followerCount(): number {
     let n = 0;
-    for (const s of this.listeners.values()) n += s.size;
+    for (const s of this.followers.values()) n += s.size;
     return n;
   }
-}
 
-function safe(fn: () => void): void {
-  try {
-    fn();
-  } catch {
-    // A follower's failure is its own; the stream that published must go on.
+  close(): void {
+    this.unsubscribe();
+  }
+
+  private route(ev: HodeiEvent): void {
+    if (ev.type === "agent:drain") return;
+    const sets = ev.type === "bus:resync" ? [...this.followers.values()] : [this.followers.get(ev.runId)];
+    for (const set of sets) {
+      for (const f of set ?? []) {
+        try {
+          f(ev);
+        } catch {
+          // A follower's failure is its own; the write that announced must go on.
+        }
+      }
+    }
   }
 }

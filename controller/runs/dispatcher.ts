@@ -1,19 +1,25 @@
 /**
- * Places queued runs on free agent slots. Event-driven: a submit, a finished
- * run or a new agent calls wake(); wakes that arrive while a pass is running
- * coalesce into one more pass. There is no polling loop.
+ * Places queued runs on free agent slots. Event-driven: it listens on the bus,
+ * and a run created, requeued, retried or finished (here or in another
+ * controller on the same database), an agent connecting, or a catch-up after
+ * a bus gap schedules a pass. Wakes coalesce: a pass runs on the next turn of
+ * the event loop (after the code that announced has finished its own
+ * bookkeeping, such as freeing a slot), and wakes during a pass make one more.
+ * There is no polling loop.
  */
 import type { Logger } from "pino";
-import type { Db } from "../store/db.js";
-import type { RunRow } from "../store/schema.js";
+import type { Writer } from "../store/runs.js";
 import { claimRuns, requeueAssigned } from "../store/runs.js";
 import { nextRetryInMs } from "../store/attempts.js";
+import type { RunRow } from "../store/schema.js";
 import type { AgentSession } from "../agents/session.js";
+import type { AgentRegistry } from "../agents/registry.js";
+import type { HodeiEvent } from "../bus/events.js";
 import { toExecSpec } from "./exec-spec.js";
 
 export class Dispatcher {
-  readonly sessions = new Map<string, AgentSession>();
   private passRunning = false;
+  private scheduled = false;
   private again = false;
   private rotate = 0;
   private idle: Promise<void> = Promise.resolve();
@@ -22,29 +28,56 @@ export class Dispatcher {
   /** Whether a retry may be waiting out its backoff (unknown at start, so true), to skip the query when none is. */
   private retriesWaiting = true;
   private stopped = false;
-
-  /** Told when the dispatcher itself ends a run (a cancelled assignment that never reached its agent). */
-  onEnded?: (run: RunRow) => void;
+  private readonly unsubscribe: () => void;
 
   constructor(
-    private readonly db: Db,
+    private readonly store: Writer,
+    private readonly agents: AgentRegistry,
     private readonly log: Logger,
-  ) {}
+  ) {
+    this.unsubscribe = store.bus.subscribe((ev) => this.hear(ev));
+  }
+
+  private hear(ev: HodeiEvent): void {
+    switch (ev.type) {
+      case "run:retried":
+        this.retriesWaiting = true;
+        this.wake();
+        return;
+      case "run:created":
+      case "run:requeued":
+      case "run:finished":
+      case "bus:resync":
+        this.wake();
+        return;
+      default:
+        return;
+    }
+  }
 
   wake(): void {
+    if (this.stopped) return;
     if (this.passRunning) {
       this.again = true;
       return;
     }
-    this.passRunning = true;
-    this.idle = this.loop().finally(() => {
-      this.passRunning = false;
-    });
+    if (this.scheduled) return;
+    this.scheduled = true;
+    this.idle = new Promise<void>((resolve) =>
+      setImmediate(() => {
+        this.scheduled = false;
+        this.passRunning = true;
+        this.loop().finally(() => {
+          this.passRunning = false;
+          resolve();
+        });
+      }),
+    );
   }
 
-  /** Resolves when no pass is running (tests and shutdown). */
-  settled(): Promise<void> {
-    return this.idle;
+  /** Resolves when no pass is running or scheduled (tests and shutdown). */
+  async settled(): Promise<void> {
+    while (this.scheduled || this.passRunning) await this.idle;
   }
 
   private async loop(): Promise<void> {
@@ -57,18 +90,13 @@ export class Dispatcher {
         this.log.warn({ err }, "dispatch pass failed");
         this.wakeIn(1_000);
       }
-    } while (this.again);
+    } while (this.again && !this.stopped);
   }
 
-  /** An attempt was retried: its run waits in the queue until its backoff is over. */
-  retryScheduled(): void {
-    this.retriesWaiting = true;
-    this.wake();
-  }
-
-  /** Stops timers (shutdown). */
+  /** Stops listening and timers (shutdown). */
   stop(): void {
     this.stopped = true;
+    this.unsubscribe();
     clearTimeout(this.retryTimer);
   }
 
@@ -80,7 +108,7 @@ export class Dispatcher {
   }
 
   private async pass(): Promise<void> {
-    const sessions = [...this.sessions.values()];
+    const sessions = this.agents.all();
     if (sessions.length === 0) return;
     let idleSlots = false;
     // Start at a different agent each pass so work spreads across agents.
@@ -89,20 +117,20 @@ export class Dispatcher {
       const s = sessions[(this.rotate + i) % sessions.length]!;
       const free = s.free;
       if (free <= 0) continue;
-      const runs = await claimRuns(this.db, s.id, s.labels, free);
+      const runs = await claimRuns(this.store, s.id, s.labels, free);
       for (const run of runs) this.assign(s, run);
       if (runs.length < free) idleSlots = true;
     }
     // Slots are free but retries wait for their backoff: come back when the first may start.
     if (idleSlots && this.retriesWaiting) {
-      const ms = await nextRetryInMs(this.db);
+      const ms = await nextRetryInMs(this.store.db);
       if (ms === undefined) this.retriesWaiting = false;
       else this.wakeIn(ms + 5);
     }
   }
 
   private assign(s: AgentSession, run: RunRow): void {
-    s.running.set(run.id, { attempt: run.attempt, nextSeq: 0 });
+    s.running.set(run.id, { attempt: run.attempt, nextSeq: 0, assignedAt: Date.now() });
     const sent = s.send({ msg: { $case: "assign", value: { runId: run.id, attempt: run.attempt, jobName: run.job_name, spec: toExecSpec(run.job) } } });
     if (!sent) {
       s.running.delete(run.id);
@@ -113,9 +141,7 @@ export class Dispatcher {
   /** An assignment that never reached its agent goes back to the queue (it never started). */
   private async requeue(run: RunRow): Promise<void> {
     try {
-      const after = await requeueAssigned(this.db, run.id, run.attempt);
-      if (after?.state === "cancelled") this.onEnded?.(after);
-      this.wake();
+      await requeueAssigned(this.store, run.id, run.attempt);
     } catch (err) {
       this.log.warn({ err, run: run.id }, "could not requeue run");
     }

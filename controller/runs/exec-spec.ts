@@ -15,6 +15,12 @@ export function toExecSpec(job: unknown): ExecSpec {
     env: spec.env ?? {},
     workdir: spec.workdir ?? "",
     timeoutMs: spec.timeout ? parseDuration(spec.timeout) : 0,
-    killGraceMs: spec.killGrace ? parseDuration(spec.killGrace) : DEFAULT_KILL_GRACE_MS,
+    killGraceMs: killGraceMs(job),
   };
+}
+
+/** The job's time between SIGTERM and SIGKILL. */
+export function killGraceMs(job: unknown): number {
+  const grace = (job as Partial<JobDocument> | null)?.spec?.killGrace;
+  return grace ? parseDuration(grace) : DEFAULT_KILL_GRACE_MS;
 }

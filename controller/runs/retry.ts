@@ -30,11 +30,7 @@ export function retryCause(reason: FinishReason, exitCode: number | null | undef
   }
 }
 
-export interface RetryDecision {
-  retry: boolean;
-  /** Wait before the next attempt may start. */
-  delayMs: number;
-}
+import type { RetryDecision } from "../store/attempts.js";
 
 /**
  * `retriesUsed` counts retries already spent. Backoff doubles per retry from

@@ -11,11 +11,20 @@
  *     └──────────── retry (attempt + 1) ───────┘ (assigned or running)
  *
  * A cancel of an assigned or running run does not change its state: it marks
- * the run and asks the agent, and the run ends when the agent reports.
+ * the run and asks the agent, and the run ends when the agent reports. A
+ * requeue of an assignment whose cancel was requested meanwhile ends it
+ * cancelled (nothing would cancel it once queued). Log chunks are accepted
+ * only while a run is assigned or running.
+ *
+ * This module imports nothing: the store derives the from-states of each
+ * compare-and-set write from it (`fromStates`), so the SQL can never allow a
+ * transition this function does not.
  */
-import type { RunState } from "../store/schema.js";
+/** A run's state; the store's `runs.state` column holds exactly these. */
+export type RunState = "queued" | "assigned" | "running" | "succeeded" | "failed" | "cancelled" | "timed_out";
 
-export type { RunState };
+/** Every state, in lifecycle order (the API's list of valid states comes from here). */
+export const RUN_STATES: readonly RunState[] = ["queued", "assigned", "running", "succeeded", "failed", "cancelled", "timed_out"];
 
 /** Why an attempt ended; mirrors FinishReason in proto/hodei/v1/common.proto. */
 export type FinishReason = "exited" | "signaled" | "timeout" | "cancelled" | "spawn_failed" | "infrastructure" | "unschedulable";
@@ -25,7 +34,8 @@ export type RunEvent =
   | { type: "start" }
   | { type: "finish"; reason: FinishReason; exitCode?: number | null }
   | { type: "cancel" }
-  | { type: "requeue" }
+  | { type: "requeue"; cancelRequested?: boolean }
+  | { type: "log" }
   | { type: "retry" }
   | { type: "unschedulable" };
 
@@ -83,7 +93,11 @@ export function nextState(current: RunState, event: RunEvent): RunState | Illega
       if (current === "assigned" || current === "running") return current;
       return new IllegalTransitionError(current, event.type);
     case "requeue":
-      return current === "assigned" ? "queued" : new IllegalTransitionError(current, event.type);
+      if (current !== "assigned") return new IllegalTransitionError(current, event.type);
+      return event.cancelRequested ? "cancelled" : "queued";
+    case "log":
+      // Not a change of state: chunks are stored only for an attempt that is live.
+      return current === "assigned" || current === "running" ? current : new IllegalTransitionError(current, event.type);
     case "unschedulable":
       // No agent can take the queued run: it fails, with the reason why.
       return current === "queued" ? "failed" : new IllegalTransitionError(current, event.type);
@@ -91,4 +105,15 @@ export function nextState(current: RunState, event: RunEvent): RunState | Illega
       // The attempt ended in a way its retry policy covers: the run queues again as attempt + 1.
       return current === "assigned" || current === "running" ? "queued" : new IllegalTransitionError(current, event.type);
   }
+}
+
+/**
+ * The states from which `event` is legal (optionally: and leads to a state
+ * `to` accepts). Every compare-and-set write in the store names exactly these.
+ */
+export function fromStates(event: RunEvent, to?: (next: RunState, from: RunState) => boolean): RunState[] {
+  return RUN_STATES.filter((s) => {
+    const next = nextState(s, event);
+    return !(next instanceof IllegalTransitionError) && (to === undefined || to(next, s));
+  });
 }

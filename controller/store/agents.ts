@@ -1,6 +1,7 @@
 /** Agent rows: they outlive connections so `hodei agents ls` shows who left. */
 import type { Db } from "./db.js";
-import type { AgentRow, AgentState } from "./schema.js";
+import type { AgentRow, AgentState, RunRow } from "./schema.js";
+import { ACTIVE } from "./runs.js";
 
 export interface AgentHello {
   id: string;
@@ -42,4 +43,17 @@ export async function getAgentByName(db: Db, name: string): Promise<AgentRow | u
 
 export async function listAgents(db: Db): Promise<AgentRow[]> {
   return db.selectFrom("agents").selectAll().orderBy("name").execute();
+}
+
+/** Assigned or running runs of these agents whose cancel was requested (catch-up after a bus gap). */
+export async function cancelRequestedOf(db: Db, agentIds: string[]): Promise<RunRow[]> {
+  if (agentIds.length === 0) return [];
+  return db.selectFrom("runs").selectAll().where("agent_id", "in", agentIds).where("cancel_requested", "=", true).where("state", "in", ACTIVE).execute();
+}
+
+/** Which of these agents are recorded as draining. */
+export async function drainingAmong(db: Db, agentIds: string[]): Promise<string[]> {
+  if (agentIds.length === 0) return [];
+  const rows = await db.selectFrom("agents").select("id").where("id", "in", agentIds).where("state", "=", "draining").execute();
+  return rows.map((r) => r.id);
 }

@@ -1,15 +1,21 @@
 /**
  * Ending an attempt: the attempt is recorded in run_attempts and the run
- * either queues again as attempt + 1 (its retry policy covers the outcome) or
- * ends, in one transaction with the run row locked, so a late or duplicate
- * report can never end an attempt twice.
+ * either queues again as attempt + 1 (the caller's retry decision) or ends,
+ * in one transaction with the run row locked, so a late or duplicate report
+ * can never end an attempt twice. Whether to retry is not the store's to
+ * decide: the caller passes the decision as a function of the locked row
+ * (controller/runs/end-attempt.ts).
  */
 import { sql } from "kysely";
 import type { Db } from "./db.js";
 import type { RunAttemptRow, RunRow } from "./schema.js";
-import type { JobDocument } from "../../schemas/load.js";
-import { outcomeState, type FinishReason } from "../runs/transitions.js";
-import { decideRetry, retryCause } from "../runs/retry.js";
+import { fromStates, outcomeState, type FinishReason } from "../runs/transitions.js";
+import { emitRuns, notifyEach, writeRuns } from "./notify.js";
+import { inStates } from "./sql-states.js";
+import type { Writer } from "./runs.js";
+
+const FINISHABLE = fromStates({ type: "finish", reason: "exited", exitCode: 0 });
+const REQUEUEABLE = fromStates({ type: "requeue" });
 
 export interface AttemptOutcome {
   reason: FinishReason;
@@ -27,20 +33,36 @@ export interface AttemptEnded {
   retried: boolean;
 }
 
-export async function finishAttempt(db: Db, id: string, attempt: number, o: AttemptOutcome, random = Math.random()): Promise<AttemptEnded | undefined> {
+export interface RetryDecision {
+  retry: boolean;
+  /** Wait before the next attempt may start. */
+  delayMs: number;
+}
+
+/** The caller's retry policy for one outcome. */
+export interface RetryPolicy {
+  /** False when no policy could retry this outcome (a success, a cancel): the run ends in one statement. */
+  mayRetry: boolean;
+  /** Decides from the locked row (its job's policy, retries spent, whether a cancel was asked). */
+  decide(run: RunRow): RetryDecision;
+}
+
+const NEVER: RetryPolicy = { mayRetry: false, decide: () => ({ retry: false, delayMs: 0 }) };
+
+export async function finishAttempt(s: Writer, id: string, attempt: number, o: AttemptOutcome, policy: RetryPolicy = NEVER): Promise<AttemptEnded | undefined> {
   // The common case ends the run whatever its policy says: one statement instead of a
   // five-round-trip transaction. Anything else (a retry may follow, or the report is
   // refused) takes the general path below.
-  if (retryCause(o.reason, o.exitCode) === undefined) return finishFinal(db, id, attempt, o);
-  const fast = await finishFinal(db, id, attempt, o, true);
+  if (!policy.mayRetry) return finishFinal(s, id, attempt, o);
+  const fast = await finishFinal(s, id, attempt, o, true);
   if (fast) return fast;
-  return db.transaction().execute(async (tx) => {
+  const ended = await s.db.transaction().execute(async (tx) => {
     const cur = await tx
       .selectFrom("runs")
       .selectAll()
       .where("id", "=", id)
       .where("attempt", "=", attempt)
-      .where("state", "in", ["assigned", "running"])
+      .where("state", "in", FINISHABLE)
       .forUpdate()
       .executeTakeFirst();
     if (!cur) return undefined;
@@ -55,10 +77,9 @@ export async function finishAttempt(db: Db, id: string, attempt: number, o: Atte
       })
       .returningAll()
       .executeTakeFirstOrThrow();
-    const retries = (cur.job as Partial<JobDocument> | null)?.spec?.retries;
-    const decision = cur.cancel_requested ? { retry: false, delayMs: 0 } : decideRetry(retries, cur.retries, o.reason, o.exitCode, random);
-    const run = decision.retry
-      ? await tx
+    const decision = policy.decide(cur);
+    const [run] = decision.retry
+      ? await writeRuns(tx, s.bus, "run:retried", tx
           .updateTable("runs")
           .set({
             state: "queued", attempt: attempt + 1, retries: cur.retries + 1, agent_id: null, assigned_at: null, started_at: null,
@@ -67,16 +88,16 @@ export async function finishAttempt(db: Db, id: string, attempt: number, o: Atte
             not_before: sql<Date>`now() + ${`${decision.delayMs} milliseconds`}::interval`,
           })
           .where("id", "=", id)
-          .returningAll()
-          .executeTakeFirstOrThrow()
-      : await tx
+          .returningAll())
+      : await writeRuns(tx, s.bus, "run:finished", tx
           .updateTable("runs")
           .set({ state, reason: o.reason, exit_code: o.exitCode, signal: o.signal, message, finished_at: o.at })
           .where("id", "=", id)
-          .returningAll()
-          .executeTakeFirstOrThrow();
-    return { run, attempt: recorded, retried: decision.retry };
+          .returningAll());
+    return { run: run!, attempt: recorded, retried: decision.retry };
   });
+  if (ended) emitRuns(s.bus, ended.retried ? "run:retried" : "run:finished", [ended.run]);
+  return ended;
 }
 
 /**
@@ -85,7 +106,7 @@ export async function finishAttempt(db: Db, id: string, attempt: number, o: Atte
  * the updated row. With `onlyWithoutRetries`, only when no retry can follow (no
  * policy, or a cancel was requested); otherwise nothing is written.
  */
-async function finishFinal(db: Db, id: string, attempt: number, o: AttemptOutcome, onlyWithoutRetries = false): Promise<AttemptEnded | undefined> {
+async function finishFinal(s: Writer, id: string, attempt: number, o: AttemptOutcome, onlyWithoutRetries = false): Promise<AttemptEnded | undefined> {
   const state = outcomeState(o.reason, o.exitCode);
   // A data-modifying CTE runs to completion whether or not the outer query reads it.
   const r = await sql<RunRow>`
@@ -94,16 +115,17 @@ async function finishFinal(db: Db, id: string, attempt: number, o: AttemptOutcom
         state = ${state}, reason = ${o.reason}, exit_code = ${o.exitCode}, signal = ${o.signal}, finished_at = ${o.at},
         -- A cancel we asked for keeps the message recorded with the request (who asked, and why).
         message = case when cancel_requested and ${o.reason} = 'cancelled' and message <> '' then message else ${o.message} end
-      where id = ${id} and attempt = ${attempt} and state in ('assigned', 'running')
+      where id = ${id} and attempt = ${attempt} and state in (${inStates(FINISHABLE)})
         ${onlyWithoutRetries ? sql`and (cancel_requested or job->'spec'->'retries' is null)` : sql``}
       returning *
     ), recorded as (
       insert into run_attempts (run_id, attempt, state, reason, exit_code, signal, message, agent_id, started_at, finished_at, log_chunks)
       select id, attempt, state, reason, exit_code, signal, message, agent_id, started_at, finished_at, log_chunks from ended
     )
-    select * from ended`.execute(db);
+    select ended.* from ended ${notifyEach(s.bus, "run:finished", "ended")}`.execute(s.db);
   const run = r.rows[0];
   if (!run) return undefined;
+  emitRuns(s.bus, "run:finished", [run]);
   return {
     run,
     attempt: { run_id: run.id, attempt, state: run.state, reason: run.reason, exit_code: run.exit_code, signal: run.signal, message: run.message, agent_id: run.agent_id, started_at: run.started_at, finished_at: o.at, log_chunks: run.log_chunks },
@@ -117,30 +139,30 @@ async function finishFinal(db: Db, id: string, attempt: number, o: AttemptOutcom
  * without spending a retry, since the job may never have run; or, when its
  * cancel was requested meanwhile, ends cancelled.
  */
-export async function requeueLost(db: Db, id: string, attempt: number, message: string): Promise<RunRow | undefined> {
-  return db.transaction().execute(async (tx) => {
-    const cur = await tx.selectFrom("runs").selectAll().where("id", "=", id).where("attempt", "=", attempt).where("state", "=", "assigned").forUpdate().executeTakeFirst();
+export async function requeueLost(s: Writer, id: string, attempt: number, message: string): Promise<RunRow | undefined> {
+  const row = await s.db.transaction().execute(async (tx) => {
+    const cur = await tx.selectFrom("runs").selectAll().where("id", "=", id).where("attempt", "=", attempt).where("state", "in", REQUEUEABLE).forUpdate().executeTakeFirst();
     if (!cur) return undefined;
     await tx
       .insertInto("run_attempts")
       .values({ run_id: id, attempt, state: "failed", reason: "infrastructure", exit_code: null, signal: null, message, agent_id: cur.agent_id, started_at: null, finished_at: new Date(), log_chunks: cur.log_chunks })
       .execute();
     // A cancel asked for meanwhile ends the run: nothing would cancel it once queued.
-    if (cur.cancel_requested) {
-      return tx
+    const [after] = await writeRuns(tx, s.bus, "run:requeued", cur.cancel_requested
+      ? tx
         .updateTable("runs")
         .set({ state: "cancelled", reason: "cancelled", finished_at: new Date(), agent_id: null })
         .where("id", "=", id)
         .returningAll()
-        .executeTakeFirst();
-    }
-    return tx
-      .updateTable("runs")
-      .set({ state: "queued", attempt: attempt + 1, agent_id: null, assigned_at: null, log_chunks: "0", message })
-      .where("id", "=", id)
-      .returningAll()
-      .executeTakeFirst();
+      : tx
+        .updateTable("runs")
+        .set({ state: "queued", attempt: attempt + 1, agent_id: null, assigned_at: null, log_chunks: "0", message })
+        .where("id", "=", id)
+        .returningAll());
+    return after;
   });
+  if (row) emitRuns(s.bus, "run:requeued", [row]);
+  return row;
 }
 
 export async function listAttempts(db: Db, runId: string): Promise<(RunAttemptRow & { agent_name: string | null })[]> {

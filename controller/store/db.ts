@@ -1,9 +1,12 @@
-import { Kysely, PostgresDialect } from "kysely";
+import { Kysely, PostgresDialect, sql } from "kysely";
 import pg from "pg";
 import { mkdirSync } from "node:fs";
 import type { PGlite } from "@electric-sql/pglite";
 import type { Database } from "./schema.js";
 import { migrateToLatest } from "./migrate.js";
+import { InProcessBus, type Bus } from "../bus/bus.js";
+import { PostgresBus } from "../bus/postgres.js";
+import type { HodeiEvent } from "../bus/events.js";
 
 export type Db = Kysely<Database>;
 
@@ -20,12 +23,24 @@ export interface StoreOptions {
   migrate?: boolean;
   /** How long the startup connection check waits for PostgreSQL (default 10 s). */
   connectTimeoutMs?: number;
+  /**
+   * How run changes are announced: "postgres" (LISTEN/NOTIFY, heard by every
+   * process on the database; the default on PostgreSQL) or "in-process" (the
+   * default on PGlite, whose notifications never leave its process).
+   */
+  bus?: "postgres" | "in-process";
+  /** Told when a bus listener throws (it never breaks the write that announced). */
+  onListenerError?: (err: unknown, ev: HodeiEvent) => void;
+  /** Told when the bus's listening connection is lost or back. */
+  onBusConnectionChange?: (up: boolean, err?: unknown) => void;
 }
 
 /** The two dialects share every query; this is the one place they differ. */
 export interface Store {
   readonly db: Db;
   readonly dialect: "postgres" | "pglite";
+  /** Where every write that changes a run announces it (controller/store/notify.ts). */
+  readonly bus: Bus;
   close(): Promise<void>;
 }
 
@@ -46,7 +61,24 @@ export async function openStore(opts: StoreOptions): Promise<Store> {
     // without a listener that crashes the controller (seen when PostgreSQL restarts mid-run).
     pool.on("connect", (client) => client.on("error", () => {}));
     const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
-    store = { db, dialect: "postgres", close: () => db.destroy() };
+    const bus: Bus =
+      opts.bus === "in-process"
+        ? new InProcessBus(opts.onListenerError)
+        : new PostgresBus({
+            connectionString: opts.databaseUrl,
+            notify: async (channel, payload) => void (await sql`select pg_notify(${channel}, ${payload})`.execute(db)),
+            onListenerError: opts.onListenerError,
+            onConnectionChange: opts.onBusConnectionChange,
+          });
+    store = {
+      db,
+      dialect: "postgres",
+      bus,
+      close: async () => {
+        await bus.close();
+        await db.destroy();
+      },
+    };
   } else {
     const { PGlite } = await import("@electric-sql/pglite");
     const { createPgConfig } = await import("@electric-sql/pglite/node-postgres");
@@ -61,9 +93,11 @@ export async function openStore(opts: StoreOptions): Promise<Store> {
     const pool = new pg.Pool({ ...createPgConfig(pglite), max: 1 } as unknown as pg.PoolConfig);
     const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
     const instance = pglite;
+    const bus = new InProcessBus(opts.onListenerError);
     store = {
       db,
       dialect: "pglite",
+      bus,
       close: async () => {
         await db.destroy();
         if (owned) await instance.close();

@@ -2,8 +2,12 @@
  * Log chunk SQL. Chunks are stored idempotently by (run, attempt, seq): a chunk
  * resent after a reconnect is dropped by the primary key.
  */
+import { sql } from "kysely";
 import type { Db } from "./db.js";
 import type { LogChunkRow } from "./schema.js";
+import type { Writer } from "./runs.js";
+import { ACTIVE } from "./runs.js";
+import { CHANNEL } from "../bus/wire.js";
 
 export interface ChunkInput {
   seq: number;
@@ -14,11 +18,12 @@ export interface ChunkInput {
 
 /**
  * Stores contiguous chunks of an active attempt and advances runs.log_chunks,
- * in one transaction. Returns the run's next expected sequence, or undefined
- * when the attempt is no longer active (late or fenced-off report).
+ * in one transaction, and announces them (`log:appended`; in this process
+ * with the chunks themselves). Returns the run's next expected sequence, or
+ * undefined when the attempt is no longer active (late or fenced-off report).
  */
-export async function appendChunks(db: Db, runId: string, attempt: number, chunks: ChunkInput[]): Promise<number | undefined> {
-  return db.transaction().execute(async (tx) => {
+export async function appendChunks(s: Writer, runId: string, attempt: number, chunks: ChunkInput[]): Promise<number | undefined> {
+  const next = await s.db.transaction().execute(async (tx) => {
     const last = chunks[chunks.length - 1];
     if (!last) return undefined;
     const run = await tx
@@ -26,10 +31,14 @@ export async function appendChunks(db: Db, runId: string, attempt: number, chunk
       .set((eb) => ({ log_chunks: eb.fn("greatest", ["log_chunks", eb.val(String(last.seq + 1))]) }))
       .where("id", "=", runId)
       .where("attempt", "=", attempt)
-      .where("state", "in", ["assigned", "running"])
+      .where("state", "in", ACTIVE)
       .returning("log_chunks")
       .executeTakeFirst();
     if (!run) return undefined;
+    if (s.bus.notifies) {
+      const payload = JSON.stringify({ o: s.bus.origin, t: "log:appended", r: runId, a: attempt, n: Number(run.log_chunks) });
+      await sql`select pg_notify(${CHANNEL}, ${payload})`.execute(tx);
+    }
     await tx
       .insertInto("log_chunks")
       .values(
@@ -39,17 +48,28 @@ export async function appendChunks(db: Db, runId: string, attempt: number, chunk
       .execute();
     return Number(run.log_chunks);
   });
+  if (next !== undefined) s.bus.emit({ type: "log:appended", runId, attempt, nextSeq: next, chunks });
+  return next;
 }
 
-/** Stored chunks of one attempt from `fromSeq`, in order, at most `limit`. */
-export async function readChunks(db: Db, runId: string, attempt: number, fromSeq: number, limit: number): Promise<LogChunkRow[]> {
-  return db
-    .selectFrom("log_chunks")
-    .selectAll()
-    .where("run_id", "=", runId)
-    .where("attempt", "=", attempt)
-    .where("seq", ">=", String(fromSeq))
-    .orderBy("seq")
-    .limit(limit)
-    .execute();
+/**
+ * Stored chunks of one attempt from `fromSeq`, in order: at most `limit`
+ * chunks and, past the first, at most `maxBytes` of data (an agent may store
+ * chunks of up to 16 MiB, so a page counted in chunks alone is unbounded).
+ * octet_length of a stored bytea reads its header, not its data, so only the
+ * rows returned are read in full.
+ */
+export async function readChunks(db: Db, runId: string, attempt: number, fromSeq: number, limit: number, maxBytes = 4 << 20): Promise<LogChunkRow[]> {
+  const r = await sql<LogChunkRow>`
+    select c.run_id, c.attempt, c.seq, c.stream, c.data, c.ts_ms from (
+      select seq, octet_length(data) as len, sum(octet_length(data)) over (order by seq) as upto
+      from log_chunks
+      where run_id = ${runId} and attempt = ${attempt} and seq >= ${String(fromSeq)}
+      order by seq limit ${limit}
+    ) page
+    join log_chunks c on c.run_id = ${runId} and c.attempt = ${attempt} and c.seq = page.seq
+    -- the first row always (its preceding total is 0), then rows while the total stays under the budget
+    where page.upto - page.len < ${maxBytes}
+    order by c.seq`.execute(db);
+  return r.rows;
 }

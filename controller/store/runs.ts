@@ -1,12 +1,30 @@
 /**
  * The run queue's SQL, in one place: submit, claim, and the compare-and-set
- * writes behind every state change. Every update names the state (and attempt)
- * it expects, so two controllers, a late agent report or a retry can never
- * move a run twice; a write that matches nothing returns undefined.
+ * writes behind every state change. Every update names the states it expects,
+ * derived from the state machine (`fromStates`), and the attempt, so two
+ * controllers, a late agent report or a retry can never move a run twice; a
+ * write that matches nothing returns undefined. Every write that changes a run
+ * announces it on the store's bus (controller/store/notify.ts).
  */
 import { sql } from "kysely";
-import type { Db } from "./db.js";
+import type { Db, Store } from "./db.js";
 import type { RunRow, RunState } from "./schema.js";
+import { fromStates, isTerminal } from "../runs/transitions.js";
+import { changeRuns, emitRuns, notifyEach } from "./notify.js";
+import { inStates } from "./sql-states.js";
+
+/** What a write needs: the connection and the bus it announces on. */
+export type Writer = Pick<Store, "db" | "bus">;
+
+const ASSIGNABLE = fromStates({ type: "assign" });
+const STARTABLE = fromStates({ type: "start" });
+/** A cancel that ends the run at once (queued) versus one the agent must carry out. */
+const CANCEL_ENDS = fromStates({ type: "cancel" }, (next) => isTerminal(next));
+const CANCEL_ASKS = fromStates({ type: "cancel" }, (next, from) => next === from);
+const REQUEUEABLE = fromStates({ type: "requeue" });
+const UNSCHEDULABLE = fromStates({ type: "unschedulable" });
+/** Runs that hold an agent's slot. */
+export const ACTIVE = fromStates({ type: "log" });
 
 export interface SubmitInput {
   jobName: string;
@@ -18,8 +36,9 @@ export interface SubmitInput {
 }
 
 /** Inserts a queued run; with an idempotency key already used, returns the first run instead. */
-export async function insertRun(db: Db, input: SubmitInput): Promise<{ run: RunRow; created: boolean }> {
-  const inserted = await db
+export async function insertRun(s: Writer, input: SubmitInput): Promise<{ run: RunRow; created: boolean }> {
+  const db = s.db;
+  const [inserted] = await changeRuns(s, "run:created", db
     .insertInto("runs")
     .values({
       job_name: input.jobName,
@@ -31,8 +50,7 @@ export async function insertRun(db: Db, input: SubmitInput): Promise<{ run: RunR
       idempotency_key: input.idempotencyKey || null,
     })
     .onConflict((oc) => oc.column("idempotency_key").doNothing())
-    .returningAll()
-    .executeTakeFirst();
+    .returningAll());
   if (inserted) return { run: inserted, created: true };
   const existing = await db
     .selectFrom("runs")
@@ -47,21 +65,25 @@ export async function insertRun(db: Db, input: SubmitInput): Promise<{ run: RunR
  * priority then oldest, and marks them assigned to it. SKIP LOCKED lets
  * several dispatchers (or controllers) claim concurrently without waiting.
  */
-export async function claimRuns(db: Db, agentId: string, labels: Record<string, string>, limit: number): Promise<RunRow[]> {
+export async function claimRuns(s: Writer, agentId: string, labels: Record<string, string>, limit: number): Promise<RunRow[]> {
   if (limit <= 0) return [];
-  const result = await sql<RunRow>`
+  const r = await sql<RunRow>`
     with claimable as (
       select id from runs
-      where state = 'queued' and selector <@ ${JSON.stringify(labels)}::jsonb
+      where state in (${inStates(ASSIGNABLE)}) and selector <@ ${JSON.stringify(labels)}::jsonb
         and (not_before is null or not_before <= now())
       order by priority desc, id
       limit ${limit}
       for update skip locked
+    ), claimed as (
+      update runs set state = ${"assigned" satisfies RunState}, agent_id = ${agentId}, assigned_at = now()
+      from claimable where runs.id = claimable.id
+      returning runs.*
     )
-    update runs set state = 'assigned', agent_id = ${agentId}, assigned_at = now()
-    from claimable where runs.id = claimable.id
-    returning runs.*`.execute(db);
-  return result.rows.sort((a, b) => b.priority - a.priority || Number(a.id) - Number(b.id));
+    select claimed.* from claimed ${notifyEach(s.bus, "run:assigned", "claimed")}`.execute(s.db);
+  const rows = r.rows;
+  emitRuns(s.bus, "run:assigned", rows);
+  return rows.sort((a, b) => b.priority - a.priority || Number(a.id) - Number(b.id));
 }
 
 /** A run with the name of the agent it was placed on, for people. */
@@ -90,48 +112,48 @@ export async function listRuns(db: Db, f: ListRunsFilter): Promise<RunView[]> {
 }
 
 /** assigned → running, for the attempt the agent was given. */
-export async function markStarted(db: Db, id: string, attempt: number, at: Date): Promise<RunRow | undefined> {
-  return db
+export async function markStarted(s: Writer, id: string, attempt: number, at: Date): Promise<RunRow | undefined> {
+  const [row] = await changeRuns(s, "run:started", s.db
     .updateTable("runs")
     .set({ state: "running", started_at: at })
     .where("id", "=", id)
     .where("attempt", "=", attempt)
-    .where("state", "=", "assigned")
-    .returningAll()
-    .executeTakeFirst();
+    .where("state", "in", STARTABLE)
+    .returningAll());
+  return row;
 }
 
 /** queued → cancelled. */
-export async function cancelQueued(db: Db, id: string, message: string): Promise<RunRow | undefined> {
-  return db
+export async function cancelQueued(s: Writer, id: string, message: string): Promise<RunRow | undefined> {
+  const [row] = await changeRuns(s, "run:finished", s.db
     .updateTable("runs")
     .set({ state: "cancelled", reason: "cancelled", message, finished_at: new Date(), cancel_requested: true })
     .where("id", "=", id)
-    .where("state", "=", "queued")
-    .returningAll()
-    .executeTakeFirst();
+    .where("state", "in", CANCEL_ENDS)
+    .returningAll());
+  return row;
 }
 
 /** Marks an assigned or running run as cancel-requested; the agent reports the end. */
-export async function requestCancel(db: Db, id: string, message: string): Promise<RunRow | undefined> {
-  return db
+export async function requestCancel(s: Writer, id: string, message: string): Promise<RunRow | undefined> {
+  const [row] = await changeRuns(s, "run:cancelled", s.db
     .updateTable("runs")
     .set({ cancel_requested: true, message })
     .where("id", "=", id)
-    .where("state", "in", ["assigned", "running"])
-    .returningAll()
-    .executeTakeFirst();
+    .where("state", "in", CANCEL_ASKS)
+    .returningAll());
+  return row;
 }
 
 /** Runs on one agent that have not ended. */
 export async function activeRunsOfAgent(db: Db, agentId: string): Promise<RunRow[]> {
-  return db.selectFrom("runs").selectAll().where("agent_id", "=", agentId).where("state", "in", ["assigned", "running"]).execute();
+  return db.selectFrom("runs").selectAll().where("agent_id", "=", agentId).where("state", "in", ACTIVE).execute();
 }
 
 /** Queued runs an agent with these labels could take (for idle checks). */
 export async function countClaimable(db: Db, labels: Record<string, string>): Promise<number> {
   const r = await sql<{ n: string }>`
-    select count(*)::text as n from runs where state = 'queued' and selector <@ ${JSON.stringify(labels)}::jsonb`.execute(db);
+    select count(*)::text as n from runs where state in (${inStates(ASSIGNABLE)}) and selector <@ ${JSON.stringify(labels)}::jsonb`.execute(db);
   return Number(r.rows[0]?.n ?? 0);
 }
 
@@ -140,8 +162,8 @@ export async function countClaimable(db: Db, labels: Record<string, string>): Pr
  * If a cancel was requested meanwhile, it ends cancelled instead (nothing else
  * would ever cancel it once queued with the flag set).
  */
-export async function requeueAssigned(db: Db, id: string, attempt: number): Promise<RunRow | undefined> {
-  return db
+export async function requeueAssigned(s: Writer, id: string, attempt: number): Promise<RunRow | undefined> {
+  const [row] = await changeRuns(s, "run:requeued", s.db
     .updateTable("runs")
     .set({
       state: sql<RunState>`case when cancel_requested then 'cancelled' else 'queued' end`,
@@ -152,9 +174,9 @@ export async function requeueAssigned(db: Db, id: string, attempt: number): Prom
     })
     .where("id", "=", id)
     .where("attempt", "=", attempt)
-    .where("state", "=", "assigned")
-    .returningAll()
-    .executeTakeFirst();
+    .where("state", "in", REQUEUEABLE)
+    .returningAll());
+  return row;
 }
 
 /** Queued runs, waiting longer than `olderThanMs`, whose selector no agent in `agents` satisfies. */
@@ -162,18 +184,18 @@ export async function unplaceableRuns(db: Db, agentLabels: Record<string, string
   const fits = agentLabels.map((l) => sql`selector <@ ${JSON.stringify(l)}::jsonb`);
   return sql<RunRow>`
     select * from runs
-    where state = 'queued' and created_at < now() - ${`${olderThanMs} milliseconds`}::interval
+    where state in (${inStates(ASSIGNABLE)}) and created_at < now() - ${`${olderThanMs} milliseconds`}::interval
       ${fits.length ? sql`and not (${sql.join(fits, sql` or `)})` : sql``}
     order by id limit 1000`.execute(db).then((r) => r.rows);
 }
 
 /** queued → failed (unschedulable), with why. */
-export async function failUnschedulable(db: Db, id: string, message: string): Promise<RunRow | undefined> {
-  return db
+export async function failUnschedulable(s: Writer, id: string, message: string): Promise<RunRow | undefined> {
+  const [row] = await changeRuns(s, "run:finished", s.db
     .updateTable("runs")
     .set({ state: "failed", reason: "unschedulable", message, finished_at: new Date() })
     .where("id", "=", id)
-    .where("state", "=", "queued")
-    .returningAll()
-    .executeTakeFirst();
+    .where("state", "in", UNSCHEDULABLE)
+    .returningAll());
+  return row;
 }

@@ -16,7 +16,9 @@ type Timestamp = ColumnType<Date, Date | string, Date | string>;
 type Json<T> = ColumnType<T, string, string>;
 type NullableTimestamp = ColumnType<Date | null, Date | string | null, Date | string | null>;
 
-export type RunState = "queued" | "assigned" | "running" | "succeeded" | "failed" | "cancelled" | "timed_out";
+import type { RunState } from "../runs/transitions.js";
+
+export type { RunState };
 
 export interface RunsTable {
   id: ColumnType<string, never, never>;

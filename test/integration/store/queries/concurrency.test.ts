@@ -45,7 +45,7 @@ describe("concurrency (postgres)", () => {
       peers.map(async (peer, i) => {
         const mine: string[] = [];
         for (;;) {
-          const batch = await claimRuns(peer.db, `agent-${i}`, {}, BATCH);
+          const batch = await claimRuns(peer, `agent-${i}`, {}, BATCH);
           expect(batch.length).toBeLessThanOrEqual(BATCH);
           for (const run of batch) expect(run).toMatchObject({ state: "assigned", agent_id: `agent-${i}` });
           if (batch.length === 0) return mine;
@@ -78,7 +78,7 @@ describe("concurrency (postgres)", () => {
     await Promise.all([
       ...claimers.map(async (peer, i) => {
         for (;;) {
-          const batch = await claimRuns(peer.db, `agent-${i}`, {}, BATCH);
+          const batch = await claimRuns(peer, `agent-${i}`, {}, BATCH);
           if (batch.length === 0) return;
           claimed.push(...batch.map((r) => r.id));
         }
@@ -87,7 +87,7 @@ describe("concurrency (postgres)", () => {
       ...cancellers.map(async (peer, k) => {
         for (let j = 0; j < RUNS; j++) {
           const id = String(((j + k * 125) % RUNS) + 1);
-          const row = await cancelQueued(peer.db, id, `cancelled by ${k}`);
+          const row = await cancelQueued(peer, id, `cancelled by ${k}`);
           if (row) cancelled.push(row.id);
         }
       }),
@@ -108,7 +108,7 @@ describe("concurrency (postgres)", () => {
     for (let round = 0; round < 20; round++) {
       const key = `race-${round}`;
       const results = await Promise.all(
-        peers.map((peer, i) => insertRun(peer.db, { jobName: "j", job: { from: i }, selector: {}, priority: 0, source: `peer-${i}`, idempotencyKey: key })),
+        peers.map((peer, i) => insertRun(peer, { jobName: "j", job: { from: i }, selector: {}, priority: 0, source: `peer-${i}`, idempotencyKey: key })),
       );
       expect(results.filter((r) => r.created)).toHaveLength(1);
       expect(new Set(results.map((r) => r.run.id)).size).toBe(1);

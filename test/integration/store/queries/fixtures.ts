@@ -4,7 +4,7 @@
  */
 import { sql } from "kysely";
 import type { Db } from "../../../../controller/store/db.js";
-import { insertRun, type SubmitInput } from "../../../../controller/store/runs.js";
+import { insertRun, type SubmitInput, type Writer } from "../../../../controller/store/runs.js";
 import type { RunRow, RunState } from "../../../../controller/store/schema.js";
 import { finishAttempt } from "../../../../controller/store/attempts.js";
 import type { FinishReason } from "../../../../controller/runs/transitions.js";
@@ -17,8 +17,8 @@ export async function reset(db: Db): Promise<void> {
   await sql`truncate log_chunks, runs, agents restart identity cascade`.execute(db);
 }
 
-export async function submit(db: Db, over: Partial<SubmitInput> = {}): Promise<RunRow> {
-  const { run } = await insertRun(db, {
+export async function submit(s: Writer, over: Partial<SubmitInput> = {}): Promise<RunRow> {
+  const { run } = await insertRun(s, {
     jobName: "build",
     job: { name: over.jobName ?? "build", run: "echo hi" },
     selector: {},
@@ -58,8 +58,8 @@ export interface FinishInput {
   at: Date;
 }
 
-export async function markFinished(db: Db, id: string, attempt: number, f: FinishInput): Promise<RunRow | undefined> {
-  const ended = await finishAttempt(db, id, attempt, { reason: f.reason, exitCode: f.exitCode, signal: f.signal, message: f.message, at: f.at });
+export async function markFinished(s: Writer, id: string, attempt: number, f: FinishInput): Promise<RunRow | undefined> {
+  const ended = await finishAttempt(s, id, attempt, { reason: f.reason, exitCode: f.exitCode, signal: f.signal, message: f.message, at: f.at });
   if (ended && ended.run.state !== f.state) throw new Error(`test asked for ${f.state}, but ${f.reason} leads to ${ended.run.state}`);
   return ended?.run;
 }

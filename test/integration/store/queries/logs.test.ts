@@ -27,18 +27,18 @@ describe.each(DIALECTS)("logs (%s)", (dialect) => {
   let made = 0;
   async function running(): Promise<RunRow> {
     const labels = { only: String(++made) };
-    await submit(store.db, { selector: labels });
-    const [run] = await claimRuns(store.db, "agent-1", labels, 1);
-    return (await markStarted(store.db, run!.id, run!.attempt, new Date()))!;
+    await submit(store, { selector: labels });
+    const [run] = await claimRuns(store, "agent-1", labels, 1);
+    return (await markStarted(store, run!.id, run!.attempt, new Date()))!;
   }
   const chunksOf = async (runId: string) =>
     Number((await store.db.selectFrom("log_chunks").select((eb) => eb.fn.countAll<string>().as("n")).where("run_id", "=", runId).executeTakeFirstOrThrow()).n);
 
   it("stores chunks, returns the next sequence and advances runs.log_chunks", async () => {
     const run = await running();
-    expect(await appendChunks(store.db, run.id, 1, [chunk(0, "a"), chunk(1, "b", 2), chunk(2, "c", 3)])).toBe(3);
+    expect(await appendChunks(store, run.id, 1, [chunk(0, "a"), chunk(1, "b", 2), chunk(2, "c", 3)])).toBe(3);
     expect((await rawRun(store.db, run.id))?.log_chunks).toBe("3");
-    expect(await appendChunks(store.db, run.id, 1, [chunk(3, "d")])).toBe(4);
+    expect(await appendChunks(store, run.id, 1, [chunk(3, "d")])).toBe(4);
     expect((await rawRun(store.db, run.id))?.log_chunks).toBe("4");
 
     const rows = await readChunks(store.db, run.id, 1, 0, 100);
@@ -51,24 +51,24 @@ describe.each(DIALECTS)("logs (%s)", (dialect) => {
   });
 
   it("accepts chunks while the run is assigned (output before the start report)", async () => {
-    await submit(store.db, { selector: { only: "assigned" } });
-    const [run] = await claimRuns(store.db, "agent-1", { only: "assigned" }, 1);
-    expect(await appendChunks(store.db, run!.id, 1, [chunk(0, "early")])).toBe(1);
+    await submit(store, { selector: { only: "assigned" } });
+    const [run] = await claimRuns(store, "agent-1", { only: "assigned" }, 1);
+    expect(await appendChunks(store, run!.id, 1, [chunk(0, "early")])).toBe(1);
     expect(texts(await readChunks(store.db, run!.id, 1, 0, 10))).toEqual(["early"]);
   });
 
   it("a resent batch is not stored twice, and the first copy wins", async () => {
     const run = await running();
     const batch = [chunk(0, "zero"), chunk(1, "one"), chunk(2, "two")];
-    expect(await appendChunks(store.db, run.id, 1, batch)).toBe(3);
-    expect(await appendChunks(store.db, run.id, 1, batch)).toBe(3);
+    expect(await appendChunks(store, run.id, 1, batch)).toBe(3);
+    expect(await appendChunks(store, run.id, 1, batch)).toBe(3);
     expect(await chunksOf(run.id)).toBe(3);
     // Resent with different bytes (a buggy agent): the stored bytes do not change.
-    expect(await appendChunks(store.db, run.id, 1, [chunk(1, "ONE!"), chunk(2, "TWO!")])).toBe(3);
+    expect(await appendChunks(store, run.id, 1, [chunk(1, "ONE!"), chunk(2, "TWO!")])).toBe(3);
     // An overlapping batch stores only what is new.
-    expect(await appendChunks(store.db, run.id, 1, [chunk(2, "TWO?"), chunk(3, "three")])).toBe(4);
+    expect(await appendChunks(store, run.id, 1, [chunk(2, "TWO?"), chunk(3, "three")])).toBe(4);
     // An old batch after newer ones does not move the next sequence back.
-    expect(await appendChunks(store.db, run.id, 1, [chunk(0, "zero")])).toBe(4);
+    expect(await appendChunks(store, run.id, 1, [chunk(0, "zero")])).toBe(4);
     expect((await rawRun(store.db, run.id))?.log_chunks).toBe("4");
     expect(await chunksOf(run.id)).toBe(4);
     expect(texts(await readChunks(store.db, run.id, 1, 0, 100))).toEqual(["zero", "one", "two", "three"]);
@@ -90,7 +90,7 @@ describe.each(DIALECTS)("logs (%s)", (dialect) => {
       { seq: 4, stream: 1, data: view, tsMs: TS },
       { seq: 5, stream: 1, data: Buffer.from("ünïcødé ✓ 🚀", "utf8"), tsMs: TS },
     ];
-    expect(await appendChunks(store.db, run.id, 1, chunks)).toBe(6);
+    expect(await appendChunks(store, run.id, 1, chunks)).toBe(6);
     const rows = await readChunks(store.db, run.id, 1, 0, 100);
     expect(rows.map((r) => hex(r.data))).toEqual(chunks.map((c) => hex(c.data)));
     // The row type promises a Buffer (callers use its methods), on both dialects.
@@ -103,7 +103,7 @@ describe.each(DIALECTS)("logs (%s)", (dialect) => {
   it("round-trips a 1 MiB chunk byte for byte", async () => {
     const run = await running();
     const big = randomBytes(1024 * 1024);
-    expect(await appendChunks(store.db, run.id, 1, [chunk(0, "before"), { seq: 1, stream: 1, data: big, tsMs: TS }, chunk(2, "after")])).toBe(3);
+    expect(await appendChunks(store, run.id, 1, [chunk(0, "before"), { seq: 1, stream: 1, data: big, tsMs: TS }, chunk(2, "after")])).toBe(3);
     const rows = await readChunks(store.db, run.id, 1, 0, 10);
     expect(rows.map((r) => r.data.length)).toEqual([6, 1024 * 1024, 5]);
     const sha = (b: Uint8Array) => createHash("sha256").update(b).digest("hex");
@@ -113,9 +113,9 @@ describe.each(DIALECTS)("logs (%s)", (dialect) => {
   it("reads from a sequence, at most `limit`, in sequence order whatever the insert order", async () => {
     const run = await running();
     // Stored in three batches, the later sequences first.
-    await appendChunks(store.db, run.id, 1, [chunk(5, "5"), chunk(6, "6"), chunk(7, "7"), chunk(8, "8"), chunk(9, "9"), chunk(10, "10"), chunk(11, "11")]);
-    await appendChunks(store.db, run.id, 1, [chunk(2, "2"), chunk(3, "3"), chunk(4, "4")]);
-    await appendChunks(store.db, run.id, 1, [chunk(0, "0"), chunk(1, "1")]);
+    await appendChunks(store, run.id, 1, [chunk(5, "5"), chunk(6, "6"), chunk(7, "7"), chunk(8, "8"), chunk(9, "9"), chunk(10, "10"), chunk(11, "11")]);
+    await appendChunks(store, run.id, 1, [chunk(2, "2"), chunk(3, "3"), chunk(4, "4")]);
+    await appendChunks(store, run.id, 1, [chunk(0, "0"), chunk(1, "1")]);
     expect(texts(await readChunks(store.db, run.id, 1, 0, 100))).toEqual(["0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "11"]);
     expect(texts(await readChunks(store.db, run.id, 1, 3, 4))).toEqual(["3", "4", "5", "6"]);
     // Numeric order: 10 and 11 come after 9 (they would not as text).
@@ -129,8 +129,8 @@ describe.each(DIALECTS)("logs (%s)", (dialect) => {
   it("keeps runs and attempts apart", async () => {
     const a = await running();
     const b = await running();
-    await appendChunks(store.db, a.id, 1, [chunk(0, "a0"), chunk(1, "a1")]);
-    await appendChunks(store.db, b.id, 1, [chunk(0, "b0")]);
+    await appendChunks(store, a.id, 1, [chunk(0, "a0"), chunk(1, "a1")]);
+    await appendChunks(store, b.id, 1, [chunk(0, "b0")]);
     expect(texts(await readChunks(store.db, a.id, 1, 0, 10))).toEqual(["a0", "a1"]);
     expect(texts(await readChunks(store.db, b.id, 1, 0, 10))).toEqual(["b0"]);
     expect(await readChunks(store.db, a.id, 2, 0, 10)).toEqual([]);
@@ -140,37 +140,37 @@ describe.each(DIALECTS)("logs (%s)", (dialect) => {
   describe("refuses chunks that are not for the active attempt, and stores nothing", () => {
     it("a finished run", async () => {
       const run = await running();
-      await appendChunks(store.db, run.id, 1, [chunk(0, "kept")]);
-      await markFinished(store.db, run.id, 1, { state: "succeeded", reason: "exited", exitCode: 0, signal: null, message: "", at: new Date() });
-      expect(await appendChunks(store.db, run.id, 1, [chunk(1, "late"), chunk(2, "later")])).toBeUndefined();
+      await appendChunks(store, run.id, 1, [chunk(0, "kept")]);
+      await markFinished(store, run.id, 1, { state: "succeeded", reason: "exited", exitCode: 0, signal: null, message: "", at: new Date() });
+      expect(await appendChunks(store, run.id, 1, [chunk(1, "late"), chunk(2, "later")])).toBeUndefined();
       expect(await chunksOf(run.id)).toBe(1);
       expect((await rawRun(store.db, run.id))?.log_chunks).toBe("1");
       // Even a resend of a chunk it already has.
-      expect(await appendChunks(store.db, run.id, 1, [chunk(0, "kept")])).toBeUndefined();
+      expect(await appendChunks(store, run.id, 1, [chunk(0, "kept")])).toBeUndefined();
     });
 
     it("a wrong attempt", async () => {
       const run = await running();
-      for (const attempt of [0, 2]) expect(await appendChunks(store.db, run.id, attempt, [chunk(0, "x")])).toBeUndefined();
+      for (const attempt of [0, 2]) expect(await appendChunks(store, run.id, attempt, [chunk(0, "x")])).toBeUndefined();
       expect(await chunksOf(run.id)).toBe(0);
       expect((await rawRun(store.db, run.id))?.log_chunks).toBe("0");
     });
 
     it("a queued, requeued or cancelled run", async () => {
-      const queued = await submit(store.db, { selector: { nobody: "1" } });
-      const cancelled = await submit(store.db, { selector: { nobody: "2" } });
-      await cancelQueued(store.db, cancelled.id, "no");
-      await submit(store.db, { selector: { only: "requeue" } });
-      const [requeued] = await claimRuns(store.db, "agent-1", { only: "requeue" }, 1);
-      await requeueAssigned(store.db, requeued!.id, 1);
+      const queued = await submit(store, { selector: { nobody: "1" } });
+      const cancelled = await submit(store, { selector: { nobody: "2" } });
+      await cancelQueued(store, cancelled.id, "no");
+      await submit(store, { selector: { only: "requeue" } });
+      const [requeued] = await claimRuns(store, "agent-1", { only: "requeue" }, 1);
+      await requeueAssigned(store, requeued!.id, 1);
       for (const run of [queued, cancelled, requeued!]) {
-        expect(await appendChunks(store.db, run.id, 1, [chunk(0, "x")])).toBeUndefined();
+        expect(await appendChunks(store, run.id, 1, [chunk(0, "x")])).toBeUndefined();
       }
       expect(await countRows(store.db, "log_chunks")).toBe(0);
     });
 
     it("an unknown run", async () => {
-      expect(await appendChunks(store.db, "999999", 1, [chunk(0, "x")])).toBeUndefined();
+      expect(await appendChunks(store, "999999", 1, [chunk(0, "x")])).toBeUndefined();
       expect(await countRows(store.db, "log_chunks")).toBe(0);
     });
   });
@@ -179,7 +179,7 @@ describe.each(DIALECTS)("logs (%s)", (dialect) => {
     const run = await running();
     // Documented as undefined ("no longer active") only for fenced-off reports; callers never send
     // an empty batch (reports.ts checks), so only "nothing stored, nothing advanced" is pinned here.
-    await appendChunks(store.db, run.id, 1, []);
+    await appendChunks(store, run.id, 1, []);
     expect(await chunksOf(run.id)).toBe(0);
     expect((await rawRun(store.db, run.id))?.log_chunks).toBe("0");
   });

@@ -17,7 +17,7 @@ describe.each(DIALECTS)("runs: insert and read (%s)", (dialect) => {
     it("stores every field and the defaults of a queued run", async () => {
       const before = Date.now();
       const job = { name: "build", run: "make", env: { A: "1" }, nested: [1, "two", null, { ok: true }] };
-      const { run, created } = await insertRun(store.db, {
+      const { run, created } = await insertRun(store, {
         jobName: "build",
         job,
         selector: { pool: "a", os: "linux" },
@@ -57,8 +57,8 @@ describe.each(DIALECTS)("runs: insert and read (%s)", (dialect) => {
     });
 
     it("returns the first run, not a new one, for a reused idempotency key", async () => {
-      const first = await insertRun(store.db, { jobName: "build", job: { v: 1 }, selector: {}, priority: 0, source: "a", idempotencyKey: "same" });
-      const second = await insertRun(store.db, { jobName: "other", job: { v: 2 }, selector: { pool: "x" }, priority: 9, source: "b", idempotencyKey: "same" });
+      const first = await insertRun(store, { jobName: "build", job: { v: 1 }, selector: {}, priority: 0, source: "a", idempotencyKey: "same" });
+      const second = await insertRun(store, { jobName: "other", job: { v: 2 }, selector: { pool: "x" }, priority: 9, source: "b", idempotencyKey: "same" });
       expect(first.created).toBe(true);
       expect(second.created).toBe(false);
       expect(second.run.id).toBe(first.run.id);
@@ -69,13 +69,13 @@ describe.each(DIALECTS)("runs: insert and read (%s)", (dialect) => {
     });
 
     it("creates separate runs for different keys and for runs without a key", async () => {
-      const a = await insertRun(store.db, { jobName: "j", job: {}, selector: {}, priority: 0, source: "", idempotencyKey: "a" });
-      const b = await insertRun(store.db, { jobName: "j", job: {}, selector: {}, priority: 0, source: "", idempotencyKey: "b" });
-      const c = await insertRun(store.db, { jobName: "j", job: {}, selector: {}, priority: 0, source: "" });
-      const d = await insertRun(store.db, { jobName: "j", job: {}, selector: {}, priority: 0, source: "" });
+      const a = await insertRun(store, { jobName: "j", job: {}, selector: {}, priority: 0, source: "", idempotencyKey: "a" });
+      const b = await insertRun(store, { jobName: "j", job: {}, selector: {}, priority: 0, source: "", idempotencyKey: "b" });
+      const c = await insertRun(store, { jobName: "j", job: {}, selector: {}, priority: 0, source: "" });
+      const d = await insertRun(store, { jobName: "j", job: {}, selector: {}, priority: 0, source: "" });
       // An empty key means "no key", not a key shared by everyone who sends "".
-      const e = await insertRun(store.db, { jobName: "j", job: {}, selector: {}, priority: 0, source: "", idempotencyKey: "" });
-      const f = await insertRun(store.db, { jobName: "j", job: {}, selector: {}, priority: 0, source: "", idempotencyKey: "" });
+      const e = await insertRun(store, { jobName: "j", job: {}, selector: {}, priority: 0, source: "", idempotencyKey: "" });
+      const f = await insertRun(store, { jobName: "j", job: {}, selector: {}, priority: 0, source: "", idempotencyKey: "" });
       for (const r of [a, b, c, d, e, f]) expect(r.created).toBe(true);
       expect([a, b, c, d, e, f].map((r) => r.run.id)).toEqual(["1", "2", "3", "4", "5", "6"]);
       expect([c, d, e, f].map((r) => r.run.idempotency_key)).toEqual([null, null, null, null]);
@@ -86,14 +86,14 @@ describe.each(DIALECTS)("runs: insert and read (%s)", (dialect) => {
       const keys = ["Key", "key", "key ", "it's", 'say "hi"', "ключ", "\\x00"];
       const ids = new Set<string>();
       for (const key of keys) {
-        const r = await insertRun(store.db, { jobName: "j", job: {}, selector: {}, priority: 0, source: "", idempotencyKey: key });
+        const r = await insertRun(store, { jobName: "j", job: {}, selector: {}, priority: 0, source: "", idempotencyKey: key });
         expect(r.created).toBe(true);
         expect(r.run.idempotency_key).toBe(key);
         ids.add(r.run.id);
       }
       expect(ids.size).toBe(keys.length);
       for (const key of keys) {
-        const again = await insertRun(store.db, { jobName: "j", job: {}, selector: {}, priority: 0, source: "", idempotencyKey: key });
+        const again = await insertRun(store, { jobName: "j", job: {}, selector: {}, priority: 0, source: "", idempotencyKey: key });
         expect(again.created).toBe(false);
         expect(again.run.idempotency_key).toBe(key);
       }
@@ -104,10 +104,10 @@ describe.each(DIALECTS)("runs: insert and read (%s)", (dialect) => {
   describe("getRun", () => {
     it("returns the run with the name of its agent, or null before assignment", async () => {
       await upsertAgent(store.db, { id: "agent-1", name: "builder-1", labels: {}, slots: 1, version: "1", killMethod: "group" });
-      const queued = await submit(store.db);
-      const placed = await submit(store.db);
+      const queued = await submit(store);
+      const placed = await submit(store);
       // Claim only the lowest id (limit 1).
-      const [claimed] = await claimRuns(store.db, "agent-1", {}, 1);
+      const [claimed] = await claimRuns(store, "agent-1", {}, 1);
       expect(claimed?.id).toBe(queued.id);
 
       const view = await getRun(store.db, queued.id);
@@ -116,8 +116,8 @@ describe.each(DIALECTS)("runs: insert and read (%s)", (dialect) => {
     });
 
     it("shows agent_name null when the agent row is unknown", async () => {
-      const run = await submit(store.db);
-      await claimRuns(store.db, "ghost", {}, 1);
+      const run = await submit(store);
+      await claimRuns(store, "ghost", {}, 1);
       expect(await getRun(store.db, run.id)).toMatchObject({ agent_id: "ghost", agent_name: null });
     });
 
@@ -137,14 +137,14 @@ describe.each(DIALECTS)("runs: insert and read (%s)", (dialect) => {
       ["full-width digit", "１"],
       ["NUL", "1\u0000"],
     ])("returns undefined for a malformed id (%s) without touching the table", async (_label, id) => {
-      const run = await submit(store.db);
+      const run = await submit(store);
       await expect(getRun(store.db, id)).resolves.toBeUndefined();
       expect(await countRows(store.db, "runs")).toBe(1);
       expect((await getRun(store.db, run.id))?.id).toBe(run.id);
     });
 
     it("returns undefined for well-formed ids that do not exist", async () => {
-      await submit(store.db);
+      await submit(store);
       for (const id of ["0", "2", "999999999999999999", "000000000000000009"]) {
         await expect(getRun(store.db, id)).resolves.toBeUndefined();
       }
@@ -155,9 +155,9 @@ describe.each(DIALECTS)("runs: insert and read (%s)", (dialect) => {
 
   describe("listRuns", () => {
     it("lists newest first, paged with beforeId, filtered by state and job name", async () => {
-      for (let i = 0; i < 5; i++) await submit(store.db, { jobName: i % 2 === 0 ? "even" : "odd" });
+      for (let i = 0; i < 5; i++) await submit(store, { jobName: i % 2 === 0 ? "even" : "odd" });
       await upsertAgent(store.db, { id: "agent-1", name: "builder-1", labels: {}, slots: 1, version: "1", killMethod: "group" });
-      await claimRuns(store.db, "agent-1", {}, 2); // runs 1 and 2
+      await claimRuns(store, "agent-1", {}, 2); // runs 1 and 2
 
       const ids = (rows: { id: string }[]) => rows.map((r) => r.id);
       expect(ids(await listRuns(store.db, { limit: 100 }))).toEqual(["5", "4", "3", "2", "1"]);
@@ -179,7 +179,7 @@ describe.each(DIALECTS)("runs: insert and read (%s)", (dialect) => {
     });
 
     it("pages through many runs with beforeId without gaps or repeats", async () => {
-      for (let i = 0; i < 23; i++) await submit(store.db);
+      for (let i = 0; i < 23; i++) await submit(store);
       const seen: string[] = [];
       let beforeId: string | undefined;
       for (;;) {
