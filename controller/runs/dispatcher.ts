@@ -1,7 +1,7 @@
 /**
  * Places queued runs on free agent slots. Event-driven: it listens on the bus,
  * and a run created, requeued, retried or finished (here or in another
- * controller on the same database), an agent connecting, or a catch-up after
+ * controller on the same database), an agent connecting (the registry), or a catch-up after
  * a bus gap schedules a pass. Wakes coalesce: a pass runs on the next turn of
  * the event loop (after the code that announced has finished its own
  * bookkeeping, such as freeing a slot), and wakes during a pass make one more.
@@ -29,6 +29,7 @@ export class Dispatcher {
   private retriesWaiting = true;
   private stopped = false;
   private readonly unsubscribe: () => void;
+  private readonly unwatch: () => void;
 
   constructor(
     private readonly store: Writer,
@@ -36,6 +37,8 @@ export class Dispatcher {
     private readonly log: Logger,
   ) {
     this.unsubscribe = store.bus.subscribe((ev) => this.hear(ev));
+    // An agent connecting (or leaving) changes the free slots.
+    this.unwatch = agents.watch(() => this.wake());
   }
 
   private hear(ev: HodeiEvent): void {
@@ -97,6 +100,7 @@ export class Dispatcher {
   stop(): void {
     this.stopped = true;
     this.unsubscribe();
+    this.unwatch();
     clearTimeout(this.retryTimer);
   }
 
