@@ -141,6 +141,13 @@ function translate(e: ErrorObject): Issue {
     }
     case "format":
       return value(formatProblem(String(p["format"]), String(e.data)) ?? `invalid ${String(p["format"])} ${q(e.data)}`);
+    case "pattern": {
+      // Patterns sit beside a format (for editors); the format's words are the better message,
+      // and the same words twice are reported once.
+      const format = typeof ps["format"] === "string" ? ps["format"] : undefined;
+      const problem = format === undefined ? undefined : formatProblem(format, String(e.data));
+      return value(problem ?? `invalid value ${q(e.data)}: must match ${String(p["pattern"])}`);
+    }
     case "minimum":
     case "maximum":
     case "exclusiveMinimum":
