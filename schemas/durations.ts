@@ -8,7 +8,7 @@
  * the same syntax for editors; test/unit/schemas/grammar.test.ts keeps them
  * in step with the parsers.
  */
-import { SpecValueError } from "./errors.js";
+import { quote, SpecValueError } from "./errors.js";
 
 export { SpecValueError } from "./errors.js";
 
@@ -38,7 +38,7 @@ const DURATION_EXPECTED = 'expected a number followed by ms, s, m, h or d, e.g. 
  * allowed. Throws SpecValueError with a message that says what is expected.
  */
 export function parseDuration(s: string): number {
-  const fail = (why: string) => new SpecValueError(`invalid duration ${JSON.stringify(s)}: ${why}`);
+  const fail = (why: string) => new SpecValueError(`invalid duration ${quote(s)}: ${why}`);
   if (typeof s !== "string") throw fail(DURATION_EXPECTED);
   if (s === "0") return 0;
   if (s.startsWith("-")) throw fail("durations cannot be negative");
@@ -92,7 +92,7 @@ const SIZE_EXPECTED =
  * with Kubernetes' unit spelling. Fractions round up to a whole byte.
  */
 export function parseSize(s: string): number {
-  const fail = (why: string) => new SpecValueError(`invalid size ${JSON.stringify(s)}: ${why}`);
+  const fail = (why: string) => new SpecValueError(`invalid size ${quote(s)}: ${why}`);
   if (typeof s !== "string") throw fail(SIZE_EXPECTED);
   if (s.startsWith("-")) throw fail("sizes cannot be negative");
   const m = /^(\d+(?:\.\d+)?)([A-Za-z]*)$/.exec(s);
@@ -112,7 +112,8 @@ function sizeUnitHint(num: string, unit: string): string | undefined {
   if (!m) return undefined;
   const letter = (m[1] ?? "").toUpperCase();
   const decimal = letter === "K" ? "k" : letter;
-  return `unknown unit "${unit}" (did you mean "${num}${decimal}" for powers of 1000 or "${num}${letter}i" for powers of 1024?)`;
+  const n = num.length > 20 ? "N" : num; // a long number was quoted once already
+  return `unknown unit "${unit}" (did you mean "${n}${decimal}" for powers of 1000 or "${n}${letter}i" for powers of 1024?)`;
 }
 
 /**
@@ -120,7 +121,7 @@ function sizeUnitHint(num: string, unit: string): string | undefined {
  * millicores). Must be greater than zero.
  */
 export function parseCpu(v: number | string): number {
-  const fail = (why: string) => new SpecValueError(`invalid cpu ${JSON.stringify(v)}: ${why}`);
+  const fail = (why: string) => new SpecValueError(`invalid cpu ${quote(v)}: ${why}`);
   let cores: number;
   if (typeof v === "number") {
     cores = v;
