@@ -1,6 +1,7 @@
 // "Something changed, look again": the agent notifies on every job end, ack
 // and stream change, and shutdown waits for a condition over that, with a
 // deadline. Listeners are plain checks, so a waiter can never break a notifier.
+import { setLongTimeout, type LongTimer } from "./long-timer.js";
 
 export class Changes {
   private readonly waiters = new Set<() => void>();
@@ -16,17 +17,18 @@ export class Changes {
   until(condition: () => boolean, timeoutMs = Infinity, interrupt?: Promise<void>): Promise<boolean> {
     return new Promise((resolve) => {
       if (condition()) return resolve(true);
-      let timer: NodeJS.Timeout | undefined;
+      let timer: LongTimer | undefined;
       const done = () => {
         this.waiters.delete(check);
-        clearTimeout(timer);
+        timer?.clear();
         resolve(condition());
       };
       const check = () => {
         if (condition()) done();
       };
       this.waiters.add(check);
-      if (Number.isFinite(timeoutMs)) timer = setTimeout(done, timeoutMs);
+      // Long: a drain deadline (--drain-timeout, Drain.deadline_ms) may be up to 365d.
+      if (Number.isFinite(timeoutMs)) timer = setLongTimeout(done, timeoutMs);
       void interrupt?.then(done);
     });
   }

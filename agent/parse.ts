@@ -1,35 +1,8 @@
 // Parsers for the agent's flag values. Each throws ConfigError naming the flag.
+// Durations and sizes are not here: every flag parses them with the one
+// grammar of schemas/durations.ts (cli/flags.ts).
 import { ConfigError } from "./errors.js";
 import { KILL_METHOD_CHOICES, type KillMethodChoice } from "./tree.js";
-
-const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
-
-/** "10m", "1h30m", "500ms", "45" (seconds) or "0" → milliseconds. */
-export function parseDuration(option: string, text: string): number {
-  const s = text.trim();
-  if (/^\d+$/.test(s)) return Number(s) * 1000;
-  const re = /(\d+(?:\.\d+)?)(ms|s|m|h|d)/gy;
-  let total = 0;
-  let matched = 0;
-  for (let m = re.exec(s); m; m = re.exec(s)) {
-    total += Number(m[1]) * (DURATION_UNITS[m[2] ?? ""] ?? 0);
-    matched = re.lastIndex;
-  }
-  if (s === "" || matched !== s.length) {
-    throw new ConfigError(option, `"${text}" is not a duration; use e.g. 30s, 10m, 1h30m or 0`);
-  }
-  return Math.round(total);
-}
-
-const SIZE_UNITS: Record<string, number> = { "": 1, b: 1, k: 1024, kb: 1024, kib: 1024, m: 1 << 20, mb: 1 << 20, mib: 1 << 20, g: 1 << 30, gb: 1 << 30, gib: 1 << 30 };
-
-/** "32MiB", "512k", "1048576" → bytes (binary units: memory, not disks). */
-export function parseSize(option: string, text: string): number {
-  const m = /^\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*$/i.exec(text);
-  const unit = SIZE_UNITS[(m?.[2] ?? "?").toLowerCase()];
-  if (!m || unit === undefined) throw new ConfigError(option, `"${text}" is not a size; use e.g. 32MiB, 512KiB or a byte count`);
-  return Math.round(Number(m[1]) * unit);
-}
 
 // Same shape as Kubernetes label keys and values, so selectors written for one
 // read the same in the other.

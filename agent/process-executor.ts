@@ -11,6 +11,7 @@ import type { Logger } from "pino";
 import { FinishReason, LogStream } from "../proto/gen/hodei/v1/common.js";
 import type { Executor, JobEvents, JobRequest, JobResult, RunningJob, StopKind } from "./executor.js";
 import { SpawnError } from "./errors.js";
+import { setLongTimeout, type LongTimer } from "./long-timer.js";
 import type { JobTree, Trees } from "./tree.js";
 import { prepareLaunch, runFileName } from "./workspace.js";
 
@@ -60,7 +61,7 @@ class ProcessJob implements RunningJob {
   private done = false;
   private file = "";
   /** Cleared when the run finishes; the tree's SIGKILL timer is not (see exited()). */
-  private readonly timers: NodeJS.Timeout[] = [];
+  private readonly timers: LongTimer[] = [];
 
   constructor(
     private readonly req: JobRequest,
@@ -193,7 +194,7 @@ class ProcessJob implements RunningJob {
   private finish(partial: Partial<JobResult>): void {
     if (this.done) return;
     this.done = true;
-    for (const t of this.timers) clearTimeout(t);
+    for (const t of this.timers) t.clear();
     if (!this.child) void this.release(); // never spawned: only an empty cgroup to remove
     const stopped = this.stopKind === "timeout" ? FinishReason.FINISH_REASON_TIMEOUT : FinishReason.FINISH_REASON_CANCELLED;
     this.events.onFinished({ reason: stopped, signal: "", message: "", finishedAtMs: Date.now(), ...partial });
@@ -214,13 +215,12 @@ class ProcessJob implements RunningJob {
   // executor's close() does it at once instead). The group id could in theory
   // be reused within the grace; Linux hands out pids sequentially, so that
   // needs the whole pid space to wrap in seconds. A cgroup has no such risk.
+  // Long timers: timeout and killGrace may be up to 365d, past what one Node timer holds.
   private killLater(ms: number): void {
-    setTimeout(() => void this.release(), ms).unref();
+    setLongTimeout(() => void this.release(), ms, { unref: true });
   }
 
   private later(ms: number, fn: () => void): void {
-    const t = setTimeout(fn, ms);
-    t.unref();
-    this.timers.push(t);
+    this.timers.push(setLongTimeout(fn, ms, { unref: true }));
   }
 }

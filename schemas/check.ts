@@ -6,11 +6,13 @@
  */
 import { Ajv2020, type ValidateFunction } from "ajv/dist/2020.js";
 import { parseDuration } from "./durations.js";
+import { quote } from "./errors.js";
 import { FORMATS } from "./formats.js";
 import jobSchema from "./job.schema.json" with { type: "json" };
 import { describeValue, translateErrors, type Issue } from "./messages.js";
 import policySchema from "./policy.schema.json" with { type: "json" };
 import providerSchema from "./provider.schema.json" with { type: "json" };
+import { nulIssues } from "./scan.js";
 import { didYouMean } from "./suggest.js";
 import { KINDS, type AnyDocument, type JobDocument, type Kind } from "./types.js";
 
@@ -20,6 +22,7 @@ const ajv = new Ajv2020({
   allErrors: true, // report every problem, not the first
   strict: true, // a typo in our own schemas fails on first compile (the fixture tests compile each)
   strictRequired: false, // the run/command oneOf names properties defined one level up
+  strictTuples: false, // command: prefixItems says what command[0] is, items the open-ended arguments
   allowUnionTypes: true, // cpu is number | string
   verbose: true, // errors carry data and parentSchema, which the messages need
   useDefaults: true, // priority: 0
@@ -86,10 +89,11 @@ export function checkDocument(obj: unknown): { doc?: AnyDocument; issues: Issue[
     issues.push({
       pointer: "/kind",
       at: "value",
-      message: `unknown kind ${JSON.stringify(kind)}: expected "Job", "Policy" or "Provider"${didYouMean(kind, KINDS)}`,
+      message: `unknown kind ${quote(kind)}: expected "Job", "Policy" or "Provider"${didYouMean(kind, KINDS)}`,
     });
   }
   if (!validate(obj)) issues.push(...translateErrors(validate.errors ?? []));
+  issues.push(...nulIssues(obj));
   if (issues.length > 0) return { issues };
   const doc = obj as unknown as AnyDocument;
   if (doc.kind === "Job") issues.push(...jobRules(doc));

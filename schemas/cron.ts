@@ -4,7 +4,7 @@
  * each field to the sorted list of values it matches, which is what the
  * trigger scheduler needs; validation reuses it for precise messages.
  */
-import { SpecValueError } from "./errors.js";
+import { quote, SpecValueError } from "./errors.js";
 
 export interface CronSchedule {
   minute: number[];
@@ -48,7 +48,7 @@ const MACROS: Readonly<Record<string, string>> = {
 };
 
 export function parseCron(expr: string): CronSchedule {
-  const fail = (why: string) => new SpecValueError(`invalid schedule ${JSON.stringify(expr)}: ${why}`);
+  const fail = (why: string) => new SpecValueError(`invalid schedule ${quote(expr)}: ${why}`);
   const macro = MACROS[expr.trim()];
   if (macro) throw fail(`macros are not supported; write "${macro}" instead`);
   const parts = expr.trim().split(/\s+/).filter((p) => p !== "");

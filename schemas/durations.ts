@@ -1,10 +1,14 @@
 /**
- * Parsers for the human-friendly quantities used in specs: durations
- * ("1h30m"), byte sizes ("512Mi") and CPU amounts ("500m"). They are used by
- * the JSON Schema formats, so `timeout: 10x` is reported by the validator with
- * the same message the runtime would give.
+ * The one grammar for durations ("1h30m"), byte sizes ("512Mi") and CPU
+ * amounts ("500m") in Hodei: job specs (through the JSON Schema formats),
+ * every CLI flag (cli/flags.ts), the controller and the agent all call these
+ * functions, so `timeout: 10x` and `--drain-timeout 10x` get the same message.
+ * The rules are written once, in docs/specs.md ("Durations, sizes, CPU,
+ * schedules"). The schemas' `pattern`s (DURATION_PATTERN, SIZE_PATTERN) are
+ * the same syntax for editors; test/unit/schemas/grammar.test.ts keeps them
+ * in step with the parsers.
  */
-import { SpecValueError } from "./errors.js";
+import { quote, SpecValueError } from "./errors.js";
 
 export { SpecValueError } from "./errors.js";
 
@@ -19,6 +23,13 @@ const DURATION_UNITS: ReadonlyArray<readonly [string, number]> = [
 /** A year: longer is certainly a typo, and it keeps timer arithmetic exact. */
 export const MAX_DURATION_MS = 365 * 86_400_000;
 
+/**
+ * The syntax of a duration as a JSON Schema pattern (ECMAScript regex), for
+ * editors: it accepts exactly what parseDuration accepts, except values over
+ * the 365d maximum, which only the parser refuses.
+ */
+export const DURATION_PATTERN = "^(0|(?=\\d)(\\d+(\\.\\d+)?d)?(\\d+(\\.\\d+)?h)?(\\d+(\\.\\d+)?m)?(\\d+(\\.\\d+)?s)?(\\d+(\\.\\d+)?ms)?)$";
+
 const DURATION_EXPECTED = 'expected a number followed by ms, s, m, h or d, e.g. "90s" or "1h30m"';
 
 /**
@@ -27,11 +38,12 @@ const DURATION_EXPECTED = 'expected a number followed by ms, s, m, h or d, e.g. 
  * allowed. Throws SpecValueError with a message that says what is expected.
  */
 export function parseDuration(s: string): number {
-  const fail = (why: string) => new SpecValueError(`invalid duration ${JSON.stringify(s)}: ${why}`);
+  const fail = (why: string) => new SpecValueError(`invalid duration ${quote(s)}: ${why}`);
   if (typeof s !== "string") throw fail(DURATION_EXPECTED);
   if (s === "0") return 0;
   if (s.startsWith("-")) throw fail("durations cannot be negative");
-  if (/^\d+(\.\d+)?$/.test(s)) throw fail(`missing unit; ${DURATION_EXPECTED}`);
+  // One rule everywhere, flags included: only 0 may go without a unit (is "45" seconds? milliseconds?).
+  if (/^\d+(\.\d+)?$/.test(s)) throw fail(`missing unit: write "${s}s" for seconds or "${s}ms" for milliseconds (only 0 may be written without a unit)`);
   const part = /(\d+(?:\.\d+)?)(ms|s|m|h|d)/y;
   let total = 0;
   let lastRank = -1;
@@ -66,15 +78,21 @@ const SIZE_UNITS: Readonly<Record<string, number>> = {
   Pi: 2 ** 50,
 };
 
+/**
+ * The syntax of a size as a JSON Schema pattern, for editors: exactly what
+ * parseSize accepts, except values too large to count in bytes.
+ */
+export const SIZE_PATTERN = "^(\\d+|\\d+(\\.\\d+)?(k|M|G|T|P|Ki|Mi|Gi|Ti|Pi))$";
+
 const SIZE_EXPECTED =
-  'expected a number of bytes, optionally followed by k, M, G, T (powers of 1000) or Ki, Mi, Gi, Ti (powers of 1024), e.g. "512Mi" or "1.5G"';
+  'expected a number of bytes, optionally followed by k, M, G, T, P (powers of 1000) or Ki, Mi, Gi, Ti, Pi (powers of 1024), e.g. "512Mi" or "1.5G"';
 
 /**
  * Bytes in a size such as `512Mi`, `1Gi`, `100M`, `1.5G`, `64k` or `1024`,
  * with Kubernetes' unit spelling. Fractions round up to a whole byte.
  */
 export function parseSize(s: string): number {
-  const fail = (why: string) => new SpecValueError(`invalid size ${JSON.stringify(s)}: ${why}`);
+  const fail = (why: string) => new SpecValueError(`invalid size ${quote(s)}: ${why}`);
   if (typeof s !== "string") throw fail(SIZE_EXPECTED);
   if (s.startsWith("-")) throw fail("sizes cannot be negative");
   const m = /^(\d+(?:\.\d+)?)([A-Za-z]*)$/.exec(s);
@@ -94,7 +112,8 @@ function sizeUnitHint(num: string, unit: string): string | undefined {
   if (!m) return undefined;
   const letter = (m[1] ?? "").toUpperCase();
   const decimal = letter === "K" ? "k" : letter;
-  return `unknown unit "${unit}" (did you mean "${num}${decimal}" for powers of 1000 or "${num}${letter}i" for powers of 1024?)`;
+  const n = num.length > 20 ? "N" : num; // a long number was quoted once already
+  return `unknown unit "${unit}" (did you mean "${n}${decimal}" for powers of 1000 or "${n}${letter}i" for powers of 1024?)`;
 }
 
 /**
@@ -102,7 +121,7 @@ function sizeUnitHint(num: string, unit: string): string | undefined {
  * millicores). Must be greater than zero.
  */
 export function parseCpu(v: number | string): number {
-  const fail = (why: string) => new SpecValueError(`invalid cpu ${JSON.stringify(v)}: ${why}`);
+  const fail = (why: string) => new SpecValueError(`invalid cpu ${quote(v)}: ${why}`);
   let cores: number;
   if (typeof v === "number") {
     cores = v;

@@ -37,3 +37,22 @@ export function formatSpecError(e: SpecError): string {
   const at = e.pointer === "" ? "" : ` (at ${e.pointer})`;
   return `${where}: ${e.message}${at}`;
 }
+
+/** Longest value, in characters, that messages quote whole. */
+export const MAX_QUOTED = 80;
+
+/**
+ * A value quoted for a message, as JSON: `"10x"`. A long one is cut, and
+ * says how long it was (`"aaaa…" (10000 characters)`), so a 10,000-character
+ * name gives a one-line error rather than the name back.
+ */
+export function quote(v: unknown): string {
+  if (typeof v !== "string") {
+    const json = JSON.stringify(v) ?? String(v);
+    return json.length <= MAX_QUOTED ? json : `${json.slice(0, MAX_QUOTED - 20)}… (${json.length} characters of JSON)`;
+  }
+  if (v.length <= MAX_QUOTED) return JSON.stringify(v);
+  let head = v.slice(0, MAX_QUOTED - 20);
+  if (/[\uD800-\uDBFF]$/.test(head)) head = head.slice(0, -1); // never half a surrogate pair
+  return `${JSON.stringify(head).slice(0, -1)}…" (${v.length} characters)`;
+}

@@ -8,7 +8,7 @@
 import { posix } from "node:path";
 import { parseCron } from "./cron.js";
 import { parseCpu, parseDuration, parseSize } from "./durations.js";
-import { SpecValueError } from "./errors.js";
+import { quote, SpecValueError } from "./errors.js";
 
 type Check = (s: string) => void;
 
@@ -24,7 +24,7 @@ const LABEL_KEY = /^([a-z0-9]([-a-z0-9.]*[a-z0-9])?\/)?[A-Za-z0-9]([-A-Za-z0-9_.
 export const FORMATS: Readonly<Record<string, Check>> = {
   duration: (s) => void parseDuration(s),
   "positive-duration": (s) => {
-    check(parseDuration(s) > 0, `invalid duration ${JSON.stringify(s)}: must be greater than zero`);
+    check(parseDuration(s) > 0, `invalid duration ${quote(s)}: must be greater than zero`);
   },
   size: (s) => void parseSize(s),
   cpu: (s) => void parseCpu(s),
@@ -32,27 +32,27 @@ export const FORMATS: Readonly<Record<string, Check>> = {
   "dns-label": (s) => {
     check(
       s.length <= 63 && DNS_LABEL.test(s),
-      `invalid name ${JSON.stringify(s)}: use 1 to 63 lowercase letters, digits and "-", starting and ending with a letter or digit`,
+      `invalid name ${quote(s)}: use 1 to 63 lowercase letters, digits and "-", starting and ending with a letter or digit`,
     );
   },
   "env-name": (s) => {
     check(
       ENV_NAME.test(s),
-      `invalid environment variable name ${JSON.stringify(s)}: use letters, digits and "_", not starting with a digit`,
+      `invalid environment variable name ${quote(s)}: use letters, digits and "_", not starting with a digit`,
     );
   },
   "secret-name": (s) => {
-    check(ENV_NAME.test(s), `invalid secret name ${JSON.stringify(s)}: use letters, digits and "_", not starting with a digit`);
+    check(ENV_NAME.test(s), `invalid secret name ${quote(s)}: use letters, digits and "_", not starting with a digit`);
   },
   "label-key": (s) => {
     const name = s.slice(s.lastIndexOf("/") + 1);
     check(
       s.length <= 253 && name.length <= 63 && LABEL_KEY.test(s),
-      `invalid label key ${JSON.stringify(s)}: use letters, digits, "-", "_" and ".", starting and ending with a letter or digit, optionally after a domain and "/" (e.g. "hodei.dev/team")`,
+      `invalid label key ${quote(s)}: use letters, digits, "-", "_" and ".", starting and ending with a letter or digit, optionally after a domain and "/" (e.g. "hodei.dev/team")`,
     );
   },
   "relative-path": (s) => {
-    const q = JSON.stringify(s);
+    const q = quote(s);
     check(s !== "" && !s.includes("\0"), `invalid path ${q}: must be a non-empty relative path`);
     const slashed = s.replace(/\\/g, "/");
     check(!slashed.startsWith("/") && !/^[A-Za-z]:/.test(slashed), `invalid path ${q}: must be relative to the workspace, not absolute`);
@@ -60,7 +60,7 @@ export const FORMATS: Readonly<Record<string, Check>> = {
     check(norm !== ".." && !norm.startsWith("../"), `invalid path ${q}: must stay inside the workspace (too many "..")`);
   },
   "image-ref": (s) => {
-    check(s !== "" && !/\s/.test(s), `invalid image ${JSON.stringify(s)}: must be an image reference such as "node:20" without spaces`);
+    check(s !== "" && !/\s/.test(s), `invalid image ${quote(s)}: must be an image reference such as "node:20" without spaces`);
   },
 };
 

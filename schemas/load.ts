@@ -9,7 +9,9 @@ import { readFile, stat } from "node:fs/promises";
 import { checkDocument } from "./check.js";
 import { discoverSpecFiles } from "./discover.js";
 import { formatSpecError, type SpecError } from "./errors.js";
+import { MAX_DEPTH } from "./parse.js";
 import { fileError, loadInto, MAX_FILE_BYTES, tooLarge, type Names } from "./read.js";
+import { tooDeep } from "./scan.js";
 import type { AnyDocument, JobDocument, LoadResult } from "./types.js";
 
 export { formatSpecError, SpecValueError, type SpecError } from "./errors.js";
@@ -103,8 +105,15 @@ export async function loadPaths(paths: string[]): Promise<LoadResult> {
   return out;
 }
 
-/** Validate an already-parsed object (the controller re-validates JSON sent by clients). Errors have file "<input>", line 0, col 0. */
+/**
+ * Validate an already-parsed object (the controller re-validates JSON sent by
+ * clients). Errors have file "<input>", line 0, col 0. Nesting is limited as
+ * in YAML (MAX_DEPTH).
+ */
 export function validateDocument(obj: unknown, file = "<input>"): { doc?: AnyDocument; errors: SpecError[] } {
+  // The YAML loader refuses this depth before parsing; JSON.parse does not (and copying it may overflow the stack).
+  const deep = tooDeep(obj, MAX_DEPTH);
+  if (deep !== undefined) return { errors: [{ file, line: 0, col: 0, pointer: deep, message: `nested too deeply (more than ${MAX_DEPTH} levels)` }] };
   let copy: unknown;
   try {
     copy = structuredClone(obj); // validation fills in defaults; never modify the caller's object

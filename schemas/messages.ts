@@ -8,6 +8,7 @@
  * place the caret on the right token.
  */
 import type { ErrorObject } from "ajv/dist/2020.js";
+import { quote } from "./errors.js";
 import { FORMAT_HINTS, formatProblem } from "./formats.js";
 import { didYouMean } from "./suggest.js";
 
@@ -28,7 +29,7 @@ type Schema = Record<string, unknown>;
 export const escapePointer = (seg: string): string => seg.replace(/~/g, "~0").replace(/\//g, "~1");
 export const unescapePointer = (seg: string): string => seg.replace(/~1/g, "/").replace(/~0/g, "~");
 
-const q = (v: unknown): string => JSON.stringify(v) ?? String(v);
+const q = quote;
 
 /** "a string", "a list"... in YAML words, for "got ..." */
 export function describeValue(v: unknown): string {
@@ -141,6 +142,13 @@ function translate(e: ErrorObject): Issue {
     }
     case "format":
       return value(formatProblem(String(p["format"]), String(e.data)) ?? `invalid ${String(p["format"])} ${q(e.data)}`);
+    case "pattern": {
+      // Patterns sit beside a format (for editors); the format's words are the better message,
+      // and the same words twice are reported once.
+      const format = typeof ps["format"] === "string" ? ps["format"] : undefined;
+      const problem = format === undefined ? undefined : formatProblem(format, String(e.data));
+      return value(problem ?? `invalid value ${q(e.data)}: must match ${String(p["pattern"])}`);
+    }
     case "minimum":
     case "maximum":
     case "exclusiveMinimum":
@@ -150,8 +158,10 @@ function translate(e: ErrorObject): Issue {
       return value(p["limit"] === 1 ? "must not be empty" : `must have at least ${q(p["limit"])} items`);
     case "maxItems":
       return value(`must have at most ${q(p["limit"])} items`);
-    case "minLength":
-      return value(p["limit"] === 1 ? "must not be empty" : `must be at least ${q(p["limit"])} characters long`);
+    case "minLength": {
+      const what = typeof ps["title"] === "string" ? `${ps["title"]} ` : ""; // e.g. "the program (command[0])"
+      return value(p["limit"] === 1 ? `${what}must not be empty` : `${what}must be at least ${q(p["limit"])} characters long`);
+    }
     case "maxLength":
       return value(`must be at most ${q(p["limit"])} characters long`);
     case "uniqueItems": {

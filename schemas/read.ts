@@ -7,7 +7,7 @@
  */
 import { isScalar, LineCounter, type Document, type YAMLError } from "yaml";
 import { checkDocument } from "./check.js";
-import { SpecValueError, type SpecError } from "./errors.js";
+import { quote, SpecValueError, type SpecError } from "./errors.js";
 import { MAX_DEPTH, parseDocuments } from "./parse.js";
 import { locate } from "./position.js";
 import { inspectTree } from "./tree.js";
@@ -37,7 +37,7 @@ function yamlMessage(e: YAMLError, text: string): string {
   const token = text.slice(e.pos[0], e.pos[1]);
   switch (e.code) {
     case "TAG_RESOLVE_FAILED":
-      return `unsupported tag ${JSON.stringify(token)}`;
+      return `unsupported tag ${quote(token)}`;
     case "NON_STRING_KEY":
       return "keys must be plain strings, not lists or mappings";
     default:
@@ -144,7 +144,7 @@ export function loadInto(text: string, file: string, out: LoadResult, names: Nam
     const first = names.get(id);
     if (first) {
       const where = first.file === file ? `on line ${first.line}` : `in ${first.file}:${first.line}:${first.col}`;
-      errors.push({ ...r.name, message: `duplicate ${kind.toLowerCase()} name ${JSON.stringify(metadata.name)}: already defined ${where}` });
+      errors.push({ ...r.name, message: `duplicate ${kind.toLowerCase()} name ${quote(metadata.name)}: already defined ${where}` });
       continue;
     }
     names.set(id, r.name);

@@ -9,6 +9,7 @@
  * the whole document on every call.
  */
 import { isAlias, isMap, isScalar, visit, type Alias, type Document, type Node } from "yaml";
+import { quote } from "./errors.js";
 
 export interface TreeProblem {
   node: Node;
@@ -43,7 +44,7 @@ export function inspectTree(doc: Document): TreeInfo {
         for (const pair of node.items) {
           if (!isScalar(pair.key) || pair.key.value === "<<") continue; // several merge keys are fine
           const key = String(pair.key.value);
-          if (seen.has(key)) problems.push({ node: pair.key, message: `duplicate key ${JSON.stringify(key)}: keys in a mapping must be unique` });
+          if (seen.has(key)) problems.push({ node: pair.key, message: `duplicate key ${quote(key)}: keys in a mapping must be unique` });
           seen.add(key);
         }
       }

@@ -1,7 +1,8 @@
 import { Command, Flags } from "@oclif/core";
 import { compileAgentOptions, ConfigError, startAgent, type CompiledAgentOptions } from "../../agent/index.js";
 import { defaultLogger } from "../../agent/config.js";
-import { parseDuration, parseKillMethod, parseLabels, parseSize } from "../../agent/parse.js";
+import { parseKillMethod, parseLabels } from "../../agent/parse.js";
+import { durationFlag, sizeFlag } from "../flags.js";
 
 const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
 
@@ -23,9 +24,9 @@ On SIGTERM or SIGINT it takes no new work, lets running jobs finish within --dra
     labels: Flags.string({ summary: "Labels for job selectors, k=v,k2=v2.", env: "HODEI_AGENT_LABELS" }),
     slots: Flags.integer({ summary: "Runs executed at once (default: number of CPUs).", env: "HODEI_AGENT_SLOTS", min: 1 }),
     "work-dir": Flags.string({ summary: "Directory for run workspaces (default: a per-user temp dir).", env: "HODEI_WORK_DIR" }),
-    "drain-timeout": Flags.string({ summary: "On shutdown, how long running jobs may go on before they are cancelled; 0 = no limit.", env: "HODEI_DRAIN_TIMEOUT", default: "10m" }),
-    "max-unacked-logs": Flags.string({ summary: "Unacknowledged log bytes kept in memory; beyond it they are spooled to disk.", env: "HODEI_MAX_UNACKED_LOGS", default: "32MiB" }),
-    "max-spool": Flags.string({ summary: "Cap on the disk log spool of all runs; beyond it job output is paused. 0 = no spool.", env: "HODEI_MAX_SPOOL", default: "10GiB" }),
+    "drain-timeout": durationFlag({ summary: "On shutdown, how long running jobs may go on before they are cancelled, e.g. 30m; 0 = no limit. Default: 10m.", env: "HODEI_DRAIN_TIMEOUT" }),
+    "max-unacked-logs": sizeFlag({ summary: "Unacknowledged log bytes kept in memory, e.g. 64Mi; beyond it they are spooled to disk. Default: 32Mi.", env: "HODEI_MAX_UNACKED_LOGS" }),
+    "max-spool": sizeFlag({ summary: "Cap on the disk log spool of all runs, e.g. 20Gi; beyond it job output is paused. 0 = no spool. Default: 10Gi.", env: "HODEI_MAX_SPOOL" }),
     "kill-method": Flags.string({ summary: "How a job's process tree is stopped: auto, cgroup, cgroup-v2, cgroup-v1, process-group.", env: "HODEI_KILL_METHOD", default: "auto" }),
     "keep-workspaces": Flags.boolean({ summary: "Keep each run's workspace after it ends.", env: "HODEI_KEEP_WORKSPACES", default: false }),
     "log-level": Flags.option({ summary: "Agent log level (stderr).", options: LOG_LEVELS, env: "HODEI_LOG_LEVEL", default: "info" as const })(),
@@ -41,9 +42,9 @@ On SIGTERM or SIGINT it takes no new work, lets running jobs finish within --dra
         labels: flags.labels ? parseLabels("labels", flags.labels) : undefined,
         slots: flags.slots,
         workDir: flags["work-dir"],
-        drainTimeoutMs: parseDuration("drain-timeout", flags["drain-timeout"]),
-        maxUnackedLogBytes: parseSize("max-unacked-logs", flags["max-unacked-logs"]),
-        maxSpoolBytes: parseSize("max-spool", flags["max-spool"]),
+        drainTimeoutMs: flags["drain-timeout"],
+        maxUnackedLogBytes: flags["max-unacked-logs"],
+        maxSpoolBytes: flags["max-spool"],
         killMethod: parseKillMethod("kill-method", flags["kill-method"]),
         keepWorkspaces: flags["keep-workspaces"],
         logger: defaultLogger(flags["log-level"]),

@@ -3,6 +3,7 @@ import { HodeiCommand } from "../base.js";
 import { startController } from "../../controller/server.js";
 import { ConfigError } from "../../controller/config.js";
 import { CliError } from "../errors.js";
+import { durationFlag } from "../flags.js";
 
 export default class ControllerCommand extends HodeiCommand {
   static override summary = "Run a controller: the gRPC API for agents and the CLI, over PostgreSQL or an embedded PGlite.";
@@ -15,9 +16,9 @@ export default class ControllerCommand extends HodeiCommand {
     "database-url": Flags.string({ description: "PostgreSQL URL", env: "DATABASE_URL", exclusive: ["data-dir"] }),
     "data-dir": Flags.string({ description: "embedded PGlite data directory", env: "HODEI_CONTROLLER_DATA_DIR" }),
     listen: Flags.string({ description: "HOST:PORT for gRPC", default: "127.0.0.1:7070", env: "HODEI_LISTEN" }),
-    "heartbeat-interval": Flags.integer({ description: "agent heartbeat interval in milliseconds", default: 5000 }),
+    "heartbeat-interval": durationFlag({ description: "agent heartbeat interval, 100ms to 10m (default: 5s)" }),
     "agent-lost-after": Flags.integer({ description: "silent heartbeat intervals before an agent is lost and its runs fail", default: 3 }),
-    "unschedulable-after": Flags.integer({ description: "milliseconds a queued run may wait with no agent able to take it before it fails", default: 300_000, min: 0 }),
+    "unschedulable-after": durationFlag({ description: "how long a queued run may wait with no agent able to take it before it fails (default: 5m)" }),
     http: Flags.string({ description: "HOST:PORT for /healthz and /readyz", env: "HODEI_HTTP" }),
   };
 

@@ -41,7 +41,7 @@ export function controlService(deps: ControlDeps): ControlServiceServer {
   const db = store.db;
   return {
     submitRun: unary(async (req) => {
-      if (req.jobJson.length > MAX_JOB_JSON) throw invalid(`job document is ${req.jobJson.length} bytes; the limit is ${MAX_JOB_JSON}`);
+      if (Buffer.byteLength(req.jobJson) > MAX_JOB_JSON) throw invalid(`job document is ${Buffer.byteLength(req.jobJson)} bytes; the limit is ${MAX_JOB_JSON}`);
       let obj: unknown;
       try {
         obj = JSON.parse(req.jobJson);

@@ -18,7 +18,7 @@ const agents: Proc[] = [];
 
 beforeAll(async () => {
   db = await createTestDatabase();
-  controller = await spawnController({ database: { databaseUrl: db.url }, extra: ["--heartbeat-interval", "500"] });
+  controller = await spawnController({ database: { databaseUrl: db.url }, extra: ["--heartbeat-interval", "500ms"] });
 });
 
 afterAll(async () => {

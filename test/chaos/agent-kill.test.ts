@@ -21,7 +21,7 @@ let survivor: Proc | undefined;
 
 beforeAll(async () => {
   db = await createTestDatabase();
-  controller = await spawnController({ database: { databaseUrl: db.url }, extra: ["--heartbeat-interval", String(HEARTBEAT_MS)] });
+  controller = await spawnController({ database: { databaseUrl: db.url }, extra: ["--heartbeat-interval", `${HEARTBEAT_MS}ms`] });
   victim = await startAgent(controller, { name: "victim", slots: 1 });
 });
 

@@ -74,7 +74,7 @@ const agents: Proc[] = [];
 
 beforeAll(async () => {
   db = await createTestDatabase();
-  controller = await spawnController({ database: { databaseUrl: db.url }, extra: ["--heartbeat-interval", "500"] });
+  controller = await spawnController({ database: { databaseUrl: db.url }, extra: ["--heartbeat-interval", "500ms"] });
   for (const n of [1, 2, 3]) agents.push(await startAgent(controller, { name: `kill-agent-${n}`, slots: 4 }));
 });
 
@@ -123,7 +123,7 @@ describe("kill -9 of the controller with 200 runs in flight", () => {
     controller = await spawnController({
       database: { databaseUrl: db.url },
       listen: controller.address,
-      extra: ["--heartbeat-interval", "500"],
+      extra: ["--heartbeat-interval", "500ms"],
       logFile: join(logDir, "controller-2.log"),
     });
     console.log(`[controller-kill] restarted the controller on ${controller.address}; logs in ${logDir}`);

@@ -37,7 +37,7 @@ let agent: Proc | undefined;
 
 beforeAll(async () => {
   db = await createTestDatabase();
-  controller = await spawnController({ database: { databaseUrl: db.url }, extra: ["--heartbeat-interval", "500"] });
+  controller = await spawnController({ database: { databaseUrl: db.url }, extra: ["--heartbeat-interval", "500ms"] });
   agent = await startAgent(controller, { name: "stall-agent", slots: 1 });
 });
 

@@ -14,7 +14,7 @@ let agent: Proc | undefined;
 
 beforeAll(async () => {
   db = await createTestDatabase();
-  controller = await spawnController({ database: { databaseUrl: db.url }, extra: ["--heartbeat-interval", "500"] });
+  controller = await spawnController({ database: { databaseUrl: db.url }, extra: ["--heartbeat-interval", "500ms"] });
   agent = await startAgent(controller, { name: "follow-agent", slots: 1 });
 });
 
@@ -42,7 +42,7 @@ describe("hodei logs -f across a controller restart", () => {
     const address = controller.address;
     await kill9(controller);
     await sleep(1_500);
-    controller = await spawnController({ database: { databaseUrl: db.url }, listen: address, extra: ["--heartbeat-interval", "500"] });
+    controller = await spawnController({ database: { databaseUrl: db.url }, listen: address, extra: ["--heartbeat-interval", "500ms"] });
 
     expect(await exited).toBe(0);
     expect(out).toBe(Array.from({ length: lines }, (_, i) => `line ${i + 1}\n`).join(""));

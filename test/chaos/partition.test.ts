@@ -36,7 +36,7 @@ beforeAll(async () => {
   db = await createTestDatabase();
   controller = await spawnController({
     database: { databaseUrl: db.url },
-    extra: ["--heartbeat-interval", String(HEARTBEAT_MS), "--agent-lost-after", String(LOST_AFTER)],
+    extra: ["--heartbeat-interval", `${HEARTBEAT_MS}ms`, "--agent-lost-after", String(LOST_AFTER)],
   });
   proxy = await startProxy(controller.address);
   behind = await startAgent({ ...controller, address: proxy.address }, { name: "behind-proxy", slots: 1 });

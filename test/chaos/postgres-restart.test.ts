@@ -31,7 +31,7 @@ const agents: Proc[] = [];
 beforeAll(async () => {
   pg = await startPgServer();
   const url = await pg.createDatabase("hodei");
-  controller = await spawnController({ database: { databaseUrl: url }, http: true, extra: ["--heartbeat-interval", "500"] });
+  controller = await spawnController({ database: { databaseUrl: url }, http: true, extra: ["--heartbeat-interval", "500ms"] });
   for (const n of [1, 2]) agents.push(await startAgent(controller, { name: `pg-agent-${n}`, slots: 3 }));
 });
 

@@ -42,7 +42,7 @@ const pidFiles: string[] = [];
 
 beforeAll(async () => {
   db = await createTestDatabase();
-  controller = await spawnController({ database: { databaseUrl: db.url }, extra: ["--heartbeat-interval", "500"] });
+  controller = await spawnController({ database: { databaseUrl: db.url }, extra: ["--heartbeat-interval", "500ms"] });
   agent = await startAgent(controller, { name: "tree-agent", slots: 2 });
   const { agents } = await controller.client.listAgents();
   console.log(`[process-tree] the agent stops jobs by: ${agents.find((a) => a.name === "tree-agent")?.killMethod}`);

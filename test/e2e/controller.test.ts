@@ -86,7 +86,7 @@ describe("hodei controller --data-dir", () => {
 
 describe("unschedulable runs", () => {
   it("wait while no agent is connected, and fail with why once agents exist that cannot take them", async () => {
-    const alone = await startController({ dataDir: join(tempDir("hodei-unsched-"), "db") }, ["--unschedulable-after", "0", "--heartbeat-interval", "200"]);
+    const alone = await startController({ dataDir: join(tempDir("hodei-unsched-"), "db") }, ["--unschedulable-after", "0", "--heartbeat-interval", "200ms"]);
     try {
       const env = { HODEI_CONTROLLER: alone.address };
       const { id } = await hodeiJson<{ id: string }>(["run", "test/fixtures/jobs/sleepy.yaml", "--detach"], { env });

@@ -1,27 +1,20 @@
 import { Args, Flags } from "@oclif/core";
 import { HodeiCommand } from "../../base.js";
 import { agentJson, colorState } from "../../format.js";
-import { parseDuration } from "../../../schemas/durations.js";
-import { CliError, EXIT } from "../../errors.js";
+import { durationFlag } from "../../flags.js";
 
 export default class AgentsDrain extends HodeiCommand {
   static override summary = "Drain an agent: it takes no new work and leaves once its runs finish.";
   static override args = { agent: Args.string({ description: "agent name", required: true }) };
   static override flags = {
     reason: Flags.string({ description: "why, for the agent's log" }),
-    deadline: Flags.string({ description: "cancel runs still going after this long (e.g. 10m); default: no limit" }),
+    deadline: durationFlag({ description: "cancel runs still going after this long, e.g. 10m (default: no limit)" }),
   };
 
   async run(): Promise<Record<string, unknown>> {
     const { args, flags } = await this.parse(AgentsDrain);
-    let deadlineMs = 0;
-    try {
-      if (flags.deadline) deadlineMs = parseDuration(flags.deadline);
-    } catch (err) {
-      throw new CliError(`--deadline: ${(err as Error).message}`, EXIT.usage);
-    }
     const client = await this.connect(flags.controller);
-    const agent = await client.drainAgent(args.agent, flags.reason, deadlineMs);
+    const agent = await client.drainAgent(args.agent, flags.reason, flags.deadline ?? 0);
     if (!this.jsonEnabled()) process.stdout.write(`agent ${agent.name} is ${colorState(agent.state)} (${agent.running} running)\n`);
     return agentJson(agent);
   }

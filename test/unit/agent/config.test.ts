@@ -1,29 +1,13 @@
 import { pino } from "pino";
 import { describe, expect, it } from "vitest";
 import { compileAgentOptions, DEFAULTS } from "../../../agent/config.js";
-import { ConfigError } from "../../../agent/errors.js";
-import { checkAddress, parseDuration, parseLabels, parseSize } from "../../../agent/parse.js";
+import { checkAddress, parseLabels } from "../../../agent/parse.js";
 import { Backoff } from "../../../agent/backoff.js";
 
 const logger = pino({ level: "silent" });
 
 describe("agent option parsing", () => {
-  it("parses durations", () => {
-    expect(parseDuration("d", "10m")).toBe(600_000);
-    expect(parseDuration("d", "1h30m")).toBe(5_400_000);
-    expect(parseDuration("d", "500ms")).toBe(500);
-    expect(parseDuration("d", "1.5s")).toBe(1_500);
-    expect(parseDuration("d", "45")).toBe(45_000);
-    expect(parseDuration("d", "0")).toBe(0);
-    for (const bad of ["", "10x", "m", "10 m", "-1s"]) expect(() => parseDuration("d", bad)).toThrow(ConfigError);
-  });
-
-  it("parses sizes in binary units", () => {
-    expect(parseSize("s", "32MiB")).toBe(32 << 20);
-    expect(parseSize("s", "512k")).toBe(512 * 1024);
-    expect(parseSize("s", "1048576")).toBe(1 << 20);
-    expect(() => parseSize("s", "lots")).toThrow(/not a size/);
-  });
+  // Durations and sizes: the shared grammar table, test/unit/cli/flags.test.ts.
 
   it("parses and checks labels", () => {
     expect(parseLabels("labels", "os=linux, arch=amd64,hodei.dev/pool=ci,empty=")).toEqual({
