@@ -66,7 +66,7 @@ export async function startController(opts: StartOptions): Promise<Controller> {
   const health = new Health();
   const agentDeps = { db: store.db, health, dispatcher, hub, log, heartbeatIntervalMs: o.heartbeatIntervalMs };
   server.addService(AgentServiceService, { connect: connectHandler(agentDeps) });
-  server.addService(ControlServiceService, controlService({ db: store.db, dispatcher, hub }));
+  server.addService(ControlServiceService, controlService({ db: store.db, dispatcher, hub, log }));
   const host = o.host.includes(":") ? `[${o.host}]` : o.host;
   let port: number;
   try {

@@ -3,6 +3,7 @@
  * the store; every error goes through toServiceError once.
  */
 import type { sendUnaryData, ServerUnaryCall, ServerWritableStream } from "@grpc/grpc-js";
+import type { Logger } from "pino";
 import type { ControlServiceServer, LogEvent, StreamLogsRequest } from "../../proto/gen/hodei/v1/control.js";
 import type { Db } from "../store/db.js";
 import type { Dispatcher } from "../runs/dispatcher.js";
@@ -12,9 +13,8 @@ import { listAgents, setAgentState } from "../store/agents.js";
 import { validateDocument, formatSpecError, type JobDocument } from "../../schemas/load.js";
 import { parseDuration } from "../../schemas/durations.js";
 import { agentToProto, runToProto } from "./convert.js";
-import { ApiError, invalid, notFound, toServiceError } from "./errors.js";
+import { conflict, invalid, notFound, toServiceError } from "./errors.js";
 import { isTerminal, type RunState } from "../runs/transitions.js";
-import { status } from "@grpc/grpc-js";
 import { DEFAULT_KILL_GRACE_MS } from "../runs/exec-spec.js";
 import { streamLogs } from "./stream-logs.js";
 import { listAttempts } from "../store/attempts.js";
@@ -23,25 +23,28 @@ export interface ControlDeps {
   db: Db;
   dispatcher: Dispatcher;
   hub: LogHub;
+  /** Where internal errors are logged in full (the client gets their correlation id). */
+  log: Logger;
 }
 
 /** A job document is small; anything near this is a mistake or an attack. */
 const MAX_JOB_JSON = 1 << 20;
 const STATES = new Set<string>(["queued", "assigned", "running", "succeeded", "failed", "cancelled", "timed_out"]);
 
-function unary<Req, Res>(fn: (req: Req) => Promise<Res>) {
-  return (call: ServerUnaryCall<Req, Res>, cb: sendUnaryData<Res>): void => {
-    fn(call.request).then(
-      (res) => cb(null, res),
-      (err: unknown) => cb(toServiceError(err)),
-    );
-  };
-}
-
 export function controlService(deps: ControlDeps): ControlServiceServer {
-  const { db, dispatcher, hub } = deps;
+  const { db, dispatcher, hub, log } = deps;
+
+  function unary<Req, Res>(method: string, fn: (req: Req) => Promise<Res>) {
+    return (call: ServerUnaryCall<Req, Res>, cb: sendUnaryData<Res>): void => {
+      fn(call.request).then(
+        (res) => cb(null, res),
+        (err: unknown) => cb(toServiceError(err, log, method)),
+      );
+    };
+  }
+
   return {
-    submitRun: unary(async (req) => {
+    submitRun: unary("SubmitRun", async (req) => {
       if (req.jobJson.length > MAX_JOB_JSON) throw invalid(`job document is ${req.jobJson.length} bytes; the limit is ${MAX_JOB_JSON}`);
       let obj: unknown;
       try {
@@ -65,13 +68,13 @@ export function controlService(deps: ControlDeps): ControlServiceServer {
       return runToProto(run);
     }),
 
-    getRun: unary(async (req) => {
+    getRun: unary("GetRun", async (req) => {
       const run = await getRun(db, req.runId);
       if (!run) throw notFound(`run ${req.runId}`);
       return runToProto(run, await listAttempts(db, run.id));
     }),
 
-    listRuns: unary(async (req) => {
+    listRuns: unary("ListRuns", async (req) => {
       const bad = req.states.find((s) => !STATES.has(s));
       if (bad) throw invalid(`unknown state "${bad}"; expected one of ${[...STATES].join(", ")}`);
       if (req.beforeId && !/^\d{1,18}$/.test(req.beforeId)) throw invalid(`before_id must be a run id, got "${req.beforeId}"`);
@@ -80,11 +83,11 @@ export function controlService(deps: ControlDeps): ControlServiceServer {
       return { runs: runs.map((r) => runToProto(r)) };
     }),
 
-    cancelRun: unary(async (req) => {
+    cancelRun: unary("CancelRun", async (req) => {
       const reason = (req.reason || "cancelled by user").slice(0, 500);
       const run = await getRun(db, req.runId);
       if (!run) throw notFound(`run ${req.runId}`);
-      if (isTerminal(run.state)) throw new ApiError(status.FAILED_PRECONDITION, `run ${run.id} already ended (${run.state})`);
+      if (isTerminal(run.state)) throw conflict(`run ${run.id} already ended (${run.state})`);
       const queued = await cancelQueued(db, run.id, reason);
       if (queued) {
         hub.publishEnd(queued);
@@ -107,16 +110,16 @@ export function controlService(deps: ControlDeps): ControlServiceServer {
       streamLogs(db, hub, call).then(
         () => call.end(),
         // grpc-js turns an emitted 'error' into the call's status (destroy() would leave the client waiting).
-        (err: unknown) => call.emit("error", toServiceError(err)),
+        (err: unknown) => call.emit("error", toServiceError(err, log, "StreamLogs")),
       );
     },
 
-    drainAgent: unary(async (req) => {
+    drainAgent: unary("DrainAgent", async (req) => {
       const session = [...dispatcher.sessions.values()].find((s) => s.name === req.agent || s.id === req.agent);
       if (!session) {
         const known = (await listAgents(db)).find((a) => a.name === req.agent || a.id === req.agent);
         if (!known) throw notFound(`agent ${req.agent}`);
-        throw new ApiError(status.FAILED_PRECONDITION, `agent ${known.name} is not connected to this controller`);
+        throw conflict(`agent ${known.name} is not connected to this controller`);
       }
       const reason = (req.reason || "drained by an operator").slice(0, 500);
       session.draining = true;
@@ -127,7 +130,7 @@ export function controlService(deps: ControlDeps): ControlServiceServer {
       return agentToProto(row, session);
     }),
 
-    rerunRun: unary(async (req) => {
+    rerunRun: unary("RerunRun", async (req) => {
       const old = await getRun(db, req.runId);
       if (!old) throw notFound(`run ${req.runId}`);
       const job = old.job as JobDocument;
@@ -143,7 +146,7 @@ export function controlService(deps: ControlDeps): ControlServiceServer {
       return runToProto(run);
     }),
 
-    listAgents: unary(async () => {
+    listAgents: unary("ListAgents", async () => {
       const rows = await listAgents(db);
       return { agents: rows.map((a) => agentToProto(a, dispatcher.sessions.get(a.id))) };
     }),

@@ -2,7 +2,7 @@ import { Args, Flags } from "@oclif/core";
 import { HodeiCommand } from "../../base.js";
 import { agentJson, colorState } from "../../format.js";
 import { parseDuration } from "../../../schemas/durations.js";
-import { CliError, EXIT } from "../../errors.js";
+import { UsageError } from "../../errors.js";
 
 export default class AgentsDrain extends HodeiCommand {
   static override summary = "Drain an agent: it takes no new work and leaves once its runs finish.";
@@ -18,7 +18,7 @@ export default class AgentsDrain extends HodeiCommand {
     try {
       if (flags.deadline) deadlineMs = parseDuration(flags.deadline);
     } catch (err) {
-      throw new CliError(`--deadline: ${(err as Error).message}`, EXIT.usage);
+      throw new UsageError(`--deadline: ${(err as Error).message}`, { cause: err });
     }
     const client = await this.connect(flags.controller);
     const agent = await client.drainAgent(args.agent, flags.reason, deadlineMs);
