@@ -2,6 +2,7 @@
  * ControlService: what the CLI, the TUI and the Action call. Thin handlers over
  * the store; every error goes through toServiceError once.
  */
+import { createHash } from "node:crypto";
 import type { sendUnaryData, ServerUnaryCall, ServerWritableStream } from "@grpc/grpc-js";
 import type { Logger } from "pino";
 import type { ControlServiceServer, LogEvent, StreamLogsRequest } from "../../proto/gen/hodei/v1/control.js";
@@ -15,6 +16,8 @@ import { parseDuration } from "../../schemas/durations.js";
 import { agentToProto, runToProto } from "./convert.js";
 import { conflict, invalid, notFound, toServiceError } from "./errors.js";
 import { isTerminal, type RunState } from "../runs/transitions.js";
+import { status } from "@grpc/grpc-js";
+import type { RunRow } from "../store/schema.js";
 import { DEFAULT_KILL_GRACE_MS } from "../runs/exec-spec.js";
 import { streamLogs } from "./stream-logs.js";
 import { listAttempts } from "../store/attempts.js";
@@ -30,6 +33,25 @@ export interface ControlDeps {
 /** A job document is small; anything near this is a mistake or an attack. */
 const MAX_JOB_JSON = 1 << 20;
 const STATES = new Set<string>(["queued", "assigned", "running", "succeeded", "failed", "cancelled", "timed_out"]);
+/** Keys are client-made ids (the CLI sends a UUID); longer ones are refused, never cut (two cut keys could match). */
+const MAX_IDEMPOTENCY_KEY = 200;
+
+/** The key, checked; undefined when none was given. */
+function idempotencyKey(key: string): string | undefined {
+  if (key.length > MAX_IDEMPOTENCY_KEY) throw invalid(`idempotency_key is ${key.length} characters; the limit is ${MAX_IDEMPOTENCY_KEY}`);
+  return key || undefined;
+}
+
+/** What a key stands for: a retry must send the same request; another request under the key is a conflict. */
+const requestHash = (...parts: string[]): string => createHash("sha256").update(JSON.stringify(parts)).digest("hex");
+
+/** insertRun's answer for a key already used: the first run if the request is the same (rows from before hashes count as the same). */
+function sameRequest(run: RunRow, hash: string, key: string | undefined): RunRow {
+  if (run.request_hash !== null && run.request_hash !== hash) {
+    throw conflict(`idempotency key "${key}" was already used by run ${run.id} for a different request; use a new key for a new request`, status.ALREADY_EXISTS);
+  }
+  return run;
+}
 
 export function controlService(deps: ControlDeps): ControlServiceServer {
   const { db, dispatcher, hub, log } = deps;
@@ -45,6 +67,7 @@ export function controlService(deps: ControlDeps): ControlServiceServer {
 
   return {
     submitRun: unary("SubmitRun", async (req) => {
+      const key = idempotencyKey(req.idempotencyKey);
       if (req.jobJson.length > MAX_JOB_JSON) throw invalid(`job document is ${req.jobJson.length} bytes; the limit is ${MAX_JOB_JSON}`);
       let obj: unknown;
       try {
@@ -56,16 +79,19 @@ export function controlService(deps: ControlDeps): ControlServiceServer {
       if (errors.length > 0 || !doc) throw invalid(errors.map(formatSpecError).join("\n") || "invalid job document");
       if (doc.kind !== "Job") throw invalid(`only kind: Job can be run, got kind: ${doc.kind}`);
       const job = doc as JobDocument;
+      const source = req.source.slice(0, 1000);
+      const hash = requestHash("submit", req.jobJson, source);
       const { run, created } = await insertRun(db, {
         jobName: job.metadata.name,
         job,
         selector: job.spec.selector ?? {},
         priority: job.spec.priority ?? 0,
-        source: req.source.slice(0, 1000),
-        idempotencyKey: req.idempotencyKey.slice(0, 200) || undefined,
+        source,
+        idempotencyKey: key,
+        requestHash: hash,
       });
       if (created) dispatcher.wake();
-      return runToProto(run);
+      return runToProto(created ? run : sameRequest(run, hash, key));
     }),
 
     getRun: unary("GetRun", async (req) => {
@@ -131,19 +157,22 @@ export function controlService(deps: ControlDeps): ControlServiceServer {
     }),
 
     rerunRun: unary("RerunRun", async (req) => {
+      const key = idempotencyKey(req.idempotencyKey);
       const old = await getRun(db, req.runId);
       if (!old) throw notFound(`run ${req.runId}`);
       const job = old.job as JobDocument;
+      const hash = requestHash("rerun", old.id);
       const { run, created } = await insertRun(db, {
         jobName: old.job_name,
         job,
         selector: job.spec.selector ?? {},
         priority: old.priority,
         source: `rerun of ${old.id}${old.source ? ` (${old.source})` : ""}`.slice(0, 1000),
-        idempotencyKey: req.idempotencyKey.slice(0, 200) || undefined,
+        idempotencyKey: key,
+        requestHash: hash,
       });
       if (created) dispatcher.wake();
-      return runToProto(run);
+      return runToProto(created ? run : sameRequest(run, hash, key));
     }),
 
     listAgents: unary("ListAgents", async () => {
