@@ -14,7 +14,7 @@ import { listAgents, setAgentState } from "../store/agents.js";
 import { validateDocument, formatSpecError, type JobDocument } from "../../schemas/load.js";
 import { parseDuration } from "../../schemas/durations.js";
 import { agentToProto, runToProto } from "./convert.js";
-import { conflict, invalid, notFound, toServiceError } from "./errors.js";
+import { conflict, invalid, notAllowed, notFound, toServiceError } from "./errors.js";
 import { isTerminal, type RunState } from "../runs/transitions.js";
 import { status } from "@grpc/grpc-js";
 import type { RunRow } from "../store/schema.js";
@@ -53,6 +53,13 @@ function sameRequest(run: RunRow, hash: string, key: string | undefined): RunRow
   return run;
 }
 
+/** `triggers.manual: false` keeps a job to its push and schedule triggers (docs/specs.md). */
+function checkManual(job: JobDocument, what: string): void {
+  if (job.spec.triggers?.manual === false) {
+    throw notAllowed(`job ${job.metadata.name} has triggers.manual: false, so it cannot be ${what}; it runs only from its push or schedule triggers`, status.FAILED_PRECONDITION);
+  }
+}
+
 export function controlService(deps: ControlDeps): ControlServiceServer {
   const { db, dispatcher, hub, log } = deps;
 
@@ -79,6 +86,7 @@ export function controlService(deps: ControlDeps): ControlServiceServer {
       if (errors.length > 0 || !doc) throw invalid(errors.map(formatSpecError).join("\n") || "invalid job document");
       if (doc.kind !== "Job") throw invalid(`only kind: Job can be run, got kind: ${doc.kind}`);
       const job = doc as JobDocument;
+      checkManual(job, "submitted by hand or through the API");
       const source = req.source.slice(0, 1000);
       const hash = requestHash("submit", req.jobJson, source);
       const { run, created } = await insertRun(db, {
@@ -161,6 +169,7 @@ export function controlService(deps: ControlDeps): ControlServiceServer {
       const old = await getRun(db, req.runId);
       if (!old) throw notFound(`run ${req.runId}`);
       const job = old.job as JobDocument;
+      checkManual(job, "rerun");
       const hash = requestHash("rerun", old.id);
       const { run, created } = await insertRun(db, {
         jobName: old.job_name,

@@ -1,7 +1,7 @@
 /**
  * SubmitRun and RerunRun through a real controller over loopback gRPC, called
  * with the CLI's real ControlClient: idempotency keys (their limit, and a key
- * reused for another request).
+ * reused for another request) and `triggers.manual: false`.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { pino } from "pino";
@@ -77,6 +77,29 @@ describe.each(DIALECTS)("SubmitRun and RerunRun (%s)", (dialect) => {
       expect(err.kind).toBe("conflict");
       // A submit reusing a rerun's key is another request too.
       expect((await failure(client.submitRun({ jobJson: job("rerun-a"), source: "t", idempotencyKey: "rerun-key" }))).kind).toBe("conflict");
+    });
+  });
+
+  describe("triggers.manual: false", () => {
+    it("refuses SubmitRun, naming the field", async () => {
+      const err = await failure(client.submitRun({ jobJson: job("auto-only", { triggers: { manual: false } }), source: "t", idempotencyKey: "" }));
+      expect(err).toMatchObject({ kind: "permission", retryable: false });
+      expect(err.message).toContain("triggers.manual: false");
+      expect((await client.listRuns({ jobName: "auto-only" })).length).toBe(0);
+    });
+
+    it("allows manual: true and no triggers at all", async () => {
+      await client.submitRun({ jobJson: job("manual-yes", { triggers: { manual: true } }), source: "t", idempotencyKey: "" });
+      await client.submitRun({ jobJson: job("manual-default", { triggers: { schedule: ["0 * * * *"] } }), source: "t", idempotencyKey: "" });
+    });
+
+    it("refuses RerunRun of such a job (its run was started by something else, here the store)", async () => {
+      const { insertRun } = await import("../../../controller/store/runs.js");
+      const doc = JSON.parse(job("scheduled-only", { triggers: { manual: false, schedule: ["0 * * * *"] } })) as unknown;
+      const { run } = await insertRun(store.db, { jobName: "scheduled-only", job: doc, selector: {}, priority: 0, source: "schedule" });
+      const err = await failure(client.rerunRun(run.id, ""));
+      expect(err.kind).toBe("permission");
+      expect(err.message).toContain("triggers.manual: false");
     });
   });
 });
