@@ -13,6 +13,7 @@ import {
 } from "../proto/gen/hodei/v1/agent.js";
 import { Backoff, type BackoffOptions } from "./backoff.js";
 import { StreamClosedError } from "./errors.js";
+import { fromWire } from "../proto/wire-errors.js";
 import { Flow } from "./flow.js";
 
 export interface ConnectionHandlers {
@@ -125,7 +126,8 @@ export class Connection {
       if (gen === this.gen && this.downGen !== gen) this.receive(m);
     });
     call.on("error", (err: grpc.ServiceError) => {
-      this.down(gen, new StreamClosedError(`stream failed: ${err.details || err.message}`, err.code, { cause: err }));
+      const w = fromWire(err);
+      this.down(gen, new StreamClosedError(`stream failed: ${w.message}`, err.code, { cause: err, kind: w.kind }));
     });
     call.on("end", () => this.down(gen, new StreamClosedError("the controller ended the stream")));
     call.on("drain", () => flow.drained());
@@ -167,7 +169,11 @@ export class Connection {
     // A session that lasted longer than the longest delay was healthy: start over from the shortest.
     if (wasUpFor >= this.opts.backoff.maxMs) this.backoff.reset();
     const delay = this.backoff.next();
-    this.opts.logger.warn({ err: error.message, code: error.grpcCode, retryInMs: delay }, "controller stream down; reconnecting");
+    const fields = { err: error.message, code: error.grpcCode, kind: error.kind, retryInMs: delay };
+    // Classified by status code and kind, never by the message. A refusal (a name already
+    // connected, a bad Hello) needs the operator; keep trying, as it may clear (the old stream ends).
+    if (error.refused) this.opts.logger.error(fields, "the controller refused this agent; fix what the message says (retrying meanwhile)");
+    else this.opts.logger.warn(fields, "controller stream down; reconnecting");
     this.retryTimer = setTimeout(() => this.dial(), delay);
   }
 }

@@ -1,3 +1,5 @@
+import type { ErrorKind } from "../proto/wire-errors.js";
+
 // Named errors of the agent. Each keeps its `cause` and says what to do next,
 // so the CLI can print `err.message` and be done.
 
@@ -35,16 +37,26 @@ export class SpawnError extends AgentError {
 }
 
 /**
- * The stream to the controller ended. Carries the gRPC status so the log says
- * why; the agent reconnects on its own, so this is logged, not thrown out.
+ * The stream to the controller ended. Carries the gRPC status, and the kind
+ * read from it (proto/wire-errors.ts), so the log says why;
+ * the agent reconnects on its own, so this is logged, not thrown out.
  */
 export class StreamClosedError extends AgentError {
+  /** What the status says went wrong; undefined when the stream ended without one. */
+  readonly kind?: ErrorKind;
+
   constructor(
     message: string,
     readonly grpcCode?: number,
-    options?: { cause?: unknown },
+    options?: { cause?: unknown; kind?: ErrorKind },
   ) {
     super(message, options);
+    this.kind = options?.kind;
+  }
+
+  /** The controller turned this agent away (a name already connected, a bad Hello): the operator must act. */
+  get refused(): boolean {
+    return this.kind === "invalid" || this.kind === "conflict" || this.kind === "permission";
   }
 }
 

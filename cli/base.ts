@@ -2,9 +2,10 @@
  * What every command shares: --json, --controller, and the way errors become
  * a short message on stderr and an exit code.
  */
+import { join } from "node:path";
 import { Command, Flags } from "@oclif/core";
 import { ControlClient } from "./client.js";
-import { CliError } from "./errors.js";
+import { CliError, ControllerError, EXIT, exitCodeFor } from "./errors.js";
 import { defaultDataDir, openEmbedded } from "./embedded.js";
 
 export abstract class HodeiCommand extends Command {
@@ -19,12 +20,18 @@ export abstract class HodeiCommand extends Command {
   };
 
   private cleanups: (() => Promise<void>)[] = [];
+  /** The exit code of a failure that has no code of its own (cli/errors.ts); `hodei run` uses 125. */
+  protected readonly otherFailureExit: number = EXIT.failure;
+  /** The embedded controller's log, when this command started one: where an internal error's details are. */
+  private embeddedLog?: string;
 
   /** A client for the configured controller, or for the embedded one. */
   protected async connect(controller: string | undefined, opts: { withAgent?: boolean } = {}): Promise<ControlClient> {
     let address = controller;
     if (!address) {
-      const embedded = await openEmbedded({ dataDir: defaultDataDir(), withAgent: opts.withAgent ?? false });
+      const dataDir = defaultDataDir();
+      const embedded = await openEmbedded({ dataDir, withAgent: opts.withAgent ?? false });
+      this.embeddedLog = join(dataDir, "controller.log");
       this.cleanups.push(() => embedded.close());
       address = embedded.address;
     }
@@ -44,14 +51,22 @@ export abstract class HodeiCommand extends Command {
     return super.finally(err);
   }
 
-  protected override async catch(err: Error & { exitCode?: number; oclif?: { exit?: number } }): Promise<void> {
-    // oclif's own exits and parse errors keep their behaviour.
-    if (!(err instanceof CliError)) return super.catch(err);
-    process.exitCode = err.exitCode;
+  /** Every failure leaves here: a message on stderr (or --json) and the exit code exitCodeFor picks. */
+  protected override async catch(err: Error & { oclif?: { exit?: number } }): Promise<void> {
+    // oclif's own exits and parse errors (exit 2) keep their behaviour.
+    if (!(err instanceof CliError) && err.oclif?.exit !== undefined) return super.catch(err);
+    // Anything else not thrown on purpose is still hodei failing, and exits as such.
+    const e = err instanceof CliError ? err : new CliError(err.message || String(err), { cause: err });
+    const exitCode = exitCodeFor(e, this.otherFailureExit);
+    let message = e.message;
+    if (e instanceof ControllerError && e.kind === "internal" && this.embeddedLog) message += ` (${this.embeddedLog})`;
+    process.exitCode = exitCode;
     if (this.jsonEnabled()) {
-      this.logJson({ error: { name: err.name, message: err.message, exitCode: err.exitCode } });
+      const remote = e instanceof ControllerError ? { kind: e.kind, retryable: e.retryable, correlationId: e.correlationId } : {};
+      this.logJson({ error: { name: e.name, message, exitCode, ...remote } });
     } else {
-      process.stderr.write(`Error: ${err.message}\n`);
+      process.stderr.write(`Error: ${message}\n`);
+      if (e !== err && process.env.DEBUG) process.stderr.write(`${err.stack}\n`);
     }
   }
 }

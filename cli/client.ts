@@ -1,6 +1,8 @@
 /**
- * A promise-shaped ControlService client. gRPC statuses become CliErrors with
- * messages that say what to do; UNAVAILABLE is retried where it is safe.
+ * A promise-shaped ControlService client. A failed call becomes a typed CLI
+ * error (translate): ControllerUnreachableError when no Hodei handler answered,
+ * else ControllerError with the kind and retryability the controller sent as
+ * metadata (proto/wire-errors.ts). Retryable errors are retried where it is safe.
  */
 import * as grpc from "@grpc/grpc-js";
 import {
@@ -14,7 +16,8 @@ import {
   type LogEntry,
   type LogEvent,
 } from "../proto/gen/hodei/v1/control.js";
-import { CliError, ControllerUnreachableError } from "./errors.js";
+import { ControllerError, ControllerUnreachableError, type CliError } from "./errors.js";
+import { fromWire } from "../proto/wire-errors.js";
 
 type Unary<Req, Res> = (req: Req, md: grpc.Metadata, opts: Partial<grpc.CallOptions>, cb: (err: grpc.ServiceError | null, res: Res) => void) => grpc.ClientUnaryCall;
 
@@ -43,18 +46,10 @@ export class ControlClient {
   }
 
   translate(err: grpc.ServiceError): CliError {
-    switch (err.code) {
-      case grpc.status.UNAVAILABLE:
-      case grpc.status.DEADLINE_EXCEEDED:
-        if (/database/.test(err.details)) return new RetryableError(err.details);
-        return new ControllerUnreachableError(this.address, err.details || "no answer");
-      case grpc.status.NOT_FOUND:
-        return new CliError(err.details);
-      case grpc.status.INVALID_ARGUMENT:
-        return new CliError(err.details, 2);
-      default:
-        return new CliError(err.details || err.message);
-    }
+    const w = fromWire(err);
+    // grpc-js's own UNAVAILABLE or DEADLINE_EXCEEDED: no controller answered.
+    if (!w.fromHodei && w.kind === "unavailable") return new ControllerUnreachableError(this.address, w.message || "no answer", { cause: err });
+    return new ControllerError(w.message, w.kind, w.retryable, w.correlationId, { cause: err });
   }
 
   /** Retried with the same idempotency key, so a retry never makes two runs. */
@@ -63,7 +58,7 @@ export class ControlClient {
       try {
         return await this.call(this.raw.submitRun, req);
       } catch (err) {
-        if (!(err instanceof RetryableError || err instanceof ControllerUnreachableError) || attempt >= 5) throw err;
+        if (!isRetryable(err) || attempt >= 5) throw err;
         await sleep(200 * 2 ** attempt);
       }
     }
@@ -132,15 +127,16 @@ export class ControlClient {
         if (!opts.follow) return undefined;
       } catch (err) {
         const e = err as grpc.ServiceError;
-        if (e.code !== grpc.status.UNAVAILABLE || ++failures > 50) throw typeof e.code === "number" ? this.translate(e) : err;
+        if (typeof e.code !== "number") throw err;
+        const translated = this.translate(e);
+        if (!isRetryable(translated) || ++failures > 50) throw translated;
         await sleep(Math.min(2000, 100 * 2 ** failures));
       }
     }
   }
 }
 
-export class RetryableError extends CliError {
-  override name = "RetryableError";
-}
+/** A controller out of reach (it may be restarting) or an error the controller says may pass. */
+const isRetryable = (err: unknown): boolean => err instanceof ControllerUnreachableError || (err instanceof ControllerError && err.retryable);
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));

@@ -58,7 +58,7 @@ export async function openEmbedded(opts: { dataDir: string; withAgent: boolean }
   } catch (err) {
     lock.release();
     closeSync(logFile);
-    throw new CliError(`could not start the embedded controller on ${dbDir}: ${(err as Error).message}`, 1, { cause: err });
+    throw new CliError(`could not start the embedded controller on ${dbDir}: ${(err as Error).message}`, { cause: err });
   }
   const labels = `os=${process.platform},arch=${process.arch},host=${hostname()}`;
   let agent: ChildProcess | undefined;

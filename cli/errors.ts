@@ -1,36 +1,77 @@
 /**
- * The CLI's errors and their exit codes, mapped to the process exit in one
- * place (HodeiCommand.catch). `hodei run` exits with the job's own code, so
- * its own failures use 125, as `docker run` does.
+ * The CLI's errors. Commands throw these typed errors; exitCodeFor maps them
+ * to the process exit code, in this one place, called by HodeiCommand.catch.
+ *
+ *   2    usage: bad flags, an invalid job file, a request the controller found invalid
+ *   3    cannot reach the controller (or start the embedded one's connection)
+ *   4    not found: the run or agent named does not exist
+ *   1    any other failure of hodei itself, for every command but `hodei run`,
+ *   125  which exits with its job's own code and so uses 125 (as `docker run`)
+ *
+ * `hodei run` also ends with the job's outcome: its exit code, 128+signal,
+ * 124 on timeout (as timeout(1)), 130 when cancelled (exitCodeOf in run.ts).
  */
+import type { ErrorKind } from "../proto/wire-errors.js";
+
+export const EXIT = {
+  /** Any other failure of a command (not `hodei run`). */
+  failure: 1,
+  usage: 2,
+  unreachable: 3,
+  notFound: 4,
+  /** The run ended by timeout (as timeout(1)). */
+  timedOut: 124,
+  /** hodei run itself failed (as docker run's 125). */
+  hodei: 125,
+  /** The run was cancelled (as a shell's SIGINT). */
+  cancelled: 130,
+} as const;
+
+/** A failure of hodei itself; its message says what to do next. */
 export class CliError extends Error {
-  constructor(
-    message: string,
-    readonly exitCode = 1,
-    options?: { cause?: unknown },
-  ) {
+  constructor(message: string, options?: { cause?: unknown }) {
     super(message, options);
-    this.name = "CliError";
+    this.name = new.target.name;
   }
 }
 
-export const EXIT = {
-  /** hodei itself failed (as docker run's 125). */
-  hodei: 125,
-  /** The run ended by timeout (as timeout(1)). */
-  timedOut: 124,
-  /** The run was cancelled (as a shell's SIGINT). */
-  cancelled: 130,
-  usage: 2,
-} as const;
+/** The command line or the file it names is wrong. */
+export class UsageError extends CliError {}
 
 export class ControllerUnreachableError extends CliError {
-  constructor(address: string, detail: string, exitCode = 1) {
+  constructor(
+    readonly address: string,
+    detail: string,
+    options?: { cause?: unknown },
+  ) {
     super(
       `cannot reach the controller at ${address} (${detail}).\n` +
         `Is \`hodei controller\` running there? Set --controller or HODEI_CONTROLLER, or unset it to use the embedded controller.`,
-      exitCode,
+      options,
     );
-    this.name = "ControllerUnreachableError";
   }
+}
+
+/** The controller answered with an error: its kind and retryability came as data (proto/wire-errors.ts). */
+export class ControllerError extends CliError {
+  constructor(
+    message: string,
+    readonly kind: ErrorKind,
+    readonly retryable: boolean,
+    readonly correlationId?: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+/** The exit code for `err`; `otherFailure` is the code for a failure no other code covers (125 for `hodei run`). */
+export function exitCodeFor(err: unknown, otherFailure: number = EXIT.failure): number {
+  if (err instanceof UsageError) return EXIT.usage;
+  if (err instanceof ControllerUnreachableError) return EXIT.unreachable;
+  if (err instanceof ControllerError) {
+    if (err.kind === "invalid") return EXIT.usage;
+    if (err.kind === "not_found") return EXIT.notFound;
+  }
+  return otherFailure;
 }

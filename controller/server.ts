@@ -97,7 +97,7 @@ export async function startController(opts: StartOptions): Promise<Controller> {
   const server = new grpc.Server({ "grpc.max_receive_message_length": MAX_MESSAGE, "grpc.max_send_message_length": MAX_MESSAGE });
   enableNoDelay(server);
   server.addService(AgentServiceService, { connect: connectHandler(agentDeps) });
-  server.addService(ControlServiceService, controlService({ store, agents, hub }));
+  server.addService(ControlServiceService, controlService({ store, agents, hub, log }));
   const host = o.host.includes(":") ? `[${o.host}]` : o.host;
   const port = await parts.start(
     "grpc server",

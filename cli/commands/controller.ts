@@ -2,7 +2,7 @@ import { Flags } from "@oclif/core";
 import { HodeiCommand } from "../base.js";
 import { startController } from "../../controller/server.js";
 import { ConfigError } from "../../controller/config.js";
-import { CliError } from "../errors.js";
+import { CliError, UsageError } from "../errors.js";
 import { durationFlag } from "../flags.js";
 
 export default class ControllerCommand extends HodeiCommand {
@@ -48,8 +48,8 @@ export default class ControllerCommand extends HodeiCommand {
       });
     } catch (err) {
       onSignal();
-      if (err instanceof ConfigError) throw new CliError(err.message, 2);
-      throw new CliError((err as Error).message, 1, { cause: err });
+      if (err instanceof ConfigError) throw new UsageError(err.message, { cause: err });
+      throw new CliError((err as Error).message, { cause: err });
     }
     if (controller.httpAddress) process.stderr.write(`http listening on ${controller.httpAddress}\n`);
     process.stderr.write(`hodei controller listening on ${controller.address}\n`);

@@ -2,7 +2,7 @@ import { Args, Flags } from "@oclif/core";
 import { randomUUID } from "node:crypto";
 import { HodeiCommand } from "../base.js";
 import { loadFile, formatSpecError, jobs } from "../../schemas/load.js";
-import { CliError, EXIT } from "../errors.js";
+import { EXIT, UsageError } from "../errors.js";
 import { writeChunk } from "../output.js";
 import { attemptOutcome, colorState, formatDuration, outcome, runJson } from "../format.js";
 import type { Attempt, Run } from "../../proto/gen/hodei/v1/control.js";
@@ -19,6 +19,8 @@ export function exitCodeOf(r: Run): number {
 }
 
 export default class RunCommand extends HodeiCommand {
+  /** The job's exit code is ours; hodei's own failures take 125 so they cannot pass for the job's. */
+  protected override readonly otherFailureExit: number = EXIT.hodei;
   static override summary = "Run a job and follow its log; exit with the job's exit code.";
   static override description =
     "Submits the job in FILE, prints its log live (the job's stdout to stdout, its stderr to stderr, byte for byte) and exits with its exit code. " +
@@ -34,21 +36,17 @@ export default class RunCommand extends HodeiCommand {
   async run(): Promise<Record<string, unknown> | undefined> {
     const { args, flags } = await this.parse(RunCommand);
     const loaded = await loadFile(args.file);
-    if (loaded.errors.length > 0) throw new CliError(loaded.errors.map(formatSpecError).join("\n"), EXIT.usage);
+    if (loaded.errors.length > 0) throw new UsageError(loaded.errors.map(formatSpecError).join("\n"));
     const all = jobs(loaded);
     const job = flags.job ? all.find((j) => j.metadata.name === flags.job) : all.length === 1 ? all[0] : undefined;
     if (!job) {
       const names = all.map((j) => j.metadata.name).join(", ") || "none";
-      throw new CliError(flags.job ? `no job named "${flags.job}" in ${args.file} (jobs: ${names})` : `${args.file} has ${all.length} jobs (${names}); choose one with --job`, EXIT.usage);
+      throw new UsageError(flags.job ? `no job named "${flags.job}" in ${args.file} (jobs: ${names})` : `${args.file} has ${all.length} jobs (${names}); choose one with --job`);
     }
     const json = this.jsonEnabled();
     const tty = Boolean(process.stderr.isTTY) && !json;
-    const client = await this.connect(flags.controller, { withAgent: true }).catch((err: unknown) => {
-      throw err instanceof CliError ? new CliError(err.message, EXIT.hodei) : err;
-    });
-    const submitted = await client.submitRun({ jobJson: JSON.stringify(job), source: args.file, idempotencyKey: randomUUID() }).catch((err: CliError) => {
-      throw new CliError(err.message, err.exitCode === EXIT.usage ? EXIT.usage : EXIT.hodei);
-    });
+    const client = await this.connect(flags.controller, { withAgent: true });
+    const submitted = await client.submitRun({ jobJson: JSON.stringify(job), source: args.file, idempotencyKey: randomUUID() });
     if (flags.detach) {
       if (!json) process.stdout.write(`${submitted.id}\n`);
       return runJson(submitted);

@@ -2,7 +2,9 @@
  * ControlService: what the CLI, the TUI and the Action call. Thin handlers over
  * the store; every error goes through toServiceError once.
  */
+import { createHash } from "node:crypto";
 import type { sendUnaryData, ServerUnaryCall, ServerWritableStream } from "@grpc/grpc-js";
+import type { Logger } from "pino";
 import type { ControlServiceServer, LogEvent, StreamLogsRequest } from "../../proto/gen/hodei/v1/control.js";
 import type { Store } from "../store/db.js";
 import type { LogHub } from "../logs/hub.js";
@@ -11,9 +13,10 @@ import { getRun, listRuns, insertRun, cancelQueued, requestCancel } from "../sto
 import { listAgents, setAgentState } from "../store/agents.js";
 import { validateDocument, formatSpecError, type JobDocument } from "../../schemas/load.js";
 import { agentToProto, runToProto } from "./convert.js";
-import { ApiError, invalid, notFound, toServiceError } from "./errors.js";
+import { conflict, invalid, notAllowed, notFound, toServiceError } from "./errors.js";
 import { isTerminal, RUN_STATES, type RunState } from "../runs/transitions.js";
 import { status } from "@grpc/grpc-js";
+import type { RunRow } from "../store/schema.js";
 import { streamLogs } from "./stream-logs.js";
 import { listAttempts } from "../store/attempts.js";
 
@@ -21,27 +24,58 @@ export interface ControlDeps {
   store: Store;
   agents: AgentRegistry;
   hub: LogHub;
+  /** Where internal errors are logged in full (the client gets their correlation id). */
+  log: Logger;
 }
 
 /** A job document is small; anything near this is a mistake or an attack. */
 const MAX_JOB_JSON = 1 << 20;
 const STATES = new Set<string>(RUN_STATES);
+/** Keys are client-made ids (the CLI sends a UUID); longer ones are refused, never cut (two cut keys could match). */
+const MAX_IDEMPOTENCY_KEY = 200;
 
-function unary<Req, Res>(fn: (req: Req) => Promise<Res>) {
-  return (call: ServerUnaryCall<Req, Res>, cb: sendUnaryData<Res>): void => {
-    fn(call.request).then(
-      (res) => cb(null, res),
-      (err: unknown) => cb(toServiceError(err)),
-    );
-  };
+/** The key, checked; undefined when none was given. */
+function idempotencyKey(key: string): string | undefined {
+  if (key.length > MAX_IDEMPOTENCY_KEY) throw invalid(`idempotency_key is ${key.length} characters; the limit is ${MAX_IDEMPOTENCY_KEY}`);
+  return key || undefined;
+}
+
+/** What a key stands for: a retry must send the same request; another request under the key is a conflict. */
+const requestHash = (...parts: string[]): string => createHash("sha256").update(JSON.stringify(parts)).digest("hex");
+
+/** insertRun's answer for a key already used: the first run if the request is the same (rows from before hashes count as the same). */
+function sameRequest(run: RunRow, hash: string, key: string | undefined): RunRow {
+  if (run.request_hash !== null && run.request_hash !== hash) {
+    throw conflict(`idempotency key "${key}" was already used by run ${run.id} for a different request; use a new key for a new request`, status.ALREADY_EXISTS);
+  }
+  return run;
+}
+
+/** `triggers.manual: false` keeps a job to its push and schedule triggers (docs/specs.md). */
+function checkManual(job: JobDocument, what: string): void {
+  if (job.spec.triggers?.manual === false) {
+    throw notAllowed(`job ${job.metadata.name} has triggers.manual: false, so it cannot be ${what}; it runs only from its push or schedule triggers`, status.FAILED_PRECONDITION);
+  }
 }
 
 export function controlService(deps: ControlDeps): ControlServiceServer {
-  const { store, agents, hub } = deps;
+  const { store, agents, hub, log } = deps;
   const db = store.db;
+
+  function unary<Req, Res>(method: string, fn: (req: Req) => Promise<Res>) {
+    return (call: ServerUnaryCall<Req, Res>, cb: sendUnaryData<Res>): void => {
+      fn(call.request).then(
+        (res) => cb(null, res),
+        (err: unknown) => cb(toServiceError(err, log, method)),
+      );
+    };
+  }
+
   return {
-    submitRun: unary(async (req) => {
-      if (Buffer.byteLength(req.jobJson) > MAX_JOB_JSON) throw invalid(`job document is ${Buffer.byteLength(req.jobJson)} bytes; the limit is ${MAX_JOB_JSON}`);
+    submitRun: unary("SubmitRun", async (req) => {
+      const key = idempotencyKey(req.idempotencyKey);
+      const bytes = Buffer.byteLength(req.jobJson);
+      if (bytes > MAX_JOB_JSON) throw invalid(`job document is ${bytes} bytes; the limit is ${MAX_JOB_JSON}`);
       let obj: unknown;
       try {
         obj = JSON.parse(req.jobJson);
@@ -52,24 +86,28 @@ export function controlService(deps: ControlDeps): ControlServiceServer {
       if (errors.length > 0 || !doc) throw invalid(errors.map(formatSpecError).join("\n") || "invalid job document");
       if (doc.kind !== "Job") throw invalid(`only kind: Job can be run, got kind: ${doc.kind}`);
       const job = doc as JobDocument;
-      const { run } = await insertRun(store, {
+      checkManual(job, "submitted by hand or through the API");
+      const source = req.source.slice(0, 1000);
+      const hash = requestHash("submit", req.jobJson, source);
+      const { run, created } = await insertRun(store, {
         jobName: job.metadata.name,
         job,
         selector: job.spec.selector ?? {},
         priority: job.spec.priority ?? 0,
-        source: req.source.slice(0, 1000),
-        idempotencyKey: req.idempotencyKey.slice(0, 200) || undefined,
+        source,
+        idempotencyKey: key,
+        requestHash: hash,
       });
-      return runToProto(run);
+      return runToProto(created ? run : sameRequest(run, hash, key));
     }),
 
-    getRun: unary(async (req) => {
+    getRun: unary("GetRun", async (req) => {
       const run = await getRun(db, req.runId);
       if (!run) throw notFound(`run ${req.runId}`);
       return runToProto(run, await listAttempts(db, run.id));
     }),
 
-    listRuns: unary(async (req) => {
+    listRuns: unary("ListRuns", async (req) => {
       const bad = req.states.find((s) => !STATES.has(s));
       if (bad) throw invalid(`unknown state "${bad}"; expected one of ${[...STATES].join(", ")}`);
       if (req.beforeId && !/^\d{1,18}$/.test(req.beforeId)) throw invalid(`before_id must be a run id, got "${req.beforeId}"`);
@@ -78,11 +116,11 @@ export function controlService(deps: ControlDeps): ControlServiceServer {
       return { runs: runs.map((r) => runToProto(r)) };
     }),
 
-    cancelRun: unary(async (req) => {
+    cancelRun: unary("CancelRun", async (req) => {
       const reason = (req.reason || "cancelled by user").slice(0, 500);
       const run = await getRun(db, req.runId);
       if (!run) throw notFound(`run ${req.runId}`);
-      if (isTerminal(run.state)) throw new ApiError(status.FAILED_PRECONDITION, `run ${run.id} already ended (${run.state})`);
+      if (isTerminal(run.state)) throw conflict(`run ${run.id} already ended (${run.state})`);
       const queued = await cancelQueued(store, run.id, reason);
       if (queued) return runToProto(queued);
       // Recorded and announced: the controller holding the agent's stream tells it (agents/delivery.ts).
@@ -96,17 +134,15 @@ export function controlService(deps: ControlDeps): ControlServiceServer {
       streamLogs(db, hub, call).then(
         () => call.end(),
         // grpc-js turns an emitted 'error' into the call's status (destroy() would leave the client waiting).
-        (err: unknown) => call.emit("error", toServiceError(err)),
+        (err: unknown) => call.emit("error", toServiceError(err, log, "StreamLogs")),
       );
     },
 
-    drainAgent: unary(async (req) => {
+    drainAgent: unary("DrainAgent", async (req) => {
       const known = (await listAgents(db)).find((a) => a.name === req.agent || a.id === req.agent);
       if (!known) throw notFound(`agent ${req.agent}`);
       // Connected here or to another controller on this database (which hears the drain on the bus).
-      if (known.state !== "connected" && known.state !== "draining") {
-        throw new ApiError(status.FAILED_PRECONDITION, `agent ${known.name} is not connected (${known.state})`);
-      }
+      if (known.state !== "connected" && known.state !== "draining") throw conflict(`agent ${known.name} is not connected (${known.state})`);
       const reason = (req.reason || "drained by an operator").slice(0, 500);
       await setAgentState(db, known.id, "draining");
       await store.bus.publish({ type: "agent:drain", agentId: known.id, reason, deadlineMs: Math.max(0, req.deadlineMs) });
@@ -115,22 +151,26 @@ export function controlService(deps: ControlDeps): ControlServiceServer {
       return agentToProto(row, agents.get(row.id));
     }),
 
-    rerunRun: unary(async (req) => {
+    rerunRun: unary("RerunRun", async (req) => {
+      const key = idempotencyKey(req.idempotencyKey);
       const old = await getRun(db, req.runId);
       if (!old) throw notFound(`run ${req.runId}`);
       const job = old.job as JobDocument;
-      const { run } = await insertRun(store, {
+      checkManual(job, "rerun");
+      const hash = requestHash("rerun", old.id);
+      const { run, created } = await insertRun(store, {
         jobName: old.job_name,
         job,
         selector: job.spec.selector ?? {},
         priority: old.priority,
         source: `rerun of ${old.id}${old.source ? ` (${old.source})` : ""}`.slice(0, 1000),
-        idempotencyKey: req.idempotencyKey.slice(0, 200) || undefined,
+        idempotencyKey: key,
+        requestHash: hash,
       });
-      return runToProto(run);
+      return runToProto(created ? run : sameRequest(run, hash, key));
     }),
 
-    listAgents: unary(async () => {
+    listAgents: unary("ListAgents", async () => {
       const rows = await listAgents(db);
       return { agents: rows.map((a) => agentToProto(a, agents.get(a.id))) };
     }),

@@ -33,9 +33,17 @@ export interface SubmitInput {
   priority: number;
   source: string;
   idempotencyKey?: string;
+  /**
+   * What the key stands for (a hash of the request), stored with the run so a
+   * later use of the key can tell a retry from a different request.
+   */
+  requestHash?: string;
 }
 
-/** Inserts a queued run; with an idempotency key already used, returns the first run instead. */
+/**
+ * Inserts a queued run; with an idempotency key already used, returns the
+ * first run instead (created: false), whose request_hash the caller compares.
+ */
 export async function insertRun(s: Writer, input: SubmitInput): Promise<{ run: RunRow; created: boolean }> {
   const db = s.db;
   const [inserted] = await changeRuns(s, "run:created", db
@@ -48,6 +56,7 @@ export async function insertRun(s: Writer, input: SubmitInput): Promise<{ run: R
       priority: input.priority,
       source: input.source,
       idempotency_key: input.idempotencyKey || null,
+      request_hash: input.requestHash ?? null,
     })
     .onConflict((oc) => oc.column("idempotency_key").doNothing())
     .returningAll());

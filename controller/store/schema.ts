@@ -32,6 +32,8 @@ export interface RunsTable {
   selector: Json<Record<string, string>>;
   source: Generated<string>;
   idempotency_key: string | null;
+  /** sha256 of the request that made the run under its idempotency key (see api/control.ts). */
+  request_hash: string | null;
   agent_id: string | null;
   exit_code: number | null;
   signal: string | null;

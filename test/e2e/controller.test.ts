@@ -49,11 +49,11 @@ describe("hodei controller --data-dir", () => {
     expect((await hodei(["logs", id], { env })).stdout.toString()).toBe(expectedCounter);
   });
 
-  it("hodei logs, runs get and cancel say what is wrong for a run that does not exist", async () => {
+  it("hodei logs, runs get and cancel say what is wrong for a run that does not exist, and exit 4", async () => {
     const env = { HODEI_CONTROLLER: controller.address };
     for (const args of [["logs", "999999"], ["runs", "get", "999999"], ["cancel", "999999"], ["runs", "get", "'; drop table runs; --"]]) {
       const r = await hodei(args, { env });
-      expect(r.code, args.join(" ")).toBe(1);
+      expect(r.code, args.join(" ")).toBe(4);
       expect(r.stderr).toMatch(/run .* not found/);
     }
     expect((await controller.client.listRuns({})).length).toBeGreaterThan(0);

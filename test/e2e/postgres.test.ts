@@ -116,9 +116,9 @@ describe("hodei run against a controller on PostgreSQL", () => {
     expect(table.stdout.toString()).toMatch(new RegExp(`pg-agent-1\\s+connected\\s+\\d+/2\\s+\\d+%\\s+\\S+\\s+${method}`));
   });
 
-  it("says clearly when the controller is unreachable", async () => {
+  it("says clearly when the controller is unreachable, and exits 3", async () => {
     const r = await hodei(["runs", "ls"], { env: { HODEI_CONTROLLER: "127.0.0.1:1" }, timeoutMs: 60_000 });
-    expect(r.code).toBe(1);
+    expect(r.code).toBe(3);
     expect(r.stderr).toContain("cannot reach the controller at 127.0.0.1:1");
   });
 });

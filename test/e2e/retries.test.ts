@@ -105,7 +105,7 @@ describe("hodei agents drain", () => {
     expect(await extra.exited).toBe(0);
     expect((await controller.client.getRun(id)).state).toBe("succeeded");
     const missing = await hodei(["agents", "drain", "no-such-agent"], { env: env() });
-    expect(missing.code).toBe(1);
+    expect(missing.code).toBe(4);
     expect(missing.stderr).toContain("agent no-such-agent not found");
   });
 });

@@ -2440,7 +2440,11 @@ export const Agent_LabelsEntry: MessageFns<Agent_LabelsEntry> = {
  *   woken at once and places it on a free agent slot. The job document is sent
  *   as JSON and validated again by the controller (the same JSON Schema the
  *   CLI uses); an invalid one is refused with INVALID_ARGUMENT and a message
- *   per problem. A repeated idempotency_key returns the run the first call made.
+ *   per problem. A repeated idempotency_key (at most 200 characters) returns
+ *   the run the first call made if the request is the same (the same job_json
+ *   and source; for RerunRun, the same run_id); with another request it is
+ *   refused with ALREADY_EXISTS. A job with triggers.manual: false is refused
+ *   with FAILED_PRECONDITION by both SubmitRun and RerunRun.
  *
  * Run states
  *   queued -> assigned -> running -> succeeded | failed | cancelled | timed_out.
@@ -2458,8 +2462,14 @@ export const Agent_LabelsEntry: MessageFns<Agent_LabelsEntry> = {
  *
  * Errors
  *   NOT_FOUND for an unknown run, INVALID_ARGUMENT for a bad request,
- *   FAILED_PRECONDITION for an operation the run's state does not allow,
- *   UNAVAILABLE when the database is unreachable (retry).
+ *   FAILED_PRECONDITION for an operation the run's state (or the job's
+ *   settings) does not allow, ALREADY_EXISTS for a reused idempotency key,
+ *   UNAVAILABLE when the database is unreachable (retry), INTERNAL for a
+ *   failure whose details only the controller's log holds. Every error also
+ *   carries trailing metadata (proto/wire-errors.ts): hodei-error-kind
+ *   (unavailable, not_found, invalid, conflict, permission, internal),
+ *   hodei-retryable ("true"/"false") and, for INTERNAL, hodei-correlation-id,
+ *   the id of the log line. Clients decide from these, never from the text.
  */
 export type ControlServiceService = typeof ControlServiceService;
 export const ControlServiceService = {
