@@ -16,7 +16,7 @@ import { enableNoDelay } from "./nodelay.js";
 import { startLiveness } from "./agents/liveness.js";
 import { startHttp } from "./http.js";
 import { Health } from "./health.js";
-import { acquireDataDirLock, type DataDirLock } from "./store/lock.js";
+import { acquireDataDirLock, type DataDirLock } from "./datadir-lock.js";
 
 export interface Controller {
   /** HOST:PORT clients and agents dial. */
