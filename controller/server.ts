@@ -12,7 +12,7 @@ import { LogHub } from "./logs/hub.js";
 import { connectHandler } from "./agents/service.js";
 import { controlService } from "./api/control.js";
 import { compileControllerOptions, type ControllerOptions } from "./config.js";
-import { enableNoDelay } from "./nodelay.js";
+import { createGrpcServer } from "./grpc-options.js";
 import { startLiveness } from "./agents/liveness.js";
 import { startHttp } from "./http.js";
 import { Health } from "./health.js";
@@ -27,9 +27,6 @@ export interface Controller {
   readonly httpAddress?: string;
   stop(): Promise<void>;
 }
-
-/** Log batches are capped at ~1 MiB by agents; leave room, refuse worse. */
-const MAX_MESSAGE = 16 * 1024 * 1024;
 
 export interface StartOptions extends ControllerOptions {
   logger?: Logger;
@@ -61,10 +58,9 @@ export async function startController(opts: StartOptions): Promise<Controller> {
   const hub = new LogHub();
   const dispatcher = new Dispatcher(store.db, log);
   dispatcher.onEnded = (run) => hub.publishEnd(run);
-  const server = new grpc.Server({ "grpc.max_receive_message_length": MAX_MESSAGE, "grpc.max_send_message_length": MAX_MESSAGE });
-  enableNoDelay(server);
+  const server = createGrpcServer(o);
   const health = new Health();
-  const agentDeps = { db: store.db, health, dispatcher, hub, log, heartbeatIntervalMs: o.heartbeatIntervalMs };
+  const agentDeps = { db: store.db, health, dispatcher, hub, log, heartbeatIntervalMs: o.heartbeatIntervalMs, maxAgentSlots: o.maxAgentSlots };
   server.addService(AgentServiceService, { connect: connectHandler(agentDeps) });
   server.addService(ControlServiceService, controlService({ db: store.db, dispatcher, hub }));
   const host = o.host.includes(":") ? `[${o.host}]` : o.host;
