@@ -1,6 +1,6 @@
 import { Args, Flags } from "@oclif/core";
 import { HodeiCommand } from "../../base.js";
-import { agentJson, colorState } from "../../format.js";
+import { agentJson, colorState, printable } from "../../format.js";
 import { parseDuration } from "../../../schemas/durations.js";
 import { CliError, EXIT } from "../../errors.js";
 
@@ -22,7 +22,7 @@ export default class AgentsDrain extends HodeiCommand {
     }
     const client = await this.connect(flags.controller);
     const agent = await client.drainAgent(args.agent, flags.reason, deadlineMs);
-    if (!this.jsonEnabled()) process.stdout.write(`agent ${agent.name} is ${colorState(agent.state)} (${agent.running} running)\n`);
+    if (!this.jsonEnabled()) process.stdout.write(`agent ${printable(agent.name)} is ${colorState(agent.state)} (${agent.running} running)\n`);
     return agentJson(agent);
   }
 }
