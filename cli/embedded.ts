@@ -11,7 +11,7 @@ import { homedir, hostname, availableParallelism } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { pino } from "pino";
-import { acquireDataDirLock, type DataDirLock } from "../controller/store/lock.js";
+import { acquireDataDirLock, type DataDirLock } from "../controller/datadir-lock.js";
 import { startController, type Controller } from "../controller/server.js";
 import { countClaimable } from "../controller/store/runs.js";
 import { CliError } from "./errors.js";

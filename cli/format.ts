@@ -16,9 +16,48 @@ const COLORS: Record<string, string> = {
   disconnected: "90",
 };
 
+// eslint-disable-next-line no-control-regex -- matching control characters is the point
+const UNPRINTABLE = /[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
+const NAMED_ESCAPES: Record<string, string> = { "\n": "\\n", "\r": "\\r", "\t": "\\t" };
+
+/**
+ * What agents and jobs supply (agent names, labels, versions, job names, run
+ * messages, signals) is printed through this: C0 and C1 control characters,
+ * DEL and the bidirectional overrides come out as escapes (`\x1b`, `\n`,
+ * `\u202e`), so an agent named `ESC[2J` cannot clear the operator's screen
+ * nor a message reorder a line. Never applied to a job's log bytes, which
+ * pass through byte for byte (cli/output.ts).
+ */
+export function printable(s: string): string {
+  return s.replace(UNPRINTABLE, (c) => {
+    const named = NAMED_ESCAPES[c];
+    if (named) return named;
+    const code = c.charCodeAt(0);
+    return code <= 0xff ? `\\x${code.toString(16).padStart(2, "0")}` : `\\u${code.toString(16).padStart(4, "0")}`;
+  });
+}
+
 export function colorState(state: string, tty = useColor()): string {
   const c = COLORS[state];
-  return tty && c ? `\x1b[${c}m${state}\x1b[0m` : state;
+  return tty && c ? `\x1b[${c}m${printable(state)}\x1b[0m` : printable(state);
+}
+
+/** A table cell with a colour (an SGR parameter such as "32"), applied around its escaped text. */
+export interface Styled {
+  text: string;
+  sgr?: string;
+}
+export type Cell = string | Styled;
+
+/** A cell as printed: its text escaped, in its colour if it has one. */
+export function renderCell(c: Cell): string {
+  if (typeof c === "string") return printable(c);
+  return c.sgr ? `\x1b[${c.sgr}m${printable(c.text)}\x1b[0m` : printable(c.text);
+}
+
+/** A run's or an agent's state as a table cell, coloured on a terminal. */
+export function stateCell(state: string, tty = useColor()): Styled {
+  return { text: state, sgr: tty ? COLORS[state] : undefined };
 }
 
 export function formatDuration(ms: number): string {
@@ -35,14 +74,13 @@ export function ago(ms: number, now = Date.now()): string {
   return ms ? `${formatDuration(now - ms)} ago` : "-";
 }
 
-/** Plain column table; the visible width ignores ANSI colour codes. */
-export function table(head: string[], rows: string[][]): string {
-  // eslint-disable-next-line no-control-regex -- matching ANSI colour codes is the point
-  const visible = (s: string): number => s.replace(/\x1b\[[0-9;]*m/g, "").length;
-  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => visible(r[i] ?? ""))));
-  const line = (cells: string[]): string =>
+/** Plain column table. Every cell is printed through printable(); colour only comes from Styled cells. */
+export function table(head: string[], rows: Cell[][]): string {
+  const text = (c: Cell | undefined): string => printable(c === undefined ? "" : typeof c === "string" ? c : c.text);
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => text(r[i]).length)));
+  const line = (cells: Cell[]): string =>
     cells
-      .map((c, i) => (i === cells.length - 1 ? c : c + " ".repeat(widths[i]! - visible(c))))
+      .map((c, i) => (i === cells.length - 1 ? renderCell(c) : renderCell(c) + " ".repeat(widths[i]! - text(c).length)))
       .join("  ")
       .trimEnd();
   return [line(head), ...rows.map(line)].join("\n") + "\n";
@@ -58,8 +96,12 @@ export function attemptOutcome(a: Attempt): string {
   return outcome({ state: a.state, reason: a.reason, exitCode: a.exitCode, signal: a.signal, message: a.message });
 }
 
-/** One line saying how a run ended, for people. */
+/** One line saying how a run ended, for people (agent-supplied parts escaped: see printable). */
 export function outcome(r: Pick<Run, "state" | "reason" | "exitCode" | "signal" | "message">): string {
+  return printable(rawOutcome(r));
+}
+
+function rawOutcome(r: Pick<Run, "state" | "reason" | "exitCode" | "signal" | "message">): string {
   switch (r.state) {
     case "succeeded":
       return "succeeded";

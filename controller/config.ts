@@ -18,6 +18,10 @@ export interface ControllerOptions {
   shutdownGraceMs?: number;
   /** An assignment its agent has not started after this long is taken back (default 2 min). */
   startDeadlineMs?: number;
+  /** The most slots an agent gets, whatever its Hello declares (default 256). */
+  maxAgentSlots?: number;
+  /** A connection that has not completed its HTTP/2 preface within this is closed (default 10 s). */
+  handshakeTimeoutMs?: number;
 }
 
 export interface CompiledControllerOptions {
@@ -30,9 +34,13 @@ export interface CompiledControllerOptions {
   http?: { host: string; port: number };
   shutdownGraceMs: number;
   startDeadlineMs: number;
+  maxAgentSlots: number;
+  handshakeTimeoutMs: number;
 }
 
 export const DEFAULT_LISTEN = "127.0.0.1:7070";
+export const DEFAULT_MAX_AGENT_SLOTS = 256;
+export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 10_000;
 
 export class ConfigError extends Error {
   override name = "ConfigError";
@@ -56,8 +64,14 @@ export function compileControllerOptions(o: ControllerOptions): CompiledControll
   if (!(hb >= 100 && hb <= 600_000)) throw new ConfigError(`heartbeat interval must be 100ms..10m, got ${hb}ms`);
   const lostAfter = o.agentLostAfter ?? 3;
   if (!(Number.isInteger(lostAfter) && lostAfter >= 2 && lostAfter <= 100)) throw new ConfigError(`agent-lost-after must be a whole number of heartbeat intervals from 2 to 100, got ${lostAfter}`);
+  const maxSlots = o.maxAgentSlots ?? DEFAULT_MAX_AGENT_SLOTS;
+  if (!(Number.isInteger(maxSlots) && maxSlots >= 1 && maxSlots <= 100_000)) throw new ConfigError(`max-agent-slots must be a whole number from 1 to 100000, got ${maxSlots}`);
+  const handshake = o.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS;
+  if (!(Number.isInteger(handshake) && handshake >= 100 && handshake <= 600_000)) throw new ConfigError(`handshake timeout must be 100ms..10m, got ${handshake}ms`);
   return {
     agentLostAfter: lostAfter,
+    maxAgentSlots: maxSlots,
+    handshakeTimeoutMs: handshake,
     unschedulableAfterMs: Math.max(0, o.unschedulableAfterMs ?? 5 * 60_000),
     startDeadlineMs: Math.max(1_000, o.startDeadlineMs ?? 2 * 60_000),
     http: o.http ? parseHostPort(o.http) : undefined,

@@ -16,11 +16,11 @@ import { AgentRegistry } from "./agents/registry.js";
 import { startDelivery } from "./agents/delivery.js";
 import { controlService } from "./api/control.js";
 import { compileControllerOptions, type ControllerOptions } from "./config.js";
-import { enableNoDelay } from "./nodelay.js";
+import { createGrpcServer } from "./grpc-options.js";
 import { startLiveness } from "./agents/liveness.js";
 import { startHttp } from "./http.js";
 import { Health } from "./health.js";
-import { acquireDataDirLock, type DataDirLock } from "./store/lock.js";
+import { acquireDataDirLock, type DataDirLock } from "./datadir-lock.js";
 import { Releasers } from "./releasers.js";
 
 export interface Controller {
@@ -34,9 +34,6 @@ export interface Controller {
   readonly httpAddress?: string;
   stop(): Promise<void>;
 }
-
-/** Log batches are capped at ~1 MiB by agents; leave room, refuse worse. */
-const MAX_MESSAGE = 16 * 1024 * 1024;
 
 export interface StartOptions extends ControllerOptions {
   logger?: Logger;
@@ -92,10 +89,9 @@ export async function startController(opts: StartOptions): Promise<Controller> {
   );
   await parts.start("delivery", () => startDelivery({ db: store.db, bus: store.bus, agents, log }), (unsubscribe) => unsubscribe());
   const health = new Health();
-  const agentDeps = { store, health, agents, log, heartbeatIntervalMs: o.heartbeatIntervalMs };
+  const agentDeps = { store, health, agents, log, heartbeatIntervalMs: o.heartbeatIntervalMs, maxAgentSlots: o.maxAgentSlots };
 
-  const server = new grpc.Server({ "grpc.max_receive_message_length": MAX_MESSAGE, "grpc.max_send_message_length": MAX_MESSAGE });
-  enableNoDelay(server);
+  const server = createGrpcServer(o);
   server.addService(AgentServiceService, { connect: connectHandler(agentDeps) });
   server.addService(ControlServiceService, controlService({ store, agents, hub, log }));
   const host = o.host.includes(":") ? `[${o.host}]` : o.host;

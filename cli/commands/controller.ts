@@ -1,7 +1,7 @@
 import { Flags } from "@oclif/core";
 import { HodeiCommand } from "../base.js";
 import { startController } from "../../controller/server.js";
-import { ConfigError } from "../../controller/config.js";
+import { ConfigError, DEFAULT_HANDSHAKE_TIMEOUT_MS, DEFAULT_MAX_AGENT_SLOTS } from "../../controller/config.js";
 import { CliError, UsageError } from "../errors.js";
 import { durationFlag } from "../flags.js";
 
@@ -20,6 +20,8 @@ export default class ControllerCommand extends HodeiCommand {
     "agent-lost-after": Flags.integer({ description: "silent heartbeat intervals before an agent is lost and its runs fail", default: 3 }),
     "unschedulable-after": durationFlag({ description: "how long a queued run may wait with no agent able to take it before it fails (default: 5m)" }),
     http: Flags.string({ description: "HOST:PORT for /healthz and /readyz", env: "HODEI_HTTP" }),
+    "max-agent-slots": Flags.integer({ description: "the most slots an agent gets, whatever it declares", default: DEFAULT_MAX_AGENT_SLOTS }),
+    "handshake-timeout": Flags.integer({ description: "milliseconds a new connection may take to complete its HTTP/2 preface before it is closed", default: DEFAULT_HANDSHAKE_TIMEOUT_MS }),
   };
 
   async run(): Promise<void> {
@@ -45,6 +47,8 @@ export default class ControllerCommand extends HodeiCommand {
         agentLostAfter: flags["agent-lost-after"],
         http: flags.http,
         unschedulableAfterMs: flags["unschedulable-after"],
+        maxAgentSlots: flags["max-agent-slots"],
+        handshakeTimeoutMs: flags["handshake-timeout"],
       });
     } catch (err) {
       onSignal();

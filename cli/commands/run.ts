@@ -4,7 +4,7 @@ import { HodeiCommand } from "../base.js";
 import { loadFile, formatSpecError, jobs } from "../../schemas/load.js";
 import { EXIT, UsageError } from "../errors.js";
 import { writeChunk } from "../output.js";
-import { attemptOutcome, colorState, formatDuration, outcome, runJson } from "../format.js";
+import { attemptOutcome, colorState, formatDuration, outcome, printable, runJson } from "../format.js";
 import type { Attempt, Run } from "../../proto/gen/hodei/v1/control.js";
 import { constants } from "node:os";
 
@@ -51,7 +51,7 @@ export default class RunCommand extends HodeiCommand {
       if (!json) process.stdout.write(`${submitted.id}\n`);
       return runJson(submitted);
     }
-    if (tty) process.stderr.write(`\x1b[2m▶ run ${submitted.id} · ${job.metadata.name} · ${colorState(submitted.state, true)}\x1b[0m\n`);
+    if (tty) process.stderr.write(`\x1b[2m▶ run ${submitted.id} · ${printable(job.metadata.name)} · ${colorState(submitted.state, true)}\x1b[0m\n`);
 
     let interrupts = 0;
     let detach: (() => void) | undefined;

@@ -16,6 +16,7 @@ import { isDatabaseUnavailable } from "../api/errors.js";
 import type { Health } from "../health.js";
 import type { AgentRegistry } from "./registry.js";
 import { handleRunStarted, handleLogBatch, handleRunFinished } from "./reports.js";
+import { boundAgentMessage, clampSlots } from "./limits.js";
 
 export interface AgentServiceDeps {
   store: Writer;
@@ -23,6 +24,8 @@ export interface AgentServiceDeps {
   agents: AgentRegistry;
   log: Logger;
   heartbeatIntervalMs: number;
+  /** The most slots an agent gets, whatever it declares (default 256, config.ts). */
+  maxAgentSlots?: number;
 }
 
 /** An agent that says nothing for this long after connecting is dropped. */
@@ -40,8 +43,11 @@ export function connectHandler(deps: AgentServiceDeps) {
       call.end();
     };
 
-    call.on("data", (msg: AgentMessage) => {
+    call.on("data", (received: AgentMessage) => {
+      const bounded = boundAgentMessage(received);
       chain = chain.then(async () => {
+        if ("invalid" in bounded) return fail(status.INVALID_ARGUMENT, bounded.invalid);
+        const { msg } = bounded;
         if (!session) {
           if (msg.msg?.$case !== "hello") return fail(status.INVALID_ARGUMENT, "the first message on AgentService.Connect must be Hello");
           clearTimeout(helloTimer);
@@ -88,7 +94,7 @@ export function connectHandler(deps: AgentServiceDeps) {
 async function welcome(deps: AgentServiceDeps, call: ServerDuplexStream<AgentMessage, ControllerMessage>, hello: Hello): Promise<AgentSession | undefined> {
   const name = hello.name.trim();
   if (!name || name.length > 253) throw new Error("agent name must be 1..253 characters");
-  const slots = Math.max(1, Math.min(hello.slots || 1, 10_000));
+  const slots = clampSlots(hello.slots, deps.maxAgentSlots);
   const live = deps.agents.byName(name);
   if (live && !live.closed) {
     if (hello.agentId !== live.id) {

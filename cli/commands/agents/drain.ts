@@ -1,6 +1,6 @@
 import { Args, Flags } from "@oclif/core";
 import { HodeiCommand } from "../../base.js";
-import { agentJson, colorState } from "../../format.js";
+import { agentJson, colorState, printable } from "../../format.js";
 import { durationFlag } from "../../flags.js";
 
 export default class AgentsDrain extends HodeiCommand {
@@ -15,7 +15,7 @@ export default class AgentsDrain extends HodeiCommand {
     const { args, flags } = await this.parse(AgentsDrain);
     const client = await this.connect(flags.controller);
     const agent = await client.drainAgent(args.agent, flags.reason, flags.deadline ?? 0);
-    if (!this.jsonEnabled()) process.stdout.write(`agent ${agent.name} is ${colorState(agent.state)} (${agent.running} running)\n`);
+    if (!this.jsonEnabled()) process.stdout.write(`agent ${printable(agent.name)} is ${colorState(agent.state)} (${agent.running} running)\n`);
     return agentJson(agent);
   }
 }

@@ -1,5 +1,5 @@
 import { HodeiCommand } from "../../base.js";
-import { agentJson, ago, colorState, table } from "../../format.js";
+import { agentJson, ago, stateCell, table } from "../../format.js";
 
 const mib = (n: number): string => `${Math.round(n / 1048576)}Mi`;
 
@@ -16,7 +16,7 @@ export default class AgentsLs extends HodeiCommand {
           ["NAME", "STATE", "RUNNING", "CPU", "MEMORY", "KILL", "LABELS", "LAST SEEN"],
           agents.map((a) => [
             a.name,
-            colorState(a.state),
+            stateCell(a.state),
             `${a.running}/${a.slots}`,
             `${a.cpuPercent.toFixed(0)}%`,
             a.memoryTotalBytes ? `${mib(a.memoryUsedBytes)}/${mib(a.memoryTotalBytes)}` : "-",

@@ -1,6 +1,6 @@
 import { Args } from "@oclif/core";
 import { HodeiCommand } from "../../base.js";
-import { attemptOutcome, colorState, formatDuration, outcome, runDuration, runJson, table } from "../../format.js";
+import { attemptOutcome, formatDuration, outcome, renderCell, runDuration, runJson, stateCell, table, type Cell } from "../../format.js";
 
 export default class RunsGet extends HodeiCommand {
   static override summary = "Show one run.";
@@ -11,10 +11,10 @@ export default class RunsGet extends HodeiCommand {
     const client = await this.connect(flags.controller);
     const r = await client.getRun(args.run);
     if (!this.jsonEnabled()) {
-      const rows: [string, string][] = [
+      const rows: [string, Cell][] = [
         ["id", r.id],
         ["job", r.jobName],
-        ["state", colorState(r.state)],
+        ["state", stateCell(r.state)],
         ["outcome", outcome(r)],
         ["attempt", String(r.attempt)],
         ["agent", r.agentName || r.agentId || "-"],
@@ -25,13 +25,13 @@ export default class RunsGet extends HodeiCommand {
         ["duration", runDuration(r)],
         ["log chunks", String(r.logChunks)],
       ];
-      process.stdout.write(rows.map(([k, v]) => `${k.padEnd(11)}${v}`).join("\n") + "\n");
+      process.stdout.write(rows.map(([k, v]) => `${k.padEnd(11)}${renderCell(v)}`).join("\n") + "\n");
       if (r.attempts.length > 1) {
         process.stdout.write(
           "\n" +
             table(
               ["ATTEMPT", "STATE", "OUTCOME", "AGENT", "DURATION"],
-              r.attempts.map((a) => [String(a.attempt), colorState(a.state), attemptOutcome(a), a.agentName || "-", a.startedAtMs ? formatDuration((a.finishedAtMs || Date.now()) - a.startedAtMs) : "-"]),
+              r.attempts.map((a) => [String(a.attempt), stateCell(a.state), attemptOutcome(a), a.agentName || "-", a.startedAtMs ? formatDuration((a.finishedAtMs || Date.now()) - a.startedAtMs) : "-"]),
             ),
         );
       }

@@ -5,7 +5,7 @@ import { hostname, tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { acquireDataDirLock, lockPathFor, LockLostError, type LockInfo } from "../../../controller/store/lock.js";
+import { acquireDataDirLock, lockPathFor, LockLostError, type LockInfo } from "../../../controller/datadir-lock.js";
 
 const FIXTURE = new URL("./fixtures/lock-child.ts", import.meta.url).pathname;
 
