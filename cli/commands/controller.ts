@@ -19,6 +19,7 @@ export default class ControllerCommand extends HodeiCommand {
     "heartbeat-interval": durationFlag({ description: "agent heartbeat interval, 100ms to 10m (default: 5s)" }),
     "agent-lost-after": Flags.integer({ description: "silent heartbeat intervals before an agent is lost and its runs fail", default: 3 }),
     "unschedulable-after": durationFlag({ description: "how long a queued run may wait with no agent able to take it before it fails (default: 5m)" }),
+    "start-deadline": durationFlag({ description: "an assignment its agent has not started after this long is taken back and placed again (default: 2m)" }),
     http: Flags.string({ description: "HOST:PORT for /healthz and /readyz", env: "HODEI_HTTP" }),
     "max-agent-slots": Flags.integer({ description: "the most slots an agent gets, whatever it declares", default: DEFAULT_MAX_AGENT_SLOTS }),
     "handshake-timeout": Flags.integer({ description: "milliseconds a new connection may take to complete its HTTP/2 preface before it is closed", default: DEFAULT_HANDSHAKE_TIMEOUT_MS }),
@@ -47,6 +48,7 @@ export default class ControllerCommand extends HodeiCommand {
         agentLostAfter: flags["agent-lost-after"],
         http: flags.http,
         unschedulableAfterMs: flags["unschedulable-after"],
+        startDeadlineMs: flags["start-deadline"],
         maxAgentSlots: flags["max-agent-slots"],
         handshakeTimeoutMs: flags["handshake-timeout"],
       });
