@@ -62,14 +62,14 @@ export async function appendChunks(s: Writer, runId: string, attempt: number, ch
 export async function readChunks(db: Db, runId: string, attempt: number, fromSeq: number, limit: number, maxBytes = 4 << 20): Promise<LogChunkRow[]> {
   const r = await sql<LogChunkRow>`
     select c.run_id, c.attempt, c.seq, c.stream, c.data, c.ts_ms from (
-      select seq, octet_length(data) as len, sum(octet_length(data)) over (order by seq) as upto
+      select seq, row_number() over (order by seq) as n, sum(octet_length(data)) over (order by seq) as upto
       from log_chunks
       where run_id = ${runId} and attempt = ${attempt} and seq >= ${String(fromSeq)}
       order by seq limit ${limit}
     ) page
     join log_chunks c on c.run_id = ${runId} and c.attempt = ${attempt} and c.seq = page.seq
-    -- the first row always (its preceding total is 0), then rows while the total stays under the budget
-    where page.upto - page.len < ${maxBytes}
+    -- the first row always (whatever its size, even with no budget), then rows while the total stays within the budget
+    where page.n = 1 or page.upto <= ${maxBytes}
     order by c.seq`.execute(db);
   return r.rows;
 }

@@ -184,3 +184,112 @@ describe.each(DIALECTS)("logs (%s)", (dialect) => {
     expect((await rawRun(store.db, run.id))?.log_chunks).toBe("0");
   });
 });
+
+/**
+ * readChunks pages by bytes as well as by rows: a page holds at most `limit`
+ * chunks and, past its first chunk, at most `maxBytes` of data, so one page of
+ * large chunks stays bounded; a chunk larger than `maxBytes` still comes back
+ * (alone), so a reader paging from the last sequence it got always progresses.
+ */
+describe.each(DIALECTS)("logs: readChunks pages by bytes (%s)", (dialect) => {
+  const MiB = 1 << 20;
+  let store: TestStore;
+  beforeAll(async () => {
+    store = await createTestStore(dialect);
+  });
+  afterAll(() => store?.dispose());
+  beforeEach(() => reset(store.db));
+
+  let made = 0;
+  async function running(): Promise<RunRow> {
+    const labels = { only: String(++made) };
+    await submit(store, { selector: labels });
+    const [run] = await claimRuns(store, "agent-1", labels, 1);
+    return (await markStarted(store, run!.id, run!.attempt, new Date()))!;
+  }
+  /** Chunk `seq` of `size` bytes, each byte telling its chunk apart from its neighbours. */
+  const sized = (seq: number, size: number): ChunkInput => ({ seq, stream: 1, data: new Uint8Array(size).fill(seq % 251), tsMs: TS + seq });
+  const bytesOf = (rows: { data: Uint8Array }[]) => rows.reduce((n, r) => n + r.data.length, 0);
+  /** The page bound: within `maxBytes`, or a single chunk. */
+  const expectBounded = (rows: { data: Uint8Array }[], maxBytes: number) => {
+    expect(rows.length).toBeGreaterThan(0);
+    if (rows.length > 1) expect(bytesOf(rows)).toBeLessThanOrEqual(maxBytes);
+  };
+  /** Reads the attempt page after page from the sequence after the last one returned. */
+  async function readAll(runId: string, limit: number, maxBytes: number): Promise<{ seqs: number[]; datas: Buffer[]; pages: number }> {
+    const seqs: number[] = [];
+    const datas: Buffer[] = [];
+    let pages = 0;
+    for (let next = 0; ; ) {
+      const rows = await readChunks(store.db, runId, 1, next, limit, maxBytes);
+      if (rows.length === 0) return { seqs, datas, pages };
+      expectBounded(rows, maxBytes);
+      expect(rows.length).toBeLessThanOrEqual(limit);
+      pages++;
+      expect(pages, "pages (no progress?)").toBeLessThan(1000);
+      for (const r of rows) {
+        seqs.push(Number(r.seq));
+        datas.push(Buffer.from(r.data));
+      }
+      next = Number(rows[rows.length - 1]!.seq) + 1;
+    }
+  }
+
+  it("a page of 3 MiB chunks with maxBytes = 4 MiB holds one or two chunks, not five, within the budget", async () => {
+    const run = await running();
+    for (let seq = 0; seq < 5; seq++) expect(await appendChunks(store, run.id, 1, [sized(seq, 3 * MiB)])).toBe(seq + 1);
+    for (const rows of [await readChunks(store.db, run.id, 1, 0, 100, 4 * MiB), await readChunks(store.db, run.id, 1, 0, 100)]) {
+      expect(rows.length).toBeGreaterThanOrEqual(1);
+      expect(rows.length).toBeLessThanOrEqual(2);
+      expectBounded(rows, 4 * MiB);
+      expect(rows.map((r) => Number(r.seq))).toEqual(rows.map((_, i) => i));
+      expect(rows[0]!.data).toHaveLength(3 * MiB);
+    }
+    // Room for all five: all five.
+    expect(await readChunks(store.db, run.id, 1, 0, 100, 15 * MiB)).toHaveLength(5);
+    // The row limit still applies within the byte budget.
+    expect(await readChunks(store.db, run.id, 1, 0, 2, 15 * MiB)).toHaveLength(2);
+  });
+
+  it("page after page returns every 3 MiB chunk exactly once, in order", async () => {
+    const run = await running();
+    const chunks = Array.from({ length: 5 }, (_, seq) => sized(seq, 3 * MiB));
+    for (const c of chunks) await appendChunks(store, run.id, 1, [c]);
+    const { seqs, datas, pages } = await readAll(run.id, 100, 4 * MiB);
+    expect(seqs).toEqual([0, 1, 2, 3, 4]);
+    expect(pages).toBeGreaterThanOrEqual(3);
+    datas.forEach((d, i) => expect(d.equals(Buffer.from(chunks[i]!.data))).toBe(true));
+  });
+
+  it("a chunk larger than maxBytes is still returned, alone (a reader always progresses)", async () => {
+    const run = await running();
+    await appendChunks(store, run.id, 1, [sized(0, 5 * MiB), sized(1, 10), sized(2, 10)]);
+    const first = await readChunks(store.db, run.id, 1, 0, 100, 4 * MiB);
+    expect(first.map((r) => [Number(r.seq), r.data.length])).toEqual([[0, 5 * MiB]]);
+    expect(Buffer.from(first[0]!.data).equals(Buffer.from(sized(0, 5 * MiB).data))).toBe(true);
+    expect((await readChunks(store.db, run.id, 1, 1, 100, 4 * MiB)).map((r) => Number(r.seq))).toEqual([1, 2]);
+    // The same with a tiny budget: every chunk is larger than it, so every page is one chunk.
+    expect((await readChunks(store.db, run.id, 1, 1, 100, 1)).map((r) => Number(r.seq))).toEqual([1]);
+    expect((await readChunks(store.db, run.id, 1, 0, 100, 0)).map((r) => Number(r.seq))).toEqual([0]);
+    const { seqs, pages } = await readAll(run.id, 100, 1);
+    expect(seqs).toEqual([0, 1, 2]);
+    expect(pages).toBe(3);
+  });
+
+  it("with mixed sizes (empty chunks too) and a small budget, pages return every chunk exactly once, in order", async () => {
+    const run = await running();
+    // Deterministic sizes around the budget: some far below, some equal, some above, some empty.
+    const sizes = [0, 0, 700, 300, 1000, 1, 2500, 0, 999, 1001, 40, 40, 40, 0, 3000, 500, 500, 1, 0, 250];
+    const chunks = sizes.map((size, seq) => ({ ...sized(seq, size), data: Uint8Array.from({ length: size }, (_, i) => (seq * 31 + i) % 256) }));
+    // Stored in batches, out of order.
+    await appendChunks(store, run.id, 1, chunks.slice(10));
+    await appendChunks(store, run.id, 1, chunks.slice(0, 10));
+    for (const [limit, maxBytes] of [[100, 1000], [3, 1000], [100, 1], [100, 2048], [1, 1 << 30], [100, 1 << 30]] as const) {
+      const { seqs, datas } = await readAll(run.id, limit, maxBytes);
+      expect(seqs, `limit ${limit}, maxBytes ${maxBytes}`).toEqual(sizes.map((_, i) => i));
+      datas.forEach((d, i) => expect(hex(d), `chunk ${i}`).toBe(hex(chunks[i]!.data)));
+    }
+    // A page exactly at the budget includes the chunk that reaches it.
+    expect((await readChunks(store.db, run.id, 1, 2, 100, 1000)).map((r) => Number(r.seq))).toEqual([2, 3]);
+  });
+});
