@@ -27,6 +27,8 @@ export class Dispatcher {
   private retryTimer: NodeJS.Timeout | undefined;
   /** Whether a retry may be waiting out its backoff (unknown at start, so true), to skip the query when none is. */
   private retriesWaiting = true;
+  /** Counts retries heard, so a query that started before one cannot clear `retriesWaiting` after it. */
+  private retriesHeard = 0;
   private stopped = false;
   private readonly unsubscribe: () => void;
   private readonly unwatch: () => void;
@@ -45,6 +47,7 @@ export class Dispatcher {
     switch (ev.type) {
       case "run:retried":
         this.retriesWaiting = true;
+        this.retriesHeard++;
         this.wake();
         return;
       case "run:created":
@@ -113,8 +116,15 @@ export class Dispatcher {
 
   private async pass(): Promise<void> {
     const sessions = this.agents.all();
-    if (sessions.length === 0) return;
-    let idleSlots = false;
+    if (sessions.length === 0 || !sessions.some((x) => x.free > 0)) return;
+    // Retries waiting out their backoff: come back when the first may start. Asked before
+    // claiming, so a retry that comes due between the two is claimed now, not missed.
+    if (this.retriesWaiting) {
+      const heard = this.retriesHeard;
+      const ms = await nextRetryInMs(this.store.db);
+      if (ms !== undefined) this.wakeIn(ms + 5);
+      else if (heard === this.retriesHeard) this.retriesWaiting = false;
+    }
     // Start at a different agent each pass so work spreads across agents.
     this.rotate = (this.rotate + 1) % sessions.length;
     for (let i = 0; i < sessions.length; i++) {
@@ -123,13 +133,6 @@ export class Dispatcher {
       if (free <= 0) continue;
       const runs = await claimRuns(this.store, s.id, s.labels, free);
       for (const run of runs) this.assign(s, run);
-      if (runs.length < free) idleSlots = true;
-    }
-    // Slots are free but retries wait for their backoff: come back when the first may start.
-    if (idleSlots && this.retriesWaiting) {
-      const ms = await nextRetryInMs(this.store.db);
-      if (ms === undefined) this.retriesWaiting = false;
-      else this.wakeIn(ms + 5);
     }
   }
 
