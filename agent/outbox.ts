@@ -75,7 +75,8 @@ export class Outbox {
     // A stored chunk proves RunStarted arrived: chunks only ever follow it on a stream.
     // An ack of 0 proves nothing (the controller acks every run it hears of in Hello).
     if (ack.nextSeq > 0) record.startedConfirmed = true;
-    if (record.complete(this.sink.generation)) {
+    if (ack.endRecorded) record.endRecorded = true;
+    if (record.complete()) {
       this.runs.delete(record.key);
       record.pipe.discard();
       this.log.debug({ runId: record.runId, attempt: record.attempt }, "run fully delivered; forgotten");

@@ -21,6 +21,8 @@ export class RunRecord {
   startedConfirmed = false;
   startedSentOn = -1;
   finishedSentOn = -1;
+  /** The controller said the end is recorded (LogAck.end_recorded). */
+  endRecorded = false;
 
   constructor(
     readonly runId: string,
@@ -42,12 +44,12 @@ export class RunRecord {
   }
 
   /**
-   * The controller has all of it: RunFinished was written on the current
-   * stream, and afterwards a LogAck covered every chunk. (A LogAck the
-   * controller sent just before it read RunFinished also passes; the proto has
-   * no ack for RunFinished itself, see docs/agent.md.)
+   * The controller has all of it: it said the end is recorded (a LogAck with
+   * end_recorded, its answer to RunFinished) and every chunk is acknowledged.
+   * A LogAck for the last batch alone is not enough: the controller may have
+   * sent it before it read the RunFinished behind it, and died before storing it.
    */
-  complete(generation: number): boolean {
-    return this.finished !== undefined && this.finishedSentOn === generation && this.pipe.allAcked;
+  complete(): boolean {
+    return this.finished !== undefined && this.endRecorded && this.pipe.allAcked;
   }
 }

@@ -30,13 +30,13 @@ export async function handleLogBatch(deps: ReportDeps, session: AgentSession, m:
   const active = session.running.get(m.runId);
   if (!active || active.attempt !== m.attempt) {
     // Not an attempt we expect from this agent: refuse the bytes, but let the agent drop them.
-    session.send({ msg: { $case: "logAck", value: { runId: m.runId, attempt: m.attempt, nextSeq: end } } });
+    session.send({ msg: { $case: "logAck", value: { runId: m.runId, attempt: m.attempt, nextSeq: end, endRecorded: true } } });
     return;
   }
   if (m.firstSeq > active.nextSeq) {
     // A gap can only come from a broken agent; storing past it would reorder bytes.
     deps.log.warn({ run: m.runId, expected: active.nextSeq, got: m.firstSeq }, "log batch skips sequence numbers; refused");
-    session.send({ msg: { $case: "logAck", value: { runId: m.runId, attempt: m.attempt, nextSeq: active.nextSeq } } });
+    session.send({ msg: { $case: "logAck", value: { runId: m.runId, attempt: m.attempt, nextSeq: active.nextSeq, endRecorded: false } } });
     return;
   }
   const skip = active.nextSeq - m.firstSeq; // already stored (resent after a reconnect)
@@ -49,7 +49,7 @@ export async function handleLogBatch(deps: ReportDeps, session: AgentSession, m:
       active.nextSeq = next;
     }
   }
-  session.send({ msg: { $case: "logAck", value: { runId: m.runId, attempt: m.attempt, nextSeq: Math.max(active.nextSeq, end) } } });
+  session.send({ msg: { $case: "logAck", value: { runId: m.runId, attempt: m.attempt, nextSeq: Math.max(active.nextSeq, end), endRecorded: false } } });
 }
 
 const REASONS: Record<number, FinishReason> = {
@@ -74,6 +74,6 @@ export async function handleRunFinished(deps: ReportDeps, session: AgentSession,
     // The slot is free; the dispatcher heard the run end and passes on the next turn.
     session.running.delete(m.runId);
   }
-  // Whatever we made of it, the agent may forget this attempt once its logs are acknowledged.
-  session.send({ msg: { $case: "logAck", value: { runId: m.runId, attempt: m.attempt, nextSeq: active?.nextSeq ?? m.logChunks } } });
+  // Its end is recorded (or refused for good: late, fenced off, not ours): the agent may forget the attempt.
+  session.send({ msg: { $case: "logAck", value: { runId: m.runId, attempt: m.attempt, nextSeq: active?.nextSeq ?? m.logChunks, endRecorded: true } } });
 }

@@ -136,11 +136,11 @@ async function reconcile(deps: AgentServiceDeps, session: AgentSession, hello: H
     if (ours) {
       const nextSeq = Number(run.log_chunks);
       session.running.set(run.id, { attempt: run.attempt, nextSeq });
-      session.send({ msg: { $case: "logAck", value: { runId: run.id, attempt: run.attempt, nextSeq } } });
+      session.send({ msg: { $case: "logAck", value: { runId: run.id, attempt: run.attempt, nextSeq, endRecorded: false } } });
       if (run.cancel_requested && !r.finished) session.send({ msg: { $case: "cancel", value: { runId: run.id, attempt: run.attempt, reason: "cancelled while the agent was away", graceMs: 0 } } });
     } else {
       // Over or not ours: let the agent forget it, and stop it if it still runs.
-      session.send({ msg: { $case: "logAck", value: { runId: r.runId, attempt: r.attempt, nextSeq: r.nextSeq } } });
+      session.send({ msg: { $case: "logAck", value: { runId: r.runId, attempt: r.attempt, nextSeq: r.nextSeq, endRecorded: true } } });
       if (!r.finished) session.send({ msg: { $case: "cancel", value: { runId: r.runId, attempt: r.attempt, reason: "the controller no longer expects this run", graceMs: 0 } } });
     }
   }

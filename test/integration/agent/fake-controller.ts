@@ -39,6 +39,8 @@ export class FakeController {
   readonly sessionTokens: (string | undefined)[] = [];
   private current?: Call;
   private readonly waiters = new Set<() => void>();
+  /** Attempts whose RunFinished arrived (`runId#attempt`): their acks say end_recorded. */
+  private readonly finishedRuns = new Set<string>();
 
   private readonly server = new grpc.Server();
   port = 0;
@@ -74,8 +76,8 @@ export class FakeController {
     this.send({ $case: "cancel", value: { runId, attempt, graceMs, reason } });
   }
 
-  ack(runId: string, attempt = 1, nextSeq = this.contiguous(runId, attempt)): void {
-    this.send({ $case: "logAck", value: { runId, attempt, nextSeq } });
+  ack(runId: string, attempt = 1, nextSeq = this.contiguous(runId, attempt), endRecorded = this.finishedRuns.has(`${runId}#${attempt}`)): void {
+    this.send({ $case: "logAck", value: { runId, attempt, nextSeq, endRecorded } });
   }
 
   /**
@@ -181,15 +183,16 @@ export class FakeController {
     } else if (msg.$case === "logBatch") {
       this.store(msg.value);
       if (this.autoAck) this.ackOn(call, msg.value.runId, msg.value.attempt);
-    } else if (msg.$case === "runFinished" && this.autoAck) {
-      // The convention the agent relies on (docs/agent.md): RunFinished is answered with a LogAck.
-      this.ackOn(call, msg.value.runId, msg.value.attempt);
+    } else if (msg.$case === "runFinished") {
+      // The end is "recorded" here once received; RunFinished is answered with a LogAck saying so.
+      this.finishedRuns.add(`${msg.value.runId}#${msg.value.attempt}`);
+      if (this.autoAck) this.ackOn(call, msg.value.runId, msg.value.attempt);
     }
     for (const w of [...this.waiters]) w();
   }
 
   private ackOn(call: Call, runId: string, attempt: number): void {
-    call.write({ msg: { $case: "logAck", value: { runId, attempt, nextSeq: this.contiguous(runId, attempt) } } });
+    call.write({ msg: { $case: "logAck", value: { runId, attempt, nextSeq: this.contiguous(runId, attempt), endRecorded: this.finishedRuns.has(`${runId}#${attempt}`) } } });
   }
 
   private store(b: LogBatch): void {

@@ -59,7 +59,22 @@ describe("Outbox", () => {
     outbox.reconnected();
     expect(sink.kinds()).toEqual(["runStarted", "logBatch", "runFinished"]);
 
-    outbox.ack({ runId: "r", attempt: 1, nextSeq: 1 });
+    outbox.ack({ runId: "r", attempt: 1, nextSeq: 1, endRecorded: true });
+    expect(outbox.size).toBe(0);
+  });
+
+  it("keeps a finished run when the last batch is acknowledged but its end is not recorded yet", () => {
+    // The controller acked the batch before reading the RunFinished behind it, then died:
+    // forgetting the run here would leave it running in the database with no one to finish it.
+    const { outbox, run } = setup();
+    outbox.output(run, LogStream.LOG_STREAM_STDOUT, Buffer.from("x"));
+    outbox.flush();
+    outbox.finished(run, result);
+    outbox.flush();
+    outbox.ack({ runId: "r", attempt: 1, nextSeq: 1, endRecorded: false });
+    expect(outbox.size).toBe(1);
+    expect(outbox.activeRuns()).toEqual([{ runId: "r", attempt: 1, nextSeq: 1, finished: true }]);
+    outbox.ack({ runId: "r", attempt: 1, nextSeq: 1, endRecorded: true });
     expect(outbox.size).toBe(0);
   });
 
@@ -68,7 +83,7 @@ describe("Outbox", () => {
     outbox.started(run, { runId: "r", attempt: 1, pid: 42, startedAtMs: 1 });
     outbox.output(run, LogStream.LOG_STREAM_STDOUT, Buffer.from("x"));
     outbox.flush();
-    outbox.ack({ runId: "r", attempt: 1, nextSeq: 1 });
+    outbox.ack({ runId: "r", attempt: 1, nextSeq: 1, endRecorded: false });
     expect(outbox.size).toBe(1);
     sink.generation = 2;
     sink.sent = [];
@@ -78,7 +93,7 @@ describe("Outbox", () => {
 
   it("an ack of 0 (the controller's answer to Hello) does not count as having seen RunStarted", () => {
     const { sink, outbox, run } = setup();
-    outbox.ack({ runId: "r", attempt: 1, nextSeq: 0 }); // while the workspace is still being prepared
+    outbox.ack({ runId: "r", attempt: 1, nextSeq: 0, endRecorded: false }); // while the workspace is still being prepared
     outbox.started(run, { runId: "r", attempt: 1, pid: 42, startedAtMs: 1 });
     outbox.flush();
     expect(sink.kinds()).toEqual(["runStarted"]);
@@ -89,7 +104,7 @@ describe("Outbox", () => {
     outbox.finished(run, result);
     outbox.flush();
     sink.generation = 2; // stream broke; no reconnect flush yet
-    outbox.ack({ runId: "r", attempt: 1, nextSeq: 0 });
+    outbox.ack({ runId: "r", attempt: 1, nextSeq: 0, endRecorded: false });
     expect(outbox.size).toBe(1);
   });
 

@@ -181,6 +181,14 @@ export interface LogAck {
   attempt: number;
   /** Every chunk with a sequence below next_seq is stored. */
   nextSeq: number;
+  /**
+   * The attempt's end is recorded (the answer to RunFinished), or the controller
+   * no longer expects this attempt at all: the agent may forget it once every
+   * chunk is acknowledged too. A LogAck without it proves nothing about the end:
+   * the controller may have acknowledged a batch before it read the RunFinished
+   * that followed it, and die before storing it.
+   */
+  endRecorded: boolean;
 }
 
 export interface Drain {
@@ -2451,7 +2459,7 @@ export const Cancel: MessageFns<Cancel> = {
 };
 
 function createBaseLogAck(): LogAck {
-  return { runId: "", attempt: 0, nextSeq: 0 };
+  return { runId: "", attempt: 0, nextSeq: 0, endRecorded: false };
 }
 
 export const LogAck: MessageFns<LogAck> = {
@@ -2464,6 +2472,9 @@ export const LogAck: MessageFns<LogAck> = {
     }
     if (message.nextSeq !== 0) {
       writer.uint32(24).uint64(message.nextSeq);
+    }
+    if (message.endRecorded !== false) {
+      writer.uint32(32).bool(message.endRecorded);
     }
     return writer;
   },
@@ -2505,6 +2516,14 @@ export const LogAck: MessageFns<LogAck> = {
             message.nextSeq = longToNumber(reader.uint64());
             continue;
           }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.endRecorded = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2530,6 +2549,11 @@ export const LogAck: MessageFns<LogAck> = {
         : isSet(object.next_seq)
         ? globalThis.Number(object.next_seq)
         : 0,
+      endRecorded: isSet(object.endRecorded)
+        ? globalThis.Boolean(object.endRecorded)
+        : isSet(object.end_recorded)
+        ? globalThis.Boolean(object.end_recorded)
+        : false,
     };
   },
 
@@ -2544,6 +2568,9 @@ export const LogAck: MessageFns<LogAck> = {
     if (message.nextSeq !== 0) {
       obj.nextSeq = Math.round(message.nextSeq);
     }
+    if (message.endRecorded !== false) {
+      obj.endRecorded = message.endRecorded;
+    }
     return obj;
   },
 
@@ -2555,6 +2582,7 @@ export const LogAck: MessageFns<LogAck> = {
     message.runId = object.runId ?? "";
     message.attempt = object.attempt ?? 0;
     message.nextSeq = object.nextSeq ?? 0;
+    message.endRecorded = object.endRecorded ?? false;
     return message;
   },
 };
