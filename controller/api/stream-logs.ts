@@ -10,8 +10,8 @@
  * store at its own pace; writes wait for the client to drain; and a client
  * that goes away unsubscribes at once, even while a write is waiting.
  * Chunks announced by another controller carry no bytes and are read from the
- * store too. Any run event (or a bus catch-up) makes the follower re-read the
- * run to learn whether an attempt or the run ended.
+ * store too. An event that may end an attempt or the run (finished, retried,
+ * requeued, or a bus catch-up) makes the follower re-read the run.
  */
 import type { ServerWritableStream } from "@grpc/grpc-js";
 import type { Attempt, LogEvent, LogEntry, StreamLogsRequest } from "../../proto/gen/hodei/v1/control.js";
@@ -28,7 +28,7 @@ import { notFound } from "./errors.js";
 const PAGE = 256;
 const PAGE_BYTES = 4 << 20;
 /** Live bytes a follower may hold before it falls back to reading the store. */
-export const LIVE_BUFFER_BYTES = 1 << 20;
+export const LIVE_BUFFER_BYTES = 4 << 20;
 
 export async function streamLogs(db: Db, hub: LogHub, call: ServerWritableStream<StreamLogsRequest, LogEvent>): Promise<void> {
   const req = call.request;
@@ -75,8 +75,11 @@ export async function streamLogs(db: Db, hub: LogHub, call: ServerWritableStream
             behind = true;
           }
         }
-      } else {
+      } else if (ev.type === "bus:resync" || ev.type === "run:finished" || ev.type === "run:retried" || ev.type === "run:requeued") {
+        // Only these can end an attempt or the run; the others (created, assigned, started, cancelled) cannot.
         check = true;
+      } else {
+        return;
       }
       poke();
     });

@@ -10,7 +10,7 @@
  * process's listeners at once. Listeners cannot break the emitter
  * (graphile-worker's safeEmit): a throwing listener is reported and skipped.
  */
-import type { HodeiEvent, Listener } from "./events.js";
+import type { HodeiEvent, Listener, LogAppended } from "./events.js";
 
 export interface Bus {
   /** Whether store writes must carry a NOTIFY (so other processes hear them). */
@@ -21,6 +21,13 @@ export interface Bus {
   emit(ev: HodeiEvent): void;
   /** Announces an event that no store write carries (an agent drain), here and in other processes. */
   publish(ev: HodeiEvent): Promise<void>;
+  /**
+   * Tells other processes, after the commit and best-effort, that log chunks
+   * were stored. Coalesced per run: while one NOTIFY for a run is in flight,
+   * later ones fold into one more carrying the newest `nextSeq` (a flood would
+   * otherwise cost a NOTIFY per batch). Never throws.
+   */
+  forwardLog(ev: LogAppended): void;
   subscribe(listener: Listener): () => void;
   /** Starts hearing other processes (PostgreSQL); resolves once listening. */
   start(): Promise<void>;
@@ -74,6 +81,10 @@ export class InProcessBus implements Bus {
   publish(ev: HodeiEvent): Promise<void> {
     this.emit(ev);
     return Promise.resolve();
+  }
+
+  forwardLog(): void {
+    // no other process to tell
   }
 
   subscribe(listener: Listener): () => void {

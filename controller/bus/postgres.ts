@@ -6,6 +6,11 @@
  * back to us too; they are dropped by origin, since `emit` delivered them at
  * commit.
  *
+ * Log appends are the exception to "inside the committing statement": they
+ * are forwarded after the commit, coalesced per run (forwardLog), since a log
+ * flood would otherwise cost one NOTIFY per batch; still never before the
+ * chunks are durable.
+ *
  * The connection is re-established with backoff whenever it is lost. Events
  * sent while it was down are gone, so after every reconnect listeners get
  * `bus:resync` and re-read what they watch (the catch-up query).
@@ -14,7 +19,7 @@ import { randomUUID } from "node:crypto";
 import pg from "pg";
 import type { Bus } from "./bus.js";
 import { Listeners } from "./bus.js";
-import type { HodeiEvent, Listener } from "./events.js";
+import type { HodeiEvent, Listener, LogAppended } from "./events.js";
 import { CHANNEL, decode, encode } from "./wire.js";
 
 export interface PostgresBusOptions {
@@ -39,6 +44,8 @@ export class PostgresBus implements Bus {
   private reconnectTimer: NodeJS.Timeout | undefined;
   private backoffMs: number;
   private starting: Promise<void> | undefined;
+  /** Runs with a log NOTIFY in flight, and the newest event waiting behind it. */
+  private readonly logInFlight = new Map<string, LogAppended | undefined>();
 
   constructor(private readonly opts: PostgresBusOptions) {
     this.listeners = new Listeners(opts.onListenerError);
@@ -61,6 +68,32 @@ export class PostgresBus implements Bus {
   async publish(ev: HodeiEvent): Promise<void> {
     await this.opts.notify(CHANNEL, encode(ev, this.origin));
     this.emit(ev);
+  }
+
+  forwardLog(ev: LogAppended): void {
+    const key = `${ev.runId}#${ev.attempt}`;
+    if (this.logInFlight.has(key)) {
+      this.logInFlight.set(key, ev);
+      return;
+    }
+    this.logInFlight.set(key, undefined);
+    const send = (e: LogAppended): void => {
+      this.opts
+        .notify(CHANNEL, encode({ type: e.type, runId: e.runId, attempt: e.attempt, nextSeq: e.nextSeq }, this.origin))
+        .catch(() => {
+          // Best-effort: a follower elsewhere still gets every byte, from the store, at the run's end or a resync.
+        })
+        .finally(() => {
+          const next = this.logInFlight.get(key);
+          if (next && !this.closed) {
+            this.logInFlight.set(key, undefined);
+            send(next);
+          } else {
+            this.logInFlight.delete(key);
+          }
+        });
+    };
+    send(ev);
   }
 
   subscribe(listener: Listener): () => void {

@@ -7,7 +7,6 @@ import type { Db } from "./db.js";
 import type { LogChunkRow } from "./schema.js";
 import type { Writer } from "./runs.js";
 import { ACTIVE } from "./runs.js";
-import { CHANNEL } from "../bus/wire.js";
 
 export interface ChunkInput {
   seq: number;
@@ -18,8 +17,9 @@ export interface ChunkInput {
 
 /**
  * Stores contiguous chunks of an active attempt and advances runs.log_chunks,
- * in one transaction, and announces them (`log:appended`; in this process
- * with the chunks themselves). Returns the run's next expected sequence, or
+ * in one transaction, and announces them (`log:appended`: in this process at
+ * once, with the chunks themselves; to other processes after the commit,
+ * coalesced per run). Returns the run's next expected sequence, or
  * undefined when the attempt is no longer active (late or fenced-off report).
  */
 export async function appendChunks(s: Writer, runId: string, attempt: number, chunks: ChunkInput[]): Promise<number | undefined> {
@@ -35,10 +35,6 @@ export async function appendChunks(s: Writer, runId: string, attempt: number, ch
       .returning("log_chunks")
       .executeTakeFirst();
     if (!run) return undefined;
-    if (s.bus.notifies) {
-      const payload = JSON.stringify({ o: s.bus.origin, t: "log:appended", r: runId, a: attempt, n: Number(run.log_chunks) });
-      await sql`select pg_notify(${CHANNEL}, ${payload})`.execute(tx);
-    }
     await tx
       .insertInto("log_chunks")
       .values(
@@ -48,7 +44,10 @@ export async function appendChunks(s: Writer, runId: string, attempt: number, ch
       .execute();
     return Number(run.log_chunks);
   });
-  if (next !== undefined) s.bus.emit({ type: "log:appended", runId, attempt, nextSeq: next, chunks });
+  if (next !== undefined) {
+    s.bus.emit({ type: "log:appended", runId, attempt, nextSeq: next, chunks });
+    s.bus.forwardLog({ type: "log:appended", runId, attempt, nextSeq: next });
+  }
   return next;
 }
 
