@@ -28,7 +28,7 @@ import { notFound } from "./errors.js";
 const PAGE = 256;
 const PAGE_BYTES = 4 << 20;
 /** Live bytes a follower may hold before it falls back to reading the store. */
-export const LIVE_BUFFER_BYTES = 4 << 20;
+export const LIVE_BUFFER_BYTES = 16 << 20;
 
 export async function streamLogs(db: Db, hub: LogHub, call: ServerWritableStream<StreamLogsRequest, LogEvent>): Promise<void> {
   const req = call.request;
