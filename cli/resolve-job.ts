@@ -82,7 +82,8 @@ async function byName(name: string, cwd: string): Promise<ResolvedJob> {
     const broken = loaded.errors.length > 0 ? `\n${loaded.errors.length} problem(s) under .hodei/ may hide it:\n${loaded.errors.map(formatSpecError).join("\n")}` : "";
     throw new UsageError(`no job named "${name}" in ${relative(cwd, hodeiDir) || "."}${suggestion(name, names)} (jobs: ${names.join(", ") || "none"})${broken}`);
   }
-  return { job: found.doc as JobDocument, source: relative(cwd, found.file) || found.file, warnings: found.warnings ?? [] };
+  const source = relative(cwd, found.file) || found.file;
+  return { job: found.doc as JobDocument, source, warnings: (found.warnings ?? []).map((w) => ({ ...w, file: source })) };
 }
 
 /** TARGET and --job to the job to run. */

@@ -51,7 +51,7 @@ describe("resolveJob", () => {
     const r = await resolveJob("test", undefined, join(repo, "a/b"));
     expect(r.job.metadata.name).toBe("test");
     expect(r.source).toBe("../../.hodei/jobs/both.yaml");
-    expect(r.warnings.map((w) => w.pointer)).toEqual(["/spec/concurrency"]);
+    expect(r.warnings.map((w) => [w.file, w.line, w.pointer])).toEqual([["../../.hodei/jobs/both.yaml", 12, "/spec/concurrency"]]);
   });
 
   it("a file with two jobs needs --job, and names them", async () => {
