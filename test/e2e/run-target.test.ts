@@ -44,7 +44,10 @@ function repo(): string {
   return dir;
 }
 
-describe("hodei run TARGET", () => {
+// Each test runs hodei several times; the first also starts the embedded controller on a fresh data dir, slow on a busy machine.
+const SLOW = { timeout: 300_000 };
+
+describe("hodei run TARGET", SLOW, () => {
   it("runs a job by name from the repository's .hodei/, from its root and from a subdirectory, and says the run id once on stderr", async () => {
     const dir = repo();
     const top = await hodei(["run", "greet"], { env, cwd: dir });
@@ -112,7 +115,7 @@ const POLICY = "apiVersion: hodei.dev/v1\nkind: Policy\nmetadata: { name: p }\ns
 const PROVIDER = "apiVersion: hodei.dev/v1\nkind: Provider\nmetadata: { name: local }\nspec: { type: local }\n";
 const SECRETS_JOB = job("needs-secret", "  secrets: [API_TOKEN]\n  run: echo should never run\n");
 
-describe("fields accepted but not built yet", () => {
+describe("fields accepted but not built yet", SLOW, () => {
   const dir = tempDir("hodei-unbuilt-");
   const file = join(dir, "all.yaml");
   writeFileSync(file, [UNBUILT_JOB, POLICY, PROVIDER, SECRETS_JOB].join("---\n"));
