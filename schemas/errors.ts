@@ -56,3 +56,8 @@ export function quote(v: unknown): string {
   if (/[\uD800-\uDBFF]$/.test(head)) head = head.slice(0, -1); // never half a surrogate pair
   return `${JSON.stringify(head).slice(0, -1)}…" (${v.length} characters)`;
 }
+
+/** A warning (schemas/unbuilt.ts) in the same format: `FILE:LINE:COL: warning: message (at /pointer)`. */
+export function formatSpecWarning(w: SpecError): string {
+  return formatSpecError({ ...w, message: `warning: ${w.message}` });
+}

@@ -14,7 +14,8 @@ import { fileError, loadInto, MAX_FILE_BYTES, tooLarge, type Names } from "./rea
 import { tooDeep } from "./scan.js";
 import type { AnyDocument, JobDocument, LoadResult } from "./types.js";
 
-export { formatSpecError, SpecValueError, type SpecError } from "./errors.js";
+export { formatSpecError, formatSpecWarning, SpecValueError, type SpecError } from "./errors.js";
+export { UNBUILT, unbuiltIn, type Unbuilt } from "./unbuilt.js";
 export { discoverSpecFiles } from "./discover.js";
 export { MAX_ALIAS_COUNT, MAX_FILE_BYTES } from "./read.js";
 export { MAX_DEPTH } from "./parse.js";
@@ -132,4 +133,9 @@ export function jobs(result: LoadResult): JobDocument[] {
 /** All errors of a result, one formatted line each. */
 export function formatErrors(result: LoadResult): string[] {
   return result.errors.map(formatSpecError);
+}
+
+/** Every warning of a result (schemas/unbuilt.ts), in document order. */
+export function warningsOf(result: LoadResult): SpecError[] {
+  return result.documents.flatMap((d) => d.warnings ?? []);
 }

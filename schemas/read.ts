@@ -10,6 +10,7 @@ import { checkDocument } from "./check.js";
 import { quote, SpecValueError, type SpecError } from "./errors.js";
 import { MAX_DEPTH, parseDocuments } from "./parse.js";
 import { locate } from "./position.js";
+import { unbuiltIn } from "./unbuilt.js";
 import { inspectTree } from "./tree.js";
 import type { AnyDocument, LoadResult } from "./types.js";
 
@@ -85,7 +86,7 @@ function capped(errors: SpecError[], max: number, what: string, total = errors.l
 type Place = (offset: number | undefined, pointer: string, message: string) => SpecError;
 
 /** A parsed document to either its errors or a valid document (with where its name is, for duplicates). */
-function readDocument(doc: Document.Parsed, text: string, place: Place): { errors: SpecError[]; valid?: AnyDocument; name?: SpecError } {
+function readDocument(doc: Document.Parsed, text: string, place: Place): { errors: SpecError[]; valid?: AnyDocument; name?: SpecError; warnings?: SpecError[] } {
   const problems = [...doc.errors, ...doc.warnings];
   if (problems.length > 0) {
     return { errors: capped(problems.map((e) => place(e.pos[0], "", yamlMessage(e, text))), MAX_YAML_ERRORS, "YAML errors in this document") };
@@ -115,7 +116,8 @@ function readDocument(doc: Document.Parsed, text: string, place: Place): { error
   const shown = issues.slice(0, MAX_ISSUES).map((i) => place(where(i.pointer, i.at), i.pointer, i.message));
   const errors = capped(shown, MAX_ISSUES, "errors in this document", issues.length);
   if (!valid) return { errors };
-  return { errors, valid, name: place(where("/metadata/name", "value"), "/metadata/name", "") };
+  const warnings = byPosition(unbuiltIn(valid).map((u) => place(where(u.pointer, "key"), u.pointer, u.message)));
+  return { errors, valid, name: place(where("/metadata/name", "value"), "/metadata/name", ""), warnings };
 }
 
 /** Adds the documents and errors of one file to `out`. */
@@ -148,7 +150,8 @@ export function loadInto(text: string, file: string, out: LoadResult, names: Nam
       continue;
     }
     names.set(id, r.name);
-    out.documents.push({ kind, name: metadata.name, file, line: lc.linePos(doc.contents?.range?.[0] ?? 0).line, doc: r.valid });
+    const warnings = r.warnings?.length ? { warnings: r.warnings } : {};
+    out.documents.push({ kind, name: metadata.name, file, line: lc.linePos(doc.contents?.range?.[0] ?? 0).line, doc: r.valid, ...warnings });
   }
   for (const e of capped(errors, MAX_FILE_ERRORS, "errors in this file")) out.errors.push(e);
 }

@@ -95,6 +95,8 @@ export interface LoadedDocument {
   /** 1-based line where the document's content starts (0 without a file). */
   line: number;
   doc: AnyDocument;
+  /** Fields or kinds it uses that Hodei does not act on yet (schemas/unbuilt.ts); absent when none. */
+  warnings?: SpecError[];
 }
 
 export interface LoadResult {

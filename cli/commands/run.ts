@@ -1,10 +1,12 @@
 import { Args, Flags } from "@oclif/core";
 import { randomUUID } from "node:crypto";
 import { HodeiCommand } from "../base.js";
-import { loadFile, formatSpecError, jobs } from "../../schemas/load.js";
-import { EXIT, UsageError } from "../errors.js";
+import { formatSpecWarning } from "../../schemas/load.js";
+import { parseEnvFlags, resolveJob, withEnv, type ResolvedJob } from "../resolve-job.js";
+import { EXIT } from "../errors.js";
 import { writeChunk } from "../output.js";
 import { attemptOutcome, colorState, formatDuration, outcome, printable, runJson } from "../format.js";
+import type { SpecError } from "../../schemas/load.js";
 import type { Attempt, Run } from "../../proto/gen/hodei/v1/control.js";
 import { constants } from "node:os";
 
@@ -23,34 +25,38 @@ export default class RunCommand extends HodeiCommand {
   protected override readonly otherFailureExit: number = EXIT.hodei;
   static override summary = "Run a job and follow its log; exit with the job's exit code.";
   static override description =
-    "Submits the job in FILE, prints its log live (the job's stdout to stdout, its stderr to stderr, byte for byte) and exits with its exit code. " +
+    "Submits the job in FILE (or `-` for stdin, or a job's name, looked up under the .hodei/ of the repository you are in), prints its log live (the job's stdout to stdout, its stderr to stderr, byte for byte) and exits with its exit code. " +
     "With no controller configured it starts an embedded one (PGlite under HODEI_DATA_DIR) and a local agent. " +
+    "Fields that are accepted but not acted on yet (concurrency, resources, ...) are warned about on stderr; in a pipe or CI the run id is printed to stderr once (hodei: run ID). " +
     "Ctrl-C cancels the run and waits for it to stop; a second Ctrl-C stops waiting (detaches) without doing anything more.";
-  static override examples = ["<%= config.bin %> run examples/hello/.hodei/jobs/hello.yaml", "<%= config.bin %> run jobs.yaml --job build --controller 10.0.0.5:7070 --detach"];
-  static override args = { file: Args.string({ description: "YAML file with one or more Job documents", required: true }) };
+  static override examples = [
+    "<%= config.bin %> run examples/hello/.hodei/jobs/hello.yaml",
+    "<%= config.bin %> run unit-tests -e CI=true",
+    "<%= config.bin %> run - < job.yaml",
+    "<%= config.bin %> run jobs.yaml --job build --controller 10.0.0.5:7070 --detach"];
+  static override args = {
+    file: Args.string({ description: "a YAML file with one or more Job documents, `-` to read it from stdin, or the name of a job under the repository's .hodei/", required: true }),
+  };
   static override flags = {
+    env: Flags.string({ char: "e", multiple: true, description: "add KEY=VALUE to the job's environment (over its env:); -e KEY takes the value from this environment" }),
     job: Flags.string({ description: "the job to run when FILE has several" }),
     detach: Flags.boolean({ char: "d", description: "print the run id and exit without following" }),
   };
 
   async run(): Promise<Record<string, unknown> | undefined> {
     const { args, flags } = await this.parse(RunCommand);
-    const loaded = await loadFile(args.file);
-    if (loaded.errors.length > 0) throw new UsageError(loaded.errors.map(formatSpecError).join("\n"));
-    const all = jobs(loaded);
-    const job = flags.job ? all.find((j) => j.metadata.name === flags.job) : all.length === 1 ? all[0] : undefined;
-    if (!job) {
-      const names = all.map((j) => j.metadata.name).join(", ") || "none";
-      throw new UsageError(flags.job ? `no job named "${flags.job}" in ${args.file} (jobs: ${names})` : `${args.file} has ${all.length} jobs (${names}); choose one with --job`);
-    }
+    const { job, source, warnings } = await resolveTarget(args.file, flags);
     const json = this.jsonEnabled();
     const tty = Boolean(process.stderr.isTTY) && !json;
+    if (!json) for (const w of warnings) process.stderr.write(`hodei: ${formatSpecWarning(w)}\n`);
     const client = await this.connect(flags.controller, { withAgent: true });
-    const submitted = await client.submitRun({ jobJson: JSON.stringify(job), source: args.file, idempotencyKey: randomUUID() });
+    const submitted = await client.submitRun({ jobJson: JSON.stringify(job), source, idempotencyKey: randomUUID() });
     if (flags.detach) {
       if (!json) process.stdout.write(`${submitted.id}\n`);
-      return runJson(submitted);
+      return withWarnings(runJson(submitted), warnings);
     }
+    // In a pipe or CI the id is said once, so the run can be found afterwards.
+    if (!tty && !json) process.stderr.write(`hodei: run ${submitted.id}\n`);
     if (tty) process.stderr.write(`\x1b[2m▶ run ${submitted.id} · ${printable(job.metadata.name)} · ${colorState(submitted.state, true)}\x1b[0m\n`);
 
     let interrupts = 0;
@@ -78,7 +84,7 @@ export default class RunCommand extends HodeiCommand {
     }
     if (!ended) {
       process.exitCode = EXIT.cancelled;
-      return runJson(submitted);
+      return withWarnings(runJson(submitted), warnings);
     }
     if (tty) {
       const took = ended.startedAtMs ? ` in ${formatDuration(ended.finishedAtMs - ended.startedAtMs)}` : "";
@@ -88,6 +94,16 @@ export default class RunCommand extends HodeiCommand {
       process.stderr.write(`hodei: run ${ended.id} ${outcome(ended)}\n`);
     }
     process.exitCode = exitCodeOf(ended);
-    return runJson(ended);
+    return withWarnings(runJson(ended), warnings);
   }
 }
+
+/** The job to submit: the target resolved (cli/resolve-job.ts) plus any -e environment. */
+async function resolveTarget(target: string, flags: { job?: string; env?: string[] }): Promise<ResolvedJob> {
+  const extra = parseEnvFlags(flags.env ?? []);
+  const resolved = await resolveJob(target, flags.job);
+  return { ...resolved, job: withEnv(resolved.job, extra) };
+}
+
+/** --json carries the warnings as data, next to the run. */
+const withWarnings = <T extends object>(out: T, warnings: SpecError[]): T | (T & { warnings: SpecError[] }) => (warnings.length > 0 ? { ...out, warnings } : out);

@@ -1,12 +1,14 @@
 import { Args, Command } from "@oclif/core";
 import { stat } from "node:fs/promises";
-import { discoverSpecFiles, formatSpecError, loadPaths, type Kind, type SpecError } from "../../schemas/load.js";
+import { discoverSpecFiles, formatSpecError, formatSpecWarning, loadPaths, warningsOf, type Kind, type SpecError } from "../../schemas/load.js";
 
 /** The --json output. */
 export interface ValidateJson {
   valid: boolean;
   documents: { kind: Kind; name: string; file: string; line: number }[];
   errors: SpecError[];
+  /** Fields and kinds accepted but not acted on yet (schemas/unbuilt.ts); they do not make the result invalid. */
+  warnings: SpecError[];
 }
 
 const plural = (n: number, word: string): string => `${n} ${word}${n === 1 ? "" : "s"}`;
@@ -25,7 +27,7 @@ export default class Validate extends Command {
   static override summary = "Check job, policy and provider definitions without running anything.";
   static override description =
     "Loads every document in the given files and folders and prints one line per problem, as FILE:LINE:COL: message (at /json/pointer), " +
-    "then a summary on stderr. A folder means its .hodei/**/*.yaml (and .yml); a folder named .hodei, or one holding YAML directly or in jobs/, works too. " +
+    "then a summary on stderr. Fields that are accepted but not acted on yet (concurrency, secrets, ...) are warnings on stderr, which do not fail the check. A folder means its .hodei/**/*.yaml (and .yml); a folder named .hodei, or one holding YAML directly or in jobs/, works too. " +
     "Exits 0 when everything is valid, 1 when there is any error or when nothing was found to validate (a wrong path should not pass CI).";
   static override examples = [
     "<%= config.bin %> validate",
@@ -58,6 +60,7 @@ export default class Validate extends Command {
       valid: errors.length === 0,
       documents: result.documents.map(({ kind, name, file, line }) => ({ kind, name, file, line })),
       errors,
+      warnings: warningsOf(result),
     };
     if (this.jsonEnabled()) {
       // this.exit() would throw, and oclif would print the ExitError as the
@@ -66,13 +69,15 @@ export default class Validate extends Command {
       return output;
     }
     for (const e of errors) this.log(formatSpecError(e));
+    for (const w of output.warnings) this.logToStderr(formatSpecWarning(w));
+    const warned = output.warnings.length > 0 ? ` (${plural(output.warnings.length, "warning")}: accepted but not acted on yet)` : "";
     const docs = plural(result.documents.length, "document");
     if (output.valid) {
-      this.logToStderr(`${docs} valid in ${plural(result.files.length, "file")}`);
+      this.logToStderr(`${docs} valid in ${plural(result.files.length, "file")}${warned}`);
       return output;
     }
     const badFiles = new Set(errors.map((e) => e.file)).size;
-    this.logToStderr(`${docs} valid, ${plural(errors.length, "error")} in ${plural(badFiles, "file")}`);
+    this.logToStderr(`${docs} valid, ${plural(errors.length, "error")} in ${plural(badFiles, "file")}${warned}`);
     this.exit(1);
   }
 }

@@ -7,6 +7,7 @@
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ControlClient } from "../../../cli/client.js";
+import { ControllerError } from "../../../cli/errors.js";
 import { startController, type Controller } from "../../../controller/server.js";
 import { createTestDatabase, type TestDatabase } from "../../helpers/db.js";
 
@@ -49,6 +50,20 @@ describe("SubmitRun refuses", () => {
   it("a document 5000 levels deep, as nested too deeply", async () => {
     const jobJson = `{"apiVersion":"hodei.dev/v1","kind":"Job","metadata":{"name":"deep"},"spec":{"run":"true","env":${'{"a":'.repeat(5000)}"x"${"}".repeat(5000)}}}`;
     expect(await refusal(jobJson)).toMatch(/^hostile\.json: nested too deeply \(more than 64 levels\) \(at \/spec\/env(\/a)+\)$/);
+  });
+
+  it("a job with secrets, which cannot be injected yet: FAILED_PRECONDITION naming them, and no run is stored", async () => {
+    const before = (await client.listRuns({ limit: 1000, jobName: "hostile" })).length;
+    const err = await submit(JSON.stringify(job({ run: "true", secrets: ["API_TOKEN", "NPM_TOKEN"] }))).then(
+      () => undefined,
+      (e: unknown) => e as ControllerError,
+    );
+    expect(err).toBeInstanceOf(ControllerError);
+    expect(err?.kind).toBe("permission");
+    expect(err?.message).toContain("job hostile needs secrets (API_TOKEN, NPM_TOKEN), and secrets are not supported yet");
+    expect((await client.listRuns({ limit: 1000, jobName: "hostile" })).length).toBe(before);
+    // An empty list asks for nothing.
+    expect((await submit(JSON.stringify(job({ run: "true", secrets: [] })))).state).toBe("queued");
   });
 
   it("and still takes a sound job", async () => {
