@@ -11,7 +11,9 @@ import { grep, jobJson, kill9, spawnController, stopAgent, storedLog, submitWith
 
 const HEARTBEAT_MS = 500;
 const LINES = 40;
-const SCRIPT = `for i in $(seq 1 ${LINES}); do echo "attempt $HODEI_ATTEMPT line $i"; sleep 0.1; done\n`;
+// Attempt 1 must still be running when the victim dies, however slowly a loaded machine starts the
+// survivor: it sleeps on after its lines (the kill ends it); attempt 2 prints its lines and exits.
+const SCRIPT = `for i in $(seq 1 ${LINES}); do echo "attempt $HODEI_ATTEMPT line $i"; sleep 0.1; done\nif [ "$HODEI_ATTEMPT" = 1 ]; then sleep 30; fi\n`;
 const expected = (attempt: number): string => Array.from({ length: LINES }, (_, i) => `attempt ${attempt} line ${i + 1}\n`).join("");
 
 let db: TestDatabase;
