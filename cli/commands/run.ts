@@ -4,6 +4,7 @@ import { HodeiCommand } from "../base.js";
 import { loadFile, formatSpecError, jobs } from "../../schemas/load.js";
 import { EXIT, UsageError } from "../errors.js";
 import { writeChunk } from "../output.js";
+import { makeSourceBundle } from "../source-bundle.js";
 import { attemptOutcome, colorState, formatDuration, outcome, printable, runJson } from "../format.js";
 import type { Attempt, Run } from "../../proto/gen/hodei/v1/control.js";
 import { constants } from "node:os";
@@ -31,6 +32,7 @@ export default class RunCommand extends HodeiCommand {
   static override flags = {
     job: Flags.string({ description: "the job to run when FILE has several" }),
     detach: Flags.boolean({ char: "d", description: "print the run id and exit without following" }),
+    "no-source": Flags.boolean({ description: "start the job in an empty workspace instead of a copy of the working tree around FILE" }),
   };
 
   async run(): Promise<Record<string, unknown> | undefined> {
@@ -45,8 +47,9 @@ export default class RunCommand extends HodeiCommand {
     }
     const json = this.jsonEnabled();
     const tty = Boolean(process.stderr.isTTY) && !json;
+    const sourceBundle = flags["no-source"] ? Buffer.alloc(0) : (await makeSourceBundle(args.file)).data;
     const client = await this.connect(flags.controller, { withAgent: true });
-    const submitted = await client.submitRun({ jobJson: JSON.stringify(job), source: args.file, idempotencyKey: randomUUID() });
+    const submitted = await client.submitRun({ jobJson: JSON.stringify(job), source: args.file, idempotencyKey: randomUUID(), sourceBundle });
     if (flags.detach) {
       if (!json) process.stdout.write(`${submitted.id}\n`);
       return runJson(submitted);
