@@ -11,7 +11,7 @@ import { execFile } from "node:child_process";
 import { lstat, readFile, readdir, readlink } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import { promisify } from "node:util";
-import { gzipSync } from "node:zlib";
+import { constants, createGzip, type Gzip } from "node:zlib";
 import { UsageError } from "./errors.js";
 
 const run = promisify(execFile);
@@ -66,6 +66,11 @@ export async function makeSourceBundle(jobFile: string, limit = MAX_BUNDLE_BYTES
   const paths = (repo ? await gitFiles(repo) : await walk(dir)).sort();
   const tar = new TarWriter();
   let files = 0;
+  const tooLarge = (size: number): UsageError =>
+    new UsageError(
+      `the working tree in ${root} is ${files === paths.length ? "" : "over "}${mib(size)} compressed (${files} files${files === paths.length ? "" : " so far"}); the limit is ${mib(limit)}. ` +
+        "Ignore large files in .gitignore, or run with --no-source to start the job in an empty workspace.",
+    );
   for (const path of paths) {
     const full = join(root, path);
     let st;
@@ -75,18 +80,15 @@ export async function makeSourceBundle(jobFile: string, limit = MAX_BUNDLE_BYTES
       if ((err as NodeJS.ErrnoException).code === "ENOENT") continue; // deleted in the working tree
       throw err;
     }
-    if (st.isSymbolicLink()) tar.symlink(path, await readlink(full));
-    else if (st.isFile()) tar.file(path, await readFile(full), st.mode);
+    if (st.isSymbolicLink()) await tar.symlink(path, await readlink(full));
+    else if (st.isFile()) await tar.file(path, await readFile(full), st.mode);
     else continue; // a submodule's directory, a socket, a fifo
     files++;
+    // Stop reading as soon as the limit is passed, not after a huge tree is read whole.
+    if (tar.compressedBytes > limit) throw tooLarge(tar.compressedBytes);
   }
-  const data = gzipSync(tar.finish());
-  if (data.length > limit) {
-    throw new UsageError(
-      `the working tree in ${root} is ${mib(data.length)} compressed (${files} files); the limit is ${mib(limit)}. ` +
-        "Ignore large files in .gitignore, or run with --no-source to start the job in an empty workspace.",
-    );
-  }
+  const data = await tar.finish();
+  if (data.length > limit) throw tooLarge(data.length);
   return { root, files, data };
 }
 
@@ -97,31 +99,67 @@ const mib = (n: number): string => `${(n / 1024 / 1024).toFixed(1)} MiB`;
  * header for names or link targets longer than ustar's 100 bytes. Owners and
  * times are zero: the agent does not restore them.
  */
+const FLUSH_EVERY = 1024 * 1024;
+
 class TarWriter {
-  private readonly parts: Buffer[] = [];
+  private readonly gzip: Gzip = createGzip();
+  private readonly out: Buffer[] = [];
+  compressedBytes = 0;
+  private unflushed = 0;
 
-  file(path: string, data: Buffer, mode: number): void {
-    this.entry(path, "0", data, mode & 0o111 ? 0o755 : 0o644, "");
+  constructor() {
+    this.gzip.on("data", (b: Buffer) => {
+      this.out.push(b);
+      this.compressedBytes += b.length;
+    });
   }
 
-  symlink(path: string, target: string): void {
-    this.entry(path, "2", Buffer.alloc(0), 0o777, target);
+  file(path: string, data: Buffer, mode: number): Promise<void> {
+    return this.entry(path, "0", data, mode & 0o111 ? 0o755 : 0o644, "");
   }
 
-  finish(): Buffer {
-    this.parts.push(Buffer.alloc(1024));
-    return Buffer.concat(this.parts);
+  symlink(path: string, target: string): Promise<void> {
+    return this.entry(path, "2", Buffer.alloc(0), 0o777, target);
   }
 
-  private entry(path: string, type: string, data: Buffer, mode: number, link: string): void {
+  async finish(): Promise<Buffer> {
+    const ended = new Promise<void>((resolve, reject) => {
+      this.gzip.once("end", resolve);
+      this.gzip.once("error", reject);
+    });
+    this.gzip.end(Buffer.alloc(1024));
+    await ended;
+    return Buffer.concat(this.out);
+  }
+
+  private async entry(path: string, type: string, data: Buffer, mode: number, link: string): Promise<void> {
     const pax: string[] = [];
     if (Buffer.byteLength(path) > 100) pax.push(paxRecord("path", path));
     if (Buffer.byteLength(link) > 100) pax.push(paxRecord("linkpath", link));
     if (pax.length > 0) {
       const body = Buffer.from(pax.join(""));
-      this.parts.push(header("PaxHeader", "x", body.length, 0o644, ""), pad(body));
+      await this.write(header("PaxHeader", "x", body.length, 0o644, ""), pad(body));
     }
-    this.parts.push(header(path, type, data.length, mode, link), pad(data));
+    await this.write(header(path, type, data.length, mode, link), pad(data));
+  }
+
+  /**
+   * Compressed (a sync flush) every MiB of input, so compressedBytes follows
+   * the tree closely enough to stop early, at little cost to the ratio.
+   */
+  private async write(...parts: Buffer[]): Promise<void> {
+    let ok = true;
+    for (const p of parts) {
+      ok = this.gzip.write(p) && ok;
+      this.unflushed += p.length;
+    }
+    if (this.unflushed >= FLUSH_EVERY) {
+      this.unflushed = 0;
+      await new Promise<void>((resolve) => this.gzip.flush(constants.Z_SYNC_FLUSH, () => resolve()));
+    } else if (!ok) {
+      await new Promise<void>((resolve) => this.gzip.once("drain", resolve));
+    }
+    if (this.gzip.errored) throw this.gzip.errored;
   }
 }
 
