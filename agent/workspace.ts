@@ -93,8 +93,14 @@ async function unpackSource(req: JobRequest): Promise<void> {
   }
   const got = createHash("sha256").update(data).digest("hex");
   if (got !== digest) throw new SpawnError(`the run's source bundle arrived damaged (sha256 ${got.slice(0, 12)}, expected ${digest.slice(0, 12)})`);
-  await mkdir(req.workspace, { recursive: true });
-  await unpackBundle(data, req.workspace);
+  try {
+    await mkdir(req.workspace, { recursive: true });
+    await unpackBundle(data, req.workspace);
+  } catch (err) {
+    if (err instanceof SpawnError) throw err;
+    // An fs error (ENOTDIR for "a" then "a/b", ENOSPC): a plain ENOENT would otherwise read as "command not found".
+    throw new SpawnError(`cannot unpack the run's source bundle: ${(err as Error).message}`, undefined, { cause: err });
+  }
 }
 
 export async function prepareLaunch(req: JobRequest): Promise<LaunchPlan> {

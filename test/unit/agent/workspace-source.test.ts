@@ -45,6 +45,26 @@ describe("prepareLaunch with a source bundle", () => {
     expect(existsSync(join(req.workspace, "input.txt"))).toBe(false);
   });
 
+  it("reports a bundle the file system refuses (a file, then a file under it) as a source problem", async () => {
+    const { gzipSync } = await import("node:zlib");
+    const h = (name: string): Buffer => {
+      const b = Buffer.alloc(512);
+      b.write(name, 0);
+      b.write("0000644\0", 100);
+      b.write("00000000000\0", 124);
+      b.write("        ", 148);
+      b.write("0", 156);
+      let sum = 0;
+      for (const x of b) sum += x;
+      b.write(sum.toString(8).padStart(7, "0") + "\0", 148);
+      return b;
+    };
+    const data = gzipSync(Buffer.concat([h("a"), h("a/b"), Buffer.alloc(1024)]));
+    const err = await prepareLaunch(request("enotdir", sha(data), async () => data)).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(SpawnError);
+    expect((err as Error).message).toMatch(/^cannot unpack the run's source bundle: (EEXIST|ENOTDIR)/);
+  });
+
   it("says why when the bundle cannot be fetched, or there is no way to fetch it", async () => {
     const err = await prepareLaunch(request("unreachable", "a".repeat(64), () => Promise.reject(new Error("no source bundle aaaa")))).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(SpawnError);
