@@ -158,7 +158,7 @@ export class AgentRuntime {
     if (this.running() >= this.opts.slots) log.warn({ slots: this.opts.slots }, "Assign beyond the agent's slots; running it anyway");
     const workspace = workspacePath(this.opts.workDir, a.runId, a.attempt);
     const job = this.executor.start(
-      { runId: a.runId, attempt: a.attempt, jobName: a.jobName, spec: { ...spec, killGraceMs: record.killGraceMs }, workspace },
+      { runId: a.runId, attempt: a.attempt, jobName: a.jobName, spec: { ...spec, killGraceMs: record.killGraceMs }, workspace, fetchSource: (digest) => this.connection.fetchSource(digest) },
       {
         onStarted: (pid, startedAtMs) => {
           log.info({ jobPid: pid, job: a.jobName }, "run started");

@@ -5,6 +5,7 @@
 import * as grpc from "@grpc/grpc-js";
 import type { Logger } from "pino";
 import {
+  type SourceChunk,
   AgentServiceClient,
   type AgentMessage,
   type ControllerMessage,
@@ -92,6 +93,21 @@ export class Connection {
     if (!this.call || !this.welcomed) return false;
     this.flow.write(this.call, message);
     return this.ready;
+  }
+
+  /** The source bundle `digest` (AgentService.FetchSource), from the controller of the current stream. */
+  fetchSource(digest: string, timeoutMs = 300_000): Promise<Buffer> {
+    const client = this.client;
+    if (!client) return Promise.reject(new StreamClosedError("not connected to a controller"));
+    const metadata = new grpc.Metadata();
+    if (this.sessionToken) metadata.set(SESSION_METADATA_KEY, this.sessionToken);
+    return new Promise((resolve, reject) => {
+      const parts: Buffer[] = [];
+      const call = client.fetchSource({ digest }, metadata, { deadline: Date.now() + timeoutMs });
+      call.on("data", (c: SourceChunk) => parts.push(Buffer.from(c.data)));
+      call.on("error", (err: grpc.ServiceError) => reject(new Error(fromWire(err).message, { cause: err })));
+      call.on("end", () => resolve(Buffer.concat(parts)));
+    });
   }
 
   /** Stop redialling; send `last` (GoingAway), half-close, give the controller `timeoutMs` to end its side. */

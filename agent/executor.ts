@@ -11,6 +11,8 @@ export interface JobRequest {
   spec: ExecSpec;
   /** Absolute directory for this attempt; the executor creates it. */
   workspace: string;
+  /** Fetches the run's source bundle (spec.sourceDigest) to unpack into the workspace before the job starts. */
+  fetchSource?: (digest: string) => Promise<Buffer>;
 }
 
 export interface JobResult {

@@ -1,10 +1,12 @@
 // Turns an ExecSpec into what spawn() needs: the workspace on disk, the script
 // file, the argv, the working directory (kept inside the workspace) and the env.
+import { createHash } from "node:crypto";
 import { accessSync, constants, statSync } from "node:fs";
 import { mkdir, writeFile } from "node:fs/promises";
 import { isAbsolute, join, relative, resolve } from "node:path";
 import type { JobRequest } from "./executor.js";
 import { SpawnError } from "./errors.js";
+import { unpackBundle } from "./unpack.js";
 
 export interface LaunchPlan {
   file: string;
@@ -79,6 +81,28 @@ export function resolveWorkdir(workspace: string, workdir: string): string {
   return cwd;
 }
 
+/** The run's working tree (the submitter's files) into the workspace, checked against its digest. */
+async function unpackSource(req: JobRequest): Promise<void> {
+  const digest = req.spec.sourceDigest;
+  if (!req.fetchSource) throw new SpawnError("the run has a source bundle but this executor cannot fetch it");
+  let data: Buffer;
+  try {
+    data = await req.fetchSource(digest);
+  } catch (err) {
+    throw new SpawnError(`cannot fetch the run's source bundle ${digest.slice(0, 12)}: ${(err as Error).message}`, undefined, { cause: err });
+  }
+  const got = createHash("sha256").update(data).digest("hex");
+  if (got !== digest) throw new SpawnError(`the run's source bundle arrived damaged (sha256 ${got.slice(0, 12)}, expected ${digest.slice(0, 12)})`);
+  try {
+    await mkdir(req.workspace, { recursive: true });
+    await unpackBundle(data, req.workspace);
+  } catch (err) {
+    if (err instanceof SpawnError) throw err;
+    // An fs error (ENOTDIR for "a" then "a/b", ENOSPC): a plain ENOENT would otherwise read as "command not found".
+    throw new SpawnError(`cannot unpack the run's source bundle: ${(err as Error).message}`, undefined, { cause: err });
+  }
+}
+
 export async function prepareLaunch(req: JobRequest): Promise<LaunchPlan> {
   const { spec, workspace } = req;
   const hasScript = spec.script.trim() !== "";
@@ -87,6 +111,7 @@ export async function prepareLaunch(req: JobRequest): Promise<LaunchPlan> {
     throw new SpawnError(hasScript ? "spec has both script and command; give one" : "spec has neither script nor command");
   }
   const cwd = resolveWorkdir(workspace, spec.workdir);
+  if (spec.sourceDigest) await unpackSource(req);
   try {
     await mkdir(join(workspace, ".hodei"), { recursive: true });
     await mkdir(cwd, { recursive: true });

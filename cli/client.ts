@@ -53,7 +53,8 @@ export class ControlClient {
   }
 
   /** Retried with the same idempotency key, so a retry never makes two runs. */
-  async submitRun(req: SubmitRunRequest): Promise<Run> {
+  async submitRun(partial: Omit<SubmitRunRequest, "sourceBundle"> & Partial<Pick<SubmitRunRequest, "sourceBundle">>): Promise<Run> {
+    const req: SubmitRunRequest = { sourceBundle: Buffer.alloc(0), ...partial };
     for (let attempt = 1; ; attempt++) {
       try {
         return await this.call(this.raw.submitRun, req);

@@ -7,6 +7,7 @@
 import * as grpc from "@grpc/grpc-js";
 import { pino, type Logger } from "pino";
 import { AgentServiceService } from "../proto/gen/hodei/v1/agent.js";
+import { fetchSourceHandler } from "./agents/fetch-source.js";
 import { ControlServiceService } from "../proto/gen/hodei/v1/control.js";
 import { openStore, type Store } from "./store/db.js";
 import { Dispatcher } from "./runs/dispatcher.js";
@@ -92,7 +93,7 @@ export async function startController(opts: StartOptions): Promise<Controller> {
   const agentDeps = { store, health, agents, log, heartbeatIntervalMs: o.heartbeatIntervalMs, maxAgentSlots: o.maxAgentSlots };
 
   const server = createGrpcServer(o);
-  server.addService(AgentServiceService, { connect: connectHandler(agentDeps) });
+  server.addService(AgentServiceService, { connect: connectHandler(agentDeps), fetchSource: fetchSourceHandler({ store, log }) });
   server.addService(ControlServiceService, controlService({ store, agents, hub, log }));
   const host = o.host.includes(":") ? `[${o.host}]` : o.host;
   const port = await parts.start(

@@ -1,10 +1,12 @@
 import { Args, Flags } from "@oclif/core";
 import { randomUUID } from "node:crypto";
+import { join } from "node:path";
 import { HodeiCommand } from "../base.js";
 import { formatSpecWarning } from "../../schemas/load.js";
 import { parseEnvFlags, resolveJob, withEnv, type ResolvedJob } from "../resolve-job.js";
 import { EXIT } from "../errors.js";
 import { writeChunk } from "../output.js";
+import { makeSourceBundle } from "../source-bundle.js";
 import { attemptOutcome, colorState, formatDuration, outcome, printable, runJson } from "../format.js";
 import type { SpecError } from "../../schemas/load.js";
 import type { Attempt, Run } from "../../proto/gen/hodei/v1/control.js";
@@ -41,6 +43,7 @@ export default class RunCommand extends HodeiCommand {
     env: Flags.string({ char: "e", multiple: true, description: "add KEY=VALUE to the job's environment (over its env:); -e KEY takes the value from this environment" }),
     job: Flags.string({ description: "the job to run when FILE has several" }),
     detach: Flags.boolean({ char: "d", description: "print the run id and exit without following" }),
+    "no-source": Flags.boolean({ description: "start the job in an empty workspace instead of a copy of the working tree around FILE" }),
   };
 
   async run(): Promise<Record<string, unknown> | undefined> {
@@ -48,9 +51,12 @@ export default class RunCommand extends HodeiCommand {
     const { job, source, warnings } = await resolveTarget(args.file, flags);
     const json = this.jsonEnabled();
     const tty = Boolean(process.stderr.isTTY) && !json;
-    if (!json) for (const w of warnings) process.stderr.write(`hodei: ${formatSpecWarning(w)}\n`);
+    if (!json) for (const w of warnings) process.stderr.write(`hodei: ${formatSpecWarning(w)}
+`);
+    // The working tree around the job's file (around this folder for a spec read from stdin).
+    const sourceBundle = flags["no-source"] ? Buffer.alloc(0) : (await makeSourceBundle(source === "<stdin>" ? join(process.cwd(), "-") : source)).data;
     const client = await this.connect(flags.controller, { withAgent: true });
-    const submitted = await client.submitRun({ jobJson: JSON.stringify(job), source, idempotencyKey: randomUUID() });
+    const submitted = await client.submitRun({ jobJson: JSON.stringify(job), source, idempotencyKey: randomUUID(), sourceBundle });
     if (flags.detach) {
       if (!json) process.stdout.write(`${submitted.id}\n`);
       return withWarnings(runJson(submitted), warnings);

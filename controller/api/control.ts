@@ -19,6 +19,7 @@ import { status } from "@grpc/grpc-js";
 import type { RunRow } from "../store/schema.js";
 import { streamLogs } from "./stream-logs.js";
 import { listAttempts } from "../store/attempts.js";
+import { putSourceBundle } from "../store/sources.js";
 
 export interface ControlDeps {
   store: Store;
@@ -30,6 +31,8 @@ export interface ControlDeps {
 
 /** A job document is small; anything near this is a mistake or an attack. */
 const MAX_JOB_JSON = 1 << 20;
+/** As cli/source-bundle.ts: one message under gRPC's 16 MiB cap. */
+const MAX_SOURCE_BUNDLE = 15 * 1024 * 1024;
 const STATES = new Set<string>(RUN_STATES);
 /** Keys are client-made ids (the CLI sends a UUID); longer ones are refused, never cut (two cut keys could match). */
 const MAX_IDEMPOTENCY_KEY = 200;
@@ -103,7 +106,9 @@ export function controlService(deps: ControlDeps): ControlServiceServer {
       checkManual(job, "submitted by hand or through the API");
       checkSecrets(job);
       const source = req.source.slice(0, 1000);
-      const hash = requestHash("submit", req.jobJson, source);
+      if (req.sourceBundle.length > MAX_SOURCE_BUNDLE) throw invalid(`source bundle is ${req.sourceBundle.length} bytes; the limit is ${MAX_SOURCE_BUNDLE}`);
+      const sourceDigest = req.sourceBundle.length > 0 ? await putSourceBundle(db, req.sourceBundle) : undefined;
+      const hash = requestHash("submit", req.jobJson, source, sourceDigest ?? "");
       const { run, created } = await insertRun(store, {
         jobName: job.metadata.name,
         job,
@@ -112,6 +117,7 @@ export function controlService(deps: ControlDeps): ControlServiceServer {
         source,
         idempotencyKey: key,
         requestHash: hash,
+        sourceDigest,
       });
       return runToProto(created ? run : sameRequest(run, hash, key));
     }),
@@ -182,6 +188,7 @@ export function controlService(deps: ControlDeps): ControlServiceServer {
         source: `rerun of ${old.id}${old.source ? ` (${old.source})` : ""}`.slice(0, 1000),
         idempotencyKey: key,
         requestHash: hash,
+        sourceDigest: old.source_digest ?? undefined,
       });
       return runToProto(created ? run : sameRequest(run, hash, key));
     }),

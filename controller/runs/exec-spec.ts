@@ -16,6 +16,7 @@ export function toExecSpec(job: unknown): ExecSpec {
     workdir: spec.workdir ?? "",
     timeoutMs: spec.timeout ? parseDuration(spec.timeout) : 0,
     killGraceMs: killGraceMs(job),
+    sourceDigest: "",
   };
 }
 

@@ -38,6 +38,8 @@ export interface SubmitInput {
    * later use of the key can tell a retry from a different request.
    */
   requestHash?: string;
+  /** The run's source bundle (store/sources.ts), stored before the run. */
+  sourceDigest?: string;
 }
 
 /**
@@ -57,6 +59,7 @@ export async function insertRun(s: Writer, input: SubmitInput): Promise<{ run: R
       source: input.source,
       idempotency_key: input.idempotencyKey || null,
       request_hash: input.requestHash ?? null,
+      source_digest: input.sourceDigest ?? null,
     })
     .onConflict((oc) => oc.column("idempotency_key").doNothing())
     .returningAll());

@@ -34,6 +34,8 @@ export interface RunsTable {
   idempotency_key: string | null;
   /** sha256 of the request that made the run under its idempotency key (see api/control.ts). */
   request_hash: string | null;
+  /** SHA-256 of the run's source bundle (source_bundles); null: an empty workspace. */
+  source_digest: ColumnType<string | null, string | null | undefined, string | null>;
   agent_id: string | null;
   exit_code: number | null;
   signal: string | null;
@@ -92,11 +94,19 @@ export interface RunAttemptsTable {
   log_chunks: ColumnType<string, string | number | undefined, string | number>;
 }
 
+/** A gzip'd tar of the working tree a run starts in, keyed by its SHA-256 (store/sources.ts). */
+export interface SourceBundlesTable {
+  digest: string;
+  data: Buffer;
+  created_at: ColumnType<Date, Date | string | undefined, Date | string>;
+}
+
 export interface Database {
   runs: RunsTable;
   run_attempts: RunAttemptsTable;
   log_chunks: LogChunksTable;
   agents: AgentsTable;
+  source_bundles: SourceBundlesTable;
 }
 
 export type RunRow = Selectable<RunsTable>;

@@ -12,7 +12,9 @@ import {
   Client,
   type ClientDuplexStream,
   type ClientOptions,
+  type ClientReadableStream,
   type handleBidiStreamingCall,
+  type handleServerStreamingCall,
   makeGenericClientConstructor,
   type Metadata,
   type UntypedServiceImplementation,
@@ -22,6 +24,14 @@ import { FinishReason, finishReasonFromJSON, finishReasonToJSON, LogChunk } from
 export const protobufPackage = "hodei.v1";
 
 export const protobufFileName = "hodei/v1/agent.proto";
+
+export interface FetchSourceRequest {
+  digest: string;
+}
+
+export interface SourceChunk {
+  data: Buffer;
+}
 
 export interface AgentMessage {
   msg?:
@@ -162,6 +172,11 @@ export interface ExecSpec {
   timeoutMs: number;
   /** Time between SIGTERM and SIGKILL when stopping the run. */
   killGraceMs: number;
+  /**
+   * SHA-256 (hex) of the run's source bundle; empty when the run has none.
+   * The agent fetches it with FetchSource and unpacks it into the workspace.
+   */
+  sourceDigest: string;
 }
 
 export interface ExecSpec_EnvEntry {
@@ -196,6 +211,140 @@ export interface Drain {
   /** Time the agent may let running jobs go on before it cancels them; 0 = no limit. */
   deadlineMs: number;
 }
+
+function createBaseFetchSourceRequest(): FetchSourceRequest {
+  return { digest: "" };
+}
+
+export const FetchSourceRequest: MessageFns<FetchSourceRequest> = {
+  encode(message: FetchSourceRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.digest !== "") {
+      writer.uint32(10).string(message.digest);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): FetchSourceRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseFetchSourceRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.digest = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): FetchSourceRequest {
+    return { digest: isSet(object.digest) ? globalThis.String(object.digest) : "" };
+  },
+
+  toJSON(message: FetchSourceRequest): unknown {
+    const obj: any = {};
+    if (message.digest !== "") {
+      obj.digest = message.digest;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<FetchSourceRequest>): FetchSourceRequest {
+    return FetchSourceRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<FetchSourceRequest>): FetchSourceRequest {
+    const message = createBaseFetchSourceRequest();
+    message.digest = object.digest ?? "";
+    return message;
+  },
+};
+
+function createBaseSourceChunk(): SourceChunk {
+  return { data: Buffer.alloc(0) };
+}
+
+export const SourceChunk: MessageFns<SourceChunk> = {
+  encode(message: SourceChunk, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.data.length !== 0) {
+      writer.uint32(10).bytes(message.data);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SourceChunk {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSourceChunk();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.data = Buffer.from(reader.bytes());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SourceChunk {
+    return { data: isSet(object.data) ? Buffer.from(bytesFromBase64(object.data)) : Buffer.alloc(0) };
+  },
+
+  toJSON(message: SourceChunk): unknown {
+    const obj: any = {};
+    if (message.data.length !== 0) {
+      obj.data = base64FromBytes(message.data);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<SourceChunk>): SourceChunk {
+    return SourceChunk.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<SourceChunk>): SourceChunk {
+    const message = createBaseSourceChunk();
+    message.data = object.data ?? Buffer.alloc(0);
+    return message;
+  },
+};
 
 function createBaseAgentMessage(): AgentMessage {
   return { msg: undefined };
@@ -2046,7 +2195,7 @@ export const Assign: MessageFns<Assign> = {
 };
 
 function createBaseExecSpec(): ExecSpec {
-  return { script: "", command: [], shell: "", env: {}, workdir: "", timeoutMs: 0, killGraceMs: 0 };
+  return { script: "", command: [], shell: "", env: {}, workdir: "", timeoutMs: 0, killGraceMs: 0, sourceDigest: "" };
 }
 
 export const ExecSpec: MessageFns<ExecSpec> = {
@@ -2071,6 +2220,9 @@ export const ExecSpec: MessageFns<ExecSpec> = {
     }
     if (message.killGraceMs !== 0) {
       writer.uint32(56).int64(message.killGraceMs);
+    }
+    if (message.sourceDigest !== "") {
+      writer.uint32(66).string(message.sourceDigest);
     }
     return writer;
   },
@@ -2147,6 +2299,14 @@ export const ExecSpec: MessageFns<ExecSpec> = {
             message.killGraceMs = longToNumber(reader.int64());
             continue;
           }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.sourceDigest = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2189,6 +2349,11 @@ export const ExecSpec: MessageFns<ExecSpec> = {
         : isSet(object.kill_grace_ms)
         ? globalThis.Number(object.kill_grace_ms)
         : 0,
+      sourceDigest: isSet(object.sourceDigest)
+        ? globalThis.String(object.sourceDigest)
+        : isSet(object.source_digest)
+        ? globalThis.String(object.source_digest)
+        : "",
     };
   },
 
@@ -2221,6 +2386,9 @@ export const ExecSpec: MessageFns<ExecSpec> = {
     if (message.killGraceMs !== 0) {
       obj.killGraceMs = Math.round(message.killGraceMs);
     }
+    if (message.sourceDigest !== "") {
+      obj.sourceDigest = message.sourceDigest;
+    }
     return obj;
   },
 
@@ -2244,6 +2412,7 @@ export const ExecSpec: MessageFns<ExecSpec> = {
     message.workdir = object.workdir ?? "";
     message.timeoutMs = object.timeoutMs ?? 0;
     message.killGraceMs = object.killGraceMs ?? 0;
+    message.sourceDigest = object.sourceDigest ?? "";
     return message;
   },
 };
@@ -2726,16 +2895,56 @@ export const AgentServiceService = {
     responseSerialize: (value: ControllerMessage): Buffer => Buffer.from(ControllerMessage.encode(value).finish()),
     responseDeserialize: (value: Buffer): ControllerMessage => ControllerMessage.decode(value),
   },
+  /**
+   * The source bundle (a gzip'd tar of the submitter's working tree) named by
+   * ExecSpec.source_digest, in chunks of at most 1 MiB, so bundles larger than
+   * one gRPC message fit. The agent calls it after an Assign that names one
+   * and before starting the job; on failure the attempt fails as
+   * infrastructure (nothing ran). The digest is the bundle's SHA-256: it is
+   * both the key and the check the agent makes on what it received.
+   */
+  fetchSource: {
+    path: "/hodei.v1.AgentService/FetchSource" as const,
+    requestStream: false as const,
+    responseStream: true as const,
+    requestSerialize: (value: FetchSourceRequest): Buffer => Buffer.from(FetchSourceRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): FetchSourceRequest => FetchSourceRequest.decode(value),
+    responseSerialize: (value: SourceChunk): Buffer => Buffer.from(SourceChunk.encode(value).finish()),
+    responseDeserialize: (value: Buffer): SourceChunk => SourceChunk.decode(value),
+  },
 } as const;
 
 export interface AgentServiceServer extends UntypedServiceImplementation {
   connect: handleBidiStreamingCall<AgentMessage, ControllerMessage>;
+  /**
+   * The source bundle (a gzip'd tar of the submitter's working tree) named by
+   * ExecSpec.source_digest, in chunks of at most 1 MiB, so bundles larger than
+   * one gRPC message fit. The agent calls it after an Assign that names one
+   * and before starting the job; on failure the attempt fails as
+   * infrastructure (nothing ran). The digest is the bundle's SHA-256: it is
+   * both the key and the check the agent makes on what it received.
+   */
+  fetchSource: handleServerStreamingCall<FetchSourceRequest, SourceChunk>;
 }
 
 export interface AgentServiceClient extends Client {
   connect(): ClientDuplexStream<AgentMessage, ControllerMessage>;
   connect(options: Partial<CallOptions>): ClientDuplexStream<AgentMessage, ControllerMessage>;
   connect(metadata: Metadata, options?: Partial<CallOptions>): ClientDuplexStream<AgentMessage, ControllerMessage>;
+  /**
+   * The source bundle (a gzip'd tar of the submitter's working tree) named by
+   * ExecSpec.source_digest, in chunks of at most 1 MiB, so bundles larger than
+   * one gRPC message fit. The agent calls it after an Assign that names one
+   * and before starting the job; on failure the attempt fails as
+   * infrastructure (nothing ran). The digest is the bundle's SHA-256: it is
+   * both the key and the check the agent makes on what it received.
+   */
+  fetchSource(request: FetchSourceRequest, options?: Partial<CallOptions>): ClientReadableStream<SourceChunk>;
+  fetchSource(
+    request: FetchSourceRequest,
+    metadata?: Metadata,
+    options?: Partial<CallOptions>,
+  ): ClientReadableStream<SourceChunk>;
 }
 
 export const AgentServiceClient = makeGenericClientConstructor(
@@ -2746,6 +2955,14 @@ export const AgentServiceClient = makeGenericClientConstructor(
   service: typeof AgentServiceService;
   serviceName: string;
 };
+
+function bytesFromBase64(b64: string): Uint8Array {
+  return Uint8Array.from(globalThis.Buffer.from(b64, "base64"));
+}
+
+function base64FromBytes(arr: Uint8Array): string {
+  return globalThis.Buffer.from(arr).toString("base64");
+}
 
 function floatToJson(value: number | null | undefined): number | string | null | undefined {
   return typeof value === "number" && !globalThis.Number.isFinite(value) ? globalThis.String(value) : value;

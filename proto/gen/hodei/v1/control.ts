@@ -46,6 +46,13 @@ export interface SubmitRunRequest {
   source: string;
   /** A repeated key returns the run the first submit created. */
   idempotencyKey: string;
+  /**
+   * The working tree the job runs in: a gzip'd tar (ustar/pax) of the files,
+   * unpacked into the run's workspace before the job starts. Empty: the job
+   * starts in an empty workspace. At most 15 MiB, so it fits one message
+   * (grpc-options.ts); see docs/specs.md, "The working tree in the job".
+   */
+  sourceBundle: Buffer;
 }
 
 export interface GetRunRequest {
@@ -367,7 +374,7 @@ export const RerunRunRequest: MessageFns<RerunRunRequest> = {
 };
 
 function createBaseSubmitRunRequest(): SubmitRunRequest {
-  return { jobJson: "", source: "", idempotencyKey: "" };
+  return { jobJson: "", source: "", idempotencyKey: "", sourceBundle: Buffer.alloc(0) };
 }
 
 export const SubmitRunRequest: MessageFns<SubmitRunRequest> = {
@@ -380,6 +387,9 @@ export const SubmitRunRequest: MessageFns<SubmitRunRequest> = {
     }
     if (message.idempotencyKey !== "") {
       writer.uint32(26).string(message.idempotencyKey);
+    }
+    if (message.sourceBundle.length !== 0) {
+      writer.uint32(34).bytes(message.sourceBundle);
     }
     return writer;
   },
@@ -421,6 +431,14 @@ export const SubmitRunRequest: MessageFns<SubmitRunRequest> = {
             message.idempotencyKey = reader.string();
             continue;
           }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.sourceBundle = Buffer.from(reader.bytes());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -446,6 +464,11 @@ export const SubmitRunRequest: MessageFns<SubmitRunRequest> = {
         : isSet(object.idempotency_key)
         ? globalThis.String(object.idempotency_key)
         : "",
+      sourceBundle: isSet(object.sourceBundle)
+        ? Buffer.from(bytesFromBase64(object.sourceBundle))
+        : isSet(object.source_bundle)
+        ? Buffer.from(bytesFromBase64(object.source_bundle))
+        : Buffer.alloc(0),
     };
   },
 
@@ -460,6 +483,9 @@ export const SubmitRunRequest: MessageFns<SubmitRunRequest> = {
     if (message.idempotencyKey !== "") {
       obj.idempotencyKey = message.idempotencyKey;
     }
+    if (message.sourceBundle.length !== 0) {
+      obj.sourceBundle = base64FromBytes(message.sourceBundle);
+    }
     return obj;
   },
 
@@ -471,6 +497,7 @@ export const SubmitRunRequest: MessageFns<SubmitRunRequest> = {
     message.jobJson = object.jobJson ?? "";
     message.source = object.source ?? "";
     message.idempotencyKey = object.idempotencyKey ?? "";
+    message.sourceBundle = object.sourceBundle ?? Buffer.alloc(0);
     return message;
   },
 };
