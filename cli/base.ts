@@ -30,7 +30,7 @@ export abstract class HodeiCommand extends Command {
   };
 
   private cleanups: (() => Promise<void>)[] = [];
-  /** The exit code of a failure that has no code of its own (cli/errors.ts); `hodei run` uses 125. */
+  /** The exit code of a failure that has no code of its own (cli/errors.ts): 125. */
   protected readonly otherFailureExit: number = EXIT.failure;
   /** The embedded controller's log, when this command started one: where an internal error's details are. */
   private embeddedLog?: string;

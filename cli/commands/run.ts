@@ -24,8 +24,6 @@ const ENDED: readonly string[] = ["succeeded", "failed", "cancelled", "timed_out
 const signalNumber = (sig: string): number => (constants.signals as Record<string, number>)[sig] ?? 0;
 
 export default class RunCommand extends HodeiCommand {
-  /** The job's exit code is ours; hodei's own failures take 125 so they cannot pass for the job's. */
-  protected override readonly otherFailureExit: number = EXIT.hodei;
   static override summary = "Run a job and follow its log; exit with the job's exit code.";
   static override description =
     "Submits the job in FILE, prints its log live (the job's stdout to stdout, its stderr to stderr, byte for byte) and exits with its exit code. " +
