@@ -6,8 +6,13 @@ import { execute, settings } from "@oclif/core";
 // prints warnings into stderr, which belongs to the job's bytes in `hodei run`.
 settings.enableAutoTranspile = false;
 
-await execute({ dir: import.meta.url });
+// `hodei version`, as people type it after other CLIs (-h is in package.json).
+const argv = process.argv.slice(2);
+if (argv.length === 1 && argv[0] === "version") argv[0] = "--version";
+await execute({ args: argv, dir: import.meta.url });
 // Commands close what they open; a stray handle (a gRPC channel's timer, a
-// PGlite worker) must not keep a finished command alive. stdout and stderr are
-// synchronous for files and pipes on POSIX, so nothing written is lost.
+// PGlite worker) must not keep a finished command alive. But a pipe's writes
+// can still be pending (it holds 64 KiB): exit only once they have left.
+const { flushOutput } = await import("../dist/cli/output.js");
+await flushOutput();
 process.exit();

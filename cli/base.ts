@@ -8,26 +8,36 @@ import { ControlClient } from "./client.js";
 import { CliError, ControllerError, EXIT, exitCodeFor } from "./errors.js";
 import { defaultDataDir, openEmbedded } from "./embedded.js";
 
+/** The port `hodei controller` listens on by default. */
+export const DEFAULT_CONTROLLER_PORT = 7070;
+
+/** HOST → HOST:7070; HOST:PORT, [v6]:PORT and unix: addresses are kept as given. */
+export function withDefaultPort(address: string): string {
+  if (address.startsWith("unix:")) return address;
+  if (!address.startsWith("[") && (address.match(/:/g) ?? []).length > 1) return `[${address}]:${DEFAULT_CONTROLLER_PORT}`; // a bare IPv6 address
+  return /:\d+$/.test(address) ? address : `${address}:${DEFAULT_CONTROLLER_PORT}`;
+}
+
 export abstract class HodeiCommand extends Command {
   static override enableJsonFlag = true;
 
   static override baseFlags = {
     controller: Flags.string({
-      description: "controller address HOST:PORT; without it an embedded controller is used",
+      description: "controller address HOST[:PORT] (port 7070 when left out); without it an embedded controller is used",
       env: "HODEI_CONTROLLER",
       helpGroup: "GLOBAL",
     }),
   };
 
   private cleanups: (() => Promise<void>)[] = [];
-  /** The exit code of a failure that has no code of its own (cli/errors.ts); `hodei run` uses 125. */
+  /** The exit code of a failure that has no code of its own (cli/errors.ts): 125. */
   protected readonly otherFailureExit: number = EXIT.failure;
   /** The embedded controller's log, when this command started one: where an internal error's details are. */
   private embeddedLog?: string;
 
   /** A client for the configured controller, or for the embedded one. */
   protected async connect(controller: string | undefined, opts: { withAgent?: boolean } = {}): Promise<ControlClient> {
-    let address = controller;
+    let address = controller ? withDefaultPort(controller) : undefined;
     if (!address) {
       const dataDir = defaultDataDir();
       const embedded = await openEmbedded({ dataDir, withAgent: opts.withAgent ?? false });

@@ -48,7 +48,7 @@ export class ControlClient {
   translate(err: grpc.ServiceError): CliError {
     const w = fromWire(err);
     // grpc-js's own UNAVAILABLE or DEADLINE_EXCEEDED: no controller answered.
-    if (!w.fromHodei && w.kind === "unavailable") return new ControllerUnreachableError(this.address, w.message || "no answer", { cause: err });
+    if (!w.fromHodei && w.kind === "unavailable") return new ControllerUnreachableError(this.address, plainReason(w.message), { cause: err });
     return new ControllerError(w.message, w.kind, w.retryable, w.correlationId, { cause: err });
   }
 
@@ -135,6 +135,21 @@ export class ControlClient {
       }
     }
   }
+}
+
+/**
+ * grpc-js's text for a failed connection, as a person would say it. Its raw
+ * forms ("No connection established. Last error: Error: connect ECONNREFUSED
+ * 127.0.0.1:1 (2025-…). Resolution note: …") are for grpc-js's developers.
+ */
+export function plainReason(raw: string): string {
+  if (/ECONNREFUSED/.test(raw)) return "connection refused";
+  if (/ENOTFOUND|EAI_AGAIN|Name resolution failed|DNS resolution failed/i.test(raw)) return "the host name does not resolve";
+  if (/EHOSTUNREACH|ENETUNREACH/.test(raw)) return "the host is unreachable";
+  if (/ETIMEDOUT|Deadline exceeded|deadline/i.test(raw)) return "no answer in time";
+  if (/ECONNRESET/.test(raw)) return "the connection was reset";
+  const first = raw.split(/\s*(?:Resolution note:|Last error:)/)[0]!.replace(/\s*\(\d{4}-\d\d-\d\dT[^)]*\)/g, "").trim();
+  return first.replace(/\.$/, "") || "no answer";
 }
 
 /** A controller out of reach (it may be restarting) or an error the controller says may pass. */

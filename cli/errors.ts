@@ -5,8 +5,12 @@
  *   2    usage: bad flags, an invalid job file, a request the controller found invalid
  *   3    cannot reach the controller (or start the embedded one's connection)
  *   4    not found: the run or agent named does not exist
- *   1    any other failure of hodei itself, for every command but `hodei run`,
- *   125  which exits with its job's own code and so uses 125 (as `docker run`)
+ *   125  any other failure of hodei itself, for every command (as `docker run`,
+ *        so it cannot pass for the code of a job `hodei run` or
+ *        `hodei logs --exit-status` passes on)
+ *
+ * `hodei validate` exits 1 when what it checked is invalid: that is its
+ * answer, not a failure of hodei.
  *
  * `hodei run` also ends with the job's outcome: its exit code, 128+signal,
  * 124 on timeout (as timeout(1)), 130 when cancelled (exitCodeOf in run.ts).
@@ -14,8 +18,8 @@
 import type { ErrorKind } from "../proto/wire-errors.js";
 
 export const EXIT = {
-  /** Any other failure of a command (not `hodei run`). */
-  failure: 1,
+  /** Any other failure of hodei itself, for every command. */
+  failure: 125,
   usage: 2,
   unreachable: 3,
   notFound: 4,
@@ -65,7 +69,7 @@ export class ControllerError extends CliError {
   }
 }
 
-/** The exit code for `err`; `otherFailure` is the code for a failure no other code covers (125 for `hodei run`). */
+/** The exit code for `err`; `otherFailure` is the code for a failure no other code covers (125). */
 export function exitCodeFor(err: unknown, otherFailure: number = EXIT.failure): number {
   if (err instanceof UsageError) return EXIT.usage;
   if (err instanceof ControllerUnreachableError) return EXIT.unreachable;

@@ -51,8 +51,11 @@ function pick(loaded: LoadResult, where: string, jobFlag: string | undefined): J
   if (job) return job;
   const names = all.map((j) => j.metadata.name);
   if (jobFlag) throw new UsageError(`no job named "${jobFlag}" in ${where}${suggestion(jobFlag, names)} (jobs: ${names.join(", ") || "none"})`);
-  if (all.length === 0) throw new UsageError(`${where} has no Job documents; a job starts with apiVersion: hodei.dev/v1 and kind: Job (see docs/specs.md)`);
-  throw new UsageError(`${where} has ${all.length} jobs (${names.join(", ")}); choose one with --job NAME`);
+  if (all.length === 0) {
+    const kinds = [...new Set(loaded.documents.map((d) => d.kind))].join(", ");
+    throw new UsageError(`${where} defines no Job${kinds ? ` (only ${kinds})` : " (it is empty)"}; hodei run needs a file with a \`kind: Job\` document (apiVersion: hodei.dev/v1, see docs/specs.md)`);
+  }
+  throw new UsageError(`${where} defines ${all.length} jobs (${names.join(", ")}); choose one with --job NAME`);
 }
 
 const suggestion = (name: string, names: string[]): string => {

@@ -5,7 +5,7 @@
  * scanning every YAML file of a repository would drag in docker-compose
  * files, Kubernetes manifests and CI configs.
  */
-import { readdir, stat } from "node:fs/promises";
+import { access, readdir, stat } from "node:fs/promises";
 import { basename, join } from "node:path";
 
 const isYaml = (name: string): boolean => /\.ya?ml$/i.test(name) && !name.startsWith(".");
@@ -38,15 +38,33 @@ async function yamlUnder(dir: string): Promise<string[]> {
   return out.sort();
 }
 
+/** A Git working tree's top (`.git` is a folder, or a file in a worktree). */
+export async function isRepositoryRoot(dir: string): Promise<boolean> {
+  return access(join(dir, ".git")).then(
+    () => true,
+    () => false,
+  );
+}
+
 /**
  * Files for a folder: `DIR/.hodei/**` if it exists; all of `DIR/**` if DIR
- * is itself named `.hodei`; otherwise the YAML directly in DIR and in
- * `DIR/jobs`. An empty list means nothing was found.
+ * is itself named `.hodei`; else `DIR/<child>/.hodei/**` for each child that
+ * has one (`hodei validate examples`); else nothing at a repository's top
+ * (its other YAML is not Hodei's), and otherwise the YAML directly in DIR and
+ * in `DIR/jobs`. An empty list means nothing was found.
  */
 export async function discoverSpecFiles(dir: string): Promise<string[]> {
   if (basename(dir) === ".hodei") return yamlUnder(dir);
   const hodei = join(dir, ".hodei");
   if (await isDir(hodei)) return yamlUnder(hodei);
+  const children = (await readdir(dir, { withFileTypes: true }))
+    .filter((e) => e.isDirectory() && !e.name.startsWith("."))
+    .map((e) => join(dir, e.name, ".hodei"))
+    .sort();
+  const nested: string[] = [];
+  for (const c of children) if (await isDir(c)) nested.push(...(await yamlUnder(c)));
+  if (nested.length > 0) return nested;
+  if (await isRepositoryRoot(dir)) return [];
   const jobs = join(dir, "jobs");
   return [...(await yamlIn(dir)), ...((await isDir(jobs)) ? await yamlIn(jobs) : [])];
 }

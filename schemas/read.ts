@@ -33,10 +33,44 @@ export function tooLarge(file: string, bytes: number): SpecError {
   return fileError(file, `file is too large (${mib} MiB); the limit is 1 MiB`);
 }
 
+/** The first non-blank character of the first non-blank line after `offset`'s line. */
+function nextLineStart(text: string, offset: number): number | undefined {
+  const m = /\n([ \t]*)(?=\S)/g;
+  m.lastIndex = offset;
+  const hit = m.exec(text);
+  return hit ? hit.index + hit[0].length : undefined;
+}
+
+/**
+ * Where a syntax error's cause is, which is not always where yaml noticed it:
+ * an unclosed quote or bracket is noticed at the end of the file, and a line
+ * indented too deep at the end of the line before it.
+ */
+function yamlOffset(e: YAMLError, text: string): number {
+  const at = e.pos[0];
+  if (e.code === "MISSING_CHAR" || e.code === "BAD_INDENT") {
+    const opener = /quote/.test(e.message) ? (/'/.test(e.message) ? "'" : '"') : /\]/.test(e.message) ? "[" : /\}/.test(e.message) ? "{" : undefined;
+    const open = opener ? text.lastIndexOf(opener, at - 1) : -1;
+    if (open >= 0) return open;
+  }
+  if (e.code === "MULTILINE_IMPLICIT_KEY" || e.code === "BLOCK_AS_IMPLICIT_KEY") return nextLineStart(text, at) ?? at;
+  return at;
+}
+
 /** yaml's messages, rephrased where a better word exists. */
 function yamlMessage(e: YAMLError, text: string): string {
   const token = text.slice(e.pos[0], e.pos[1]);
   switch (e.code) {
+    case "MULTILINE_IMPLICIT_KEY":
+    case "BLOCK_AS_IMPLICIT_KEY":
+      return "invalid YAML: this line is indented deeper than the key above it allows (a key here needs the same indentation as its siblings)";
+    case "MISSING_CHAR":
+    case "BAD_INDENT": {
+      if (/quote/.test(e.message)) return "invalid YAML: this quote is never closed";
+      const bracket = /end with a ([\]}])/.exec(e.message)?.[1];
+      if (bracket) return `invalid YAML: this ${bracket === "]" ? "[" : "{"} is never closed by a ${bracket} (or a line inside it is not indented enough)`;
+      return `invalid YAML: ${e.message}`;
+    }
     case "TAG_RESOLVE_FAILED":
       return `unsupported tag ${quote(token)}`;
     case "NON_STRING_KEY":
@@ -89,7 +123,9 @@ type Place = (offset: number | undefined, pointer: string, message: string) => S
 function readDocument(doc: Document.Parsed, text: string, place: Place): { errors: SpecError[]; valid?: AnyDocument; name?: SpecError; warnings?: SpecError[] } {
   const problems = [...doc.errors, ...doc.warnings];
   if (problems.length > 0) {
-    return { errors: capped(problems.map((e) => place(e.pos[0], "", yamlMessage(e, text))), MAX_YAML_ERRORS, "YAML errors in this document") };
+    const placed = problems.map((e) => place(yamlOffset(e, text), "", yamlMessage(e, text)));
+    const unique = placed.filter((p, i) => placed.findIndex((q) => q.line === p.line && q.col === p.col && q.message === p.message) === i);
+    return { errors: capped(unique, MAX_YAML_ERRORS, "YAML errors in this document") };
   }
   const contents = doc.contents;
   if (contents === null || (isScalar(contents) && contents.value === null)) return { errors: [] }; // empty document

@@ -5,7 +5,7 @@ import { HodeiCommand } from "../base.js";
 import { formatSpecWarning } from "../../schemas/load.js";
 import { parseEnvFlags, resolveJob, withEnv, type ResolvedJob } from "../resolve-job.js";
 import { EXIT } from "../errors.js";
-import { writeChunk } from "../output.js";
+import { isOutputClosed, outputClosed, writeChunk } from "../output.js";
 import { makeSourceBundle } from "../source-bundle.js";
 import { attemptOutcome, colorState, formatDuration, outcome, printable, runJson } from "../format.js";
 import type { SpecError } from "../../schemas/load.js";
@@ -18,19 +18,24 @@ export function exitCodeOf(r: Run): number {
   if (r.state === "timed_out") return EXIT.timedOut;
   if (r.state === "cancelled") return EXIT.cancelled;
   if (r.reason === "exited" && r.exitCode !== undefined) return r.exitCode;
-  if (r.reason === "signaled") return 128 + ((constants.signals as Record<string, number>)[r.signal] ?? 0);
+  if (r.reason === "signaled") return 128 + signalNumber(r.signal);
   return 1;
 }
 
+/** The signals that cancel the run `hodei run` started (a second one detaches). */
+const STOP_SIGNALS: readonly NodeJS.Signals[] = ["SIGINT", "SIGTERM", "SIGHUP"];
+const ENDED: readonly string[] = ["succeeded", "failed", "cancelled", "timed_out"];
+const signalNumber = (sig: string): number => (constants.signals as Record<string, number>)[sig] ?? 0;
+
 export default class RunCommand extends HodeiCommand {
-  /** The job's exit code is ours; hodei's own failures take 125 so they cannot pass for the job's. */
-  protected override readonly otherFailureExit: number = EXIT.hodei;
   static override summary = "Run a job and follow its log; exit with the job's exit code.";
   static override description =
     "Submits the job in FILE (or `-` for stdin, or a job's name, looked up under the .hodei/ of the repository you are in), prints its log live (the job's stdout to stdout, its stderr to stderr, byte for byte) and exits with its exit code. " +
     "With no controller configured it starts an embedded one (PGlite under HODEI_DATA_DIR) and a local agent. " +
     "Fields that are accepted but not acted on yet (concurrency, resources, ...) are warned about on stderr; in a pipe or CI the run id is printed to stderr once (hodei: run ID). " +
-    "Ctrl-C cancels the run and waits for it to stop; a second Ctrl-C stops waiting (detaches) without doing anything more.";
+    "Ctrl-C (SIGINT), SIGTERM or SIGHUP cancels the run and waits for it to stop, then exits 128+signal (130, 143, 129); a second signal stops waiting (detaches) without doing anything more. " +
+    "If stdout or stderr is closed by its reader (`hodei run job.yaml | head -1`), hodei stops following and exits at once, printing nothing more: " +
+    "with the job's exit code if the run has ended, otherwise with 141 (as a process killed by SIGPIPE), and the run goes on (as with docker run); find it with `hodei runs ls`.";
   static override examples = [
     "<%= config.bin %> run examples/hello/.hodei/jobs/hello.yaml",
     "<%= config.bin %> run unit-tests -e CI=true",
@@ -66,30 +71,43 @@ export default class RunCommand extends HodeiCommand {
     if (tty) process.stderr.write(`\x1b[2m▶ run ${submitted.id} · ${printable(job.metadata.name)} · ${colorState(submitted.state, true)}\x1b[0m\n`);
 
     let interrupts = 0;
+    let signalled: NodeJS.Signals | undefined;
     let detach: (() => void) | undefined;
-    const detached = new Promise<undefined>((resolve) => (detach = () => resolve(undefined)));
-    const onSigint = (): void => {
+    const detached = new Promise<"detached">((resolve) => (detach = () => resolve("detached")));
+    const say = (text: string): void => void (isOutputClosed() || process.stderr.write(text));
+    const onSignal = (sig: NodeJS.Signals): void => {
       interrupts++;
       if (interrupts === 1) {
-        process.stderr.write(`\nCancelling run ${submitted.id} (Ctrl-C again to stop waiting for it)\n`);
-        client.cancelRun(submitted.id, "cancelled from hodei run (Ctrl-C)").catch(() => {});
+        signalled = sig;
+        say(`\nCancelling run ${submitted.id} (${sig === "SIGINT" ? "Ctrl-C" : sig} again to stop waiting for it)\n`);
+        const by = sig === "SIGINT" ? "Ctrl-C" : sig;
+        client.cancelRun(submitted.id, `cancelled from hodei run (${by})`).catch(() => {});
       } else {
-        process.stderr.write(`Detached without waiting for the cancel to finish. See it with: hodei runs get ${submitted.id}\n`);
+        say(`Detached without waiting for the cancel to finish. See it with: hodei runs get ${submitted.id}\n`);
         detach?.();
       }
     };
-    process.on("SIGINT", onSigint);
-    let ended: Run | undefined;
+    for (const sig of STOP_SIGNALS) process.on(sig, onSignal);
+    let ended: Run | "detached" | "closed" | undefined;
     try {
       const onAttemptEnd = (a: Attempt): void => {
-        if (!json) process.stderr.write(`hodei: attempt ${a.attempt} of run ${submitted.id} ${attemptOutcome(a)}; it will be retried\n`);
+        if (!json) say(`hodei: attempt ${a.attempt} of run ${submitted.id} ${attemptOutcome(a)}; it will be retried\n`);
       };
-      ended = await Promise.race([client.followLogs(submitted.id, { follow: true, attempt: submitted.attempt }, json ? () => {} : writeChunk, onAttemptEnd), detached]);
+      const following = client.followLogs(submitted.id, { follow: true, attempt: submitted.attempt }, json ? () => {} : writeChunk, onAttemptEnd);
+      following.catch(() => {}); // when we stop following early, its later failure is nobody's business
+      ended = await Promise.race([following, detached, outputClosed.then(() => "closed" as const)]);
     } finally {
-      process.off("SIGINT", onSigint);
+      for (const sig of STOP_SIGNALS) process.off(sig, onSignal);
     }
-    if (!ended) {
-      process.exitCode = EXIT.cancelled;
+    const signalExit = signalled ? 128 + signalNumber(signalled) : undefined;
+    if (ended === "closed") {
+      // Our reader is gone: print nothing more. The job's code if it has ended; else the run goes on.
+      const now = await client.getRun(submitted.id).catch(() => undefined);
+      process.exitCode = now && ENDED.includes(now.state) ? exitCodeOf(now) : (signalExit ?? 128 + signalNumber("SIGPIPE"));
+      return undefined;
+    }
+    if (ended === "detached" || !ended) {
+      process.exitCode = signalExit ?? EXIT.cancelled;
       return withWarnings(runJson(submitted), warnings);
     }
     if (tty) {
@@ -99,7 +117,8 @@ export default class RunCommand extends HodeiCommand {
     } else if (!json && ended.state !== "succeeded") {
       process.stderr.write(`hodei: run ${ended.id} ${outcome(ended)}\n`);
     }
-    process.exitCode = exitCodeOf(ended);
+    // A run we cancelled on a signal exits as the shell expects of a process that signal stopped.
+    process.exitCode = ended.state === "cancelled" && signalExit !== undefined ? signalExit : exitCodeOf(ended);
     return withWarnings(runJson(ended), warnings);
   }
 }

@@ -1,5 +1,6 @@
 import { Args, Command } from "@oclif/core";
 import { stat } from "node:fs/promises";
+import { isRepositoryRoot } from "../../schemas/discover.js";
 import { discoverSpecFiles, formatSpecError, formatSpecWarning, loadPaths, warningsOf, type Kind, type SpecError } from "../../schemas/load.js";
 
 /** The --json output. */
@@ -27,7 +28,9 @@ export default class Validate extends Command {
   static override summary = "Check job, policy and provider definitions without running anything.";
   static override description =
     "Loads every document in the given files and folders and prints one line per problem, as FILE:LINE:COL: message (at /json/pointer), " +
-    "then a summary on stderr. Fields that are accepted but not acted on yet (concurrency, secrets, ...) are warnings on stderr, which do not fail the check. A folder means its .hodei/**/*.yaml (and .yml); a folder named .hodei, or one holding YAML directly or in jobs/, works too. " +
+    "then a summary on stderr. Fields that are accepted but not acted on yet (concurrency, secrets, ...) are warnings on stderr, which do not fail the check. " +
+    "A folder means its .hodei/**/*.yaml (and .yml), or its subfolders' .hodei/ (`hodei validate examples`); a repository's top is never read beyond .hodei/. " +
+    "A folder named .hodei, or one holding YAML directly or in jobs/, works too. " +
     "Exits 0 when everything is valid, 1 when there is any error or when nothing was found to validate (a wrong path should not pass CI).";
   static override examples = [
     "<%= config.bin %> validate",
@@ -49,7 +52,14 @@ export default class Validate extends Command {
     const errors = [...result.errors];
     for (const p of paths) {
       if ((await isDirectory(p)) && (await discoverSpecFiles(p)).length === 0) {
-        errors.push(noPosition(p, "no .yaml or .yml files found (looked in .hodei/, in the folder itself and in jobs/)"));
+        errors.push(
+          noPosition(
+            p,
+            (await isRepositoryRoot(p))
+              ? "no .hodei/ folder found (a repository keeps its Hodei definitions in .hodei/; only that folder is read)"
+              : "no .yaml or .yml files found (looked in .hodei/, in */.hodei/, in the folder itself and in jobs/)",
+          ),
+        );
       }
     }
     if (errors.length === 0 && result.documents.length === 0) {

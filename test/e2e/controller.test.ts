@@ -28,7 +28,7 @@ describe("hodei controller --data-dir", () => {
   it("holds the data dir: a second controller on it is refused, naming the holder", async () => {
     expect(existsSync(`${dbDir}.lock`)).toBe(true);
     const r = await hodei(["controller", "--data-dir", dbDir, "--listen", "127.0.0.1:0"]);
-    expect(r.code).toBe(1);
+    expect(r.code).toBe(125);
     expect(r.stderr).toContain(`the data dir ${dbDir} is in use by process ${controller.proc.pid}, a controller at ${controller.address}`);
   });
 

@@ -83,7 +83,7 @@ describe("hodei validate", () => {
     expect(r.code).toBe(1);
     expect(stdoutLines(r.stdout)).toEqual([
       `${join(dir, "nope")}: no such file or directory`,
-      `${empty}: no .yaml or .yml files found (looked in .hodei/, in the folder itself and in jobs/)`,
+      `${empty}: no .yaml or .yml files found (looked in .hodei/, in */.hodei/, in the folder itself and in jobs/)`,
     ]);
     const e = await hodei(["validate", dir]);
     expect([e.code, stdoutLines(e.stdout)]).toEqual([1, [`${dir}: no documents found (the files are empty)`]]);
