@@ -34,6 +34,8 @@ export const DEFAULT_IDLE = "10m";
 const START_TIMEOUT_MS = 60_000;
 // sun_path holds 108 bytes on Linux, 104 on macOS.
 const MAX_SOCKET_PATH = 103;
+/** On stop, how long running jobs get to finish before the agent cancels them. */
+const AGENT_DRAIN_MS = 5_000;
 const BIN = fileURLToPath(new URL("../../bin/run.js", import.meta.url));
 
 export const dbDirOf = (dataDir: string): string => join(dataDir, "db");
@@ -194,11 +196,14 @@ export async function serveDaemon(dataDir: string): Promise<void> {
   const why = await stopped;
   clearInterval(timer);
   process.stderr.write(`${new Date().toISOString()} stopping: ${why}\n`);
-  if (agent.exitCode === null && agent.signalCode === null) {
-    const exited = new Promise((res) => agent.once("exit", res));
+  // The agent's own shutdown: the first SIGTERM lets running jobs finish, a second cancels them
+  // (their whole process group); SIGKILL only if it still hangs, as it would orphan their processes.
+  const agentExited = new Promise((res) => (agent.exitCode === null && agent.signalCode === null ? agent.once("exit", res) : res(undefined)));
+  const within = (ms: number) => Promise.race([agentExited.then(() => true), new Promise<boolean>((res) => setTimeout(() => res(false), ms))]);
+  agent.kill("SIGTERM");
+  if (!(await within(AGENT_DRAIN_MS))) {
     agent.kill("SIGTERM");
-    await Promise.race([exited, new Promise((res) => setTimeout(res, 15_000))]);
-    if (agent.exitCode === null && agent.signalCode === null) agent.kill("SIGKILL");
+    if (!(await within(30_000))) agent.kill("SIGKILL");
   }
   await controller.stop();
   if (existsSync(socket)) unlinkSync(socket);
@@ -217,7 +222,7 @@ async function busy(c: Controller): Promise<boolean> {
 }
 
 /** Stops the data dir's daemon (SIGTERM) and waits for it to exit; false when none ran. */
-export async function stopDaemon(dataDir: string, timeoutMs = 30_000): Promise<DaemonInfo | undefined> {
+export async function stopDaemon(dataDir: string, timeoutMs = 60_000): Promise<DaemonInfo | undefined> {
   const d = findDaemon(dataDir);
   if (!d) return undefined;
   try {

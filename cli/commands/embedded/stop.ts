@@ -4,7 +4,7 @@ import { defaultDataDir, stopDaemon } from "../../embedded.js";
 export default class EmbeddedStop extends HodeiCommand {
   static override summary = "Stop the embedded controller daemon for this data dir, and its local agent.";
   static override description =
-    "Runs still going are stopped with the agent, as when an agent is stopped; the next hodei command starts the daemon again. " +
+    "Runs still going get 5 s to finish, then the agent cancels them; the next hodei command starts the daemon again. " +
     "Exit status is 0 also when it was not running.";
   static override examples = ["<%= config.bin %> embedded stop"];
 
