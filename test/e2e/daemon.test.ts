@@ -111,7 +111,9 @@ describe("the embedded daemon", () => {
   });
 
   it("a hodei run killed with SIGKILL leaves its run going: it completes, is listed and can be followed", async () => {
-    const file = jobFile(jobs, "survivor", "  run: echo survivor-started; sleep 3; echo survivor-done\n");
+    // The job waits for the test's go-ahead, so it is still running whatever the machine's speed.
+    const go = join(jobs, "survivor-go");
+    const file = jobFile(jobs, "survivor", `  run: echo survivor-started; while [ ! -e ${go} ]; do sleep 0.2; done; echo survivor-done\n`);
     const p = spawn(process.execPath, [HODEI, "run", file], { cwd: ROOT, env: { ...process.env, HODEI_CONTROLLER: "", ...env }, stdio: ["ignore", "pipe", "pipe"] });
     await new Promise<void>((resolve) => p.stdout.once("data", () => resolve()));
     const killed = new Promise((resolve) => p.on("close", resolve));
@@ -120,15 +122,21 @@ describe("the embedded daemon", () => {
     const { runs } = await hodeiJson<{ runs: RunJson[] }>(["runs", "ls", "--job", "survivor"], { env });
     expect(runs).toHaveLength(1);
     expect(runs[0]!.state).toBe("running");
-    const follow = await hodei(["logs", runs[0]!.id, "-f"], { env });
+    const following = hodei(["logs", runs[0]!.id, "-f"], { env });
+    await new Promise((r) => setTimeout(r, 1_000));
+    writeFileSync(go, "");
+    const follow = await following;
     expect(follow.code).toBe(0);
     expect(follow.stdout.toString()).toBe("survivor-started\nsurvivor-done\n");
     expect((await getRun(runs[0]!.id, env)).state).toBe("succeeded");
   });
 
-  it("embedded stop stops it and its agent; the next command starts it again", async () => {
+  it("embedded stop stops it and its agent, cancelling a run still going; the next command starts it again", async () => {
+    const busy = await hodei(["run", jobFile(jobs, "stopped", "  run: echo stopped-started; sleep 120\n"), "--detach"], { env });
+    const busyId = busy.stdout.toString().trim();
+    await eventually(async () => ((await getRun(busyId, env)).state === "running" ? true : undefined), "the run to start");
     const before = await status(env);
-    const agentPid = Number(/agent pid (\d+)/.exec(readFileSync(join(dir, "daemon.log"), "utf8").split("\n").filter(Boolean).at(-1)!)?.[1]);
+    const agentPid = Number([...readFileSync(join(dir, "daemon.log"), "utf8").matchAll(/agent pid (\d+)/g)].at(-1)?.[1]);
     expect(isAlive(agentPid)).toBe(true);
     const stopped = await hodeiJson<{ stopped: boolean; pid: number }>(["embedded", "stop"], { env });
     expect(stopped).toMatchObject({ stopped: true, pid: before.pid });
@@ -140,6 +148,7 @@ describe("the embedded daemon", () => {
     // Earlier runs are still there, served by a new daemon.
     const { runs } = await hodeiJson<{ runs: RunJson[] }>(["runs", "ls", "--job", "survivor"], { env, timeoutMs: 110_000 });
     expect(runs[0]!.state).toBe("succeeded");
+    expect(await getRun(busyId, env)).toMatchObject({ state: "cancelled", message: "the agent is shutting down (received SIGTERM)" });
     const after = await status(env);
     expect(after.running).toBe(true);
     expect(after.pid).not.toBe(before.pid);
@@ -152,7 +161,7 @@ describe("the embedded daemon's idle exit", () => {
     const idleEnv = { ...env, HODEI_EMBEDDED_IDLE: "3s" };
     const jobs = tempDir("hodei-idle-jobs-");
     // The job outlasts the idle time twice over: a running run keeps the daemon.
-    const p = spawn(process.execPath, [HODEI, "run", jobFile(jobs, "long", "  run: echo long-started; sleep 7; echo long-done\n")], {
+    const p = spawn(process.execPath, [HODEI, "run", jobFile(jobs, "long", "  run: echo long-started; sleep 10; echo long-done\n")], {
       cwd: ROOT,
       env: { ...process.env, HODEI_CONTROLLER: "", ...idleEnv },
       stdio: ["ignore", "pipe", "pipe"],
