@@ -32,8 +32,9 @@ export function checkLabel(option: string, key: string, value: string): void {
   }
 }
 
-/** "host:port" or "[v6]:port"; gRPC needs the port spelled out. */
+/** "host:port" or "[v6]:port"; gRPC needs the port spelled out. Or "unix:/absolute/path" (the embedded daemon's socket). */
 export function checkAddress(option: string, address: string): string {
+  if (/^unix:\/\S+$/.test(address.trim())) return address.trim();
   const m = /^(\[[0-9a-fA-F:.]+\]|[^\s:/[\]]+):(\d{1,5})$/.exec(address.trim());
   const port = Number(m?.[2]);
   if (!m || port < 1 || port > 65535) {

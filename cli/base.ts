@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { Command, Flags } from "@oclif/core";
 import { ControlClient } from "./client.js";
 import { CliError, ControllerError, EXIT, exitCodeFor } from "./errors.js";
-import { defaultDataDir, openEmbedded } from "./embedded.js";
+import { defaultDataDir, ensureDaemon } from "./embedded.js";
 
 /** The port `hodei controller` listens on by default. */
 export const DEFAULT_CONTROLLER_PORT = 7070;
@@ -35,15 +35,16 @@ export abstract class HodeiCommand extends Command {
   /** The embedded controller's log, when this command started one: where an internal error's details are. */
   private embeddedLog?: string;
 
-  /** A client for the configured controller, or for the embedded one. */
-  protected async connect(controller: string | undefined, opts: { withAgent?: boolean } = {}): Promise<ControlClient> {
+  /**
+   * A client for the configured controller, or for the embedded daemon (started
+   * when none runs; it always has its local agent, so `withAgent` is moot).
+   */
+  protected async connect(controller: string | undefined, _opts: { withAgent?: boolean } = {}): Promise<ControlClient> {
     let address = controller ? withDefaultPort(controller) : undefined;
     if (!address) {
       const dataDir = defaultDataDir();
-      const embedded = await openEmbedded({ dataDir, withAgent: opts.withAgent ?? false });
+      address = await ensureDaemon(dataDir);
       this.embeddedLog = join(dataDir, "controller.log");
-      this.cleanups.push(() => embedded.close());
-      address = embedded.address;
     }
     const client = new ControlClient(address);
     this.cleanups.unshift(async () => client.close());

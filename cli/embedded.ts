@@ -1,20 +1,25 @@
 /**
- * The embedded controller: with no controller configured, the CLI runs one
- * in-process on PGlite under the data dir, plus (for `hodei run`) one local
- * agent child process over loopback. The data dir is locked so no second
- * process opens the same PGlite files; a second `hodei` finds the address the
- * owner recorded beside the lock and talks to it instead.
+ * The embedded controller: with no controller configured, every `hodei`
+ * command uses a small per-user daemon for the data dir. The first command
+ * starts it (`hodei embedded serve`, detached from the terminal in its own
+ * session, output to daemon.log); later ones find it through the data-dir lock,
+ * which records its address. The daemon runs the controller on PGlite and one
+ * local agent, listens only on a unix socket inside the data dir (dir 0700,
+ * socket 0600: only its owner can reach it), and exits by itself after
+ * HODEI_EMBEDDED_IDLE (default 10m) with no run to do and no client call.
+ * No terminal's exit, Ctrl-C or kill -9 touches it, nor another terminal's run.
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdirSync, openSync, closeSync } from "node:fs";
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, statSync, unlinkSync } from "node:fs";
 import { homedir, hostname, availableParallelism } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { pino } from "pino";
-import { acquireDataDirLock, type DataDirLock } from "../controller/datadir-lock.js";
+import { acquireDataDirLock, lockPathFor } from "../controller/datadir-lock.js";
 import { startController, type Controller } from "../controller/server.js";
 import { countClaimable } from "../controller/store/runs.js";
-import { CliError } from "./errors.js";
+import { parseDuration } from "../schemas/durations.js";
+import { CliError, UsageError } from "./errors.js";
 
 /** The user's data directory, as XDG and macOS define it. */
 export function defaultDataDir(): string {
@@ -24,95 +29,211 @@ export function defaultDataDir(): string {
   return join(homedir(), ".local", "share", "hodei");
 }
 
-export interface Embedded {
-  address: string;
-  /** True when this process runs the controller (false: another hodei does). */
-  owner: boolean;
-  close(): Promise<void>;
-}
-
+export const DEFAULT_IDLE = "10m";
+/** How long the daemon may wait for a first client to reach it after a fresh start. */
+const START_TIMEOUT_MS = 60_000;
+// sun_path holds 108 bytes on Linux, 104 on macOS.
+const MAX_SOCKET_PATH = 103;
+/** On stop, how long running jobs get to finish before the agent cancels them. */
+const AGENT_DRAIN_MS = 5_000;
 const BIN = fileURLToPath(new URL("../../bin/run.js", import.meta.url));
 
-export async function openEmbedded(opts: { dataDir: string; withAgent: boolean }): Promise<Embedded> {
-  mkdirSync(opts.dataDir, { recursive: true });
-  const dbDir = join(opts.dataDir, "db");
-  let lock: DataDirLock | undefined;
-  for (let waited = 0; ; waited += 100) {
-    const r = await acquireDataDirLock(dbDir);
-    if (r.held) {
-      lock = r.lock;
-      break;
-    }
-    if (r.address) return { address: r.address, owner: false, close: async () => {} };
-    // The owner may still be starting; give it time to record its address.
-    if (waited > 15_000) {
-      throw new CliError(`the embedded database ${dbDir} is in use by process ${r.pid}, which is not serving a controller (${r.reason}). Stop that process, or set HODEI_DATA_DIR to another directory.`);
-    }
-    await new Promise((res) => setTimeout(res, 100));
+export const dbDirOf = (dataDir: string): string => join(dataDir, "db");
+export const socketOf = (dataDir: string): string => join(dataDir, "controller.sock");
+export const daemonLogOf = (dataDir: string): string => join(dataDir, "daemon.log");
+
+/** HODEI_EMBEDDED_IDLE in milliseconds: a duration such as `10m`, `30s`, `0` (never idle out is not offered). */
+export function idleMs(): number {
+  const raw = process.env.HODEI_EMBEDDED_IDLE || DEFAULT_IDLE;
+  try {
+    return parseDuration(raw);
+  } catch (err) {
+    throw new UsageError(`HODEI_EMBEDDED_IDLE: ${(err as Error).message}`);
   }
-  const logFile = openSync(join(opts.dataDir, "controller.log"), "a");
+}
+
+/** Creates the data dir owner-only (0700), and refuses one that belongs to someone else. */
+export function prepareDataDir(dataDir: string): void {
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  const st = statSync(dataDir);
+  const uid = process.getuid?.();
+  if (uid !== undefined && st.uid !== uid) {
+    throw new CliError(`the data dir ${dataDir} belongs to another user (uid ${st.uid}); set HODEI_DATA_DIR to a directory of your own`);
+  }
+  if ((st.mode & 0o077) !== 0) chmodSync(dataDir, 0o700);
+  if (socketOf(dataDir).length > MAX_SOCKET_PATH) {
+    throw new CliError(`the data dir path ${dataDir} is too long for the embedded controller's unix socket; set HODEI_DATA_DIR to a shorter path`);
+  }
+}
+
+export interface DaemonInfo {
+  pid: number;
+  /** ISO time the daemon took the data dir. */
+  startedAt: string;
+  /** Its gRPC address (unix:…), once it listens. */
+  address?: string;
+}
+
+/** The daemon serving this data dir, if one is alive (per its lock file). */
+export function findDaemon(dataDir: string): DaemonInfo | undefined {
+  let info: DaemonInfo;
+  try {
+    info = JSON.parse(readFileSync(lockPathFor(dbDirOf(dataDir)), "utf8")) as DaemonInfo;
+  } catch {
+    return undefined;
+  }
+  if (!Number.isInteger(info.pid) || info.pid <= 0 || !alive(info.pid)) return undefined;
+  return info;
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+/** The address of the data dir's daemon, starting it when none runs. */
+export async function ensureDaemon(dataDir: string): Promise<string> {
+  prepareDataDir(dataDir);
+  const found = findDaemon(dataDir);
+  if (found?.address) return found.address;
+  let child: ChildProcess | undefined;
+  if (!found) {
+    const log = openSync(daemonLogOf(dataDir), "a", 0o600);
+    child = spawn(process.execPath, [BIN, "embedded", "serve"], {
+      detached: true,
+      stdio: ["ignore", log, log],
+      env: { ...process.env, HODEI_DATA_DIR: dataDir, HODEI_CONTROLLER: "" },
+    });
+    closeSync(log);
+    child.unref();
+  }
+  // Ours or one another hodei started a moment ago: wait until it publishes its address.
+  let exited: number | null | undefined;
+  child?.once("exit", (code) => (exited = code));
+  for (let waited = 0; waited < START_TIMEOUT_MS; waited += 50) {
+    const d = findDaemon(dataDir);
+    if (d?.address) return d.address;
+    // It lost the race to another daemon (exit 0) and that one is not up yet: keep waiting. Otherwise it failed.
+    if (exited !== undefined && exited !== 0) break;
+    await new Promise((res) => setTimeout(res, 50));
+  }
+  throw new CliError(`the embedded controller for ${dataDir} did not start; see ${daemonLogOf(dataDir)}`);
+}
+
+/**
+ * The daemon itself (`hodei embedded serve`): controller, local agent, idle
+ * clock. Resolves when it has stopped, after SIGTERM/SIGINT/SIGHUP or idling.
+ */
+export async function serveDaemon(dataDir: string): Promise<void> {
+  prepareDataDir(dataDir);
+  const idle = idleMs();
+  const dbDir = dbDirOf(dataDir);
+  const r = await acquireDataDirLock(dbDir);
+  if (!r.held) {
+    process.stderr.write(`${new Date().toISOString()} another process (${r.pid}) serves ${dataDir}; exiting\n`);
+    return;
+  }
+  const lock = r.lock;
+  const socket = socketOf(dataDir);
+  // A socket left by a daemon that died: we hold the lock, so nobody else listens there.
+  if (existsSync(socket)) unlinkSync(socket);
+  const logFile = openSync(join(dataDir, "controller.log"), "a", 0o600);
+  let lastCall = Date.now();
   let controller: Controller;
   try {
     // One local agent is all there will ever be: a run it cannot take fails at once.
-    controller = await startController({ dataDir: dbDir, lock, listen: "127.0.0.1:0", unschedulableAfterMs: opts.withAgent ? 0 : 5 * 60_000, heartbeatIntervalMs: 1_000, logger: pino({ name: "controller", level: "info" }, pino.destination(logFile)) });
+    controller = await startController({
+      dataDir: dbDir,
+      lock,
+      socket,
+      onClientCall: () => (lastCall = Date.now()),
+      unschedulableAfterMs: 0,
+      heartbeatIntervalMs: 1_000,
+      logger: pino({ name: "controller", level: "info" }, pino.destination(logFile)),
+    });
   } catch (err) {
     lock.release();
     closeSync(logFile);
     throw new CliError(`could not start the embedded controller on ${dbDir}: ${(err as Error).message}`, { cause: err });
   }
   const labels = `os=${process.platform},arch=${process.arch},host=${hostname()}`;
-  let agent: ChildProcess | undefined;
-  if (opts.withAgent) {
-    const agentLog = openSync(join(opts.dataDir, "agent.log"), "a");
-    agent = spawn(
-      process.execPath,
-      [BIN, "agent", "--controller", controller.address, "--name", `local-${hostname()}`, "--labels", labels, "--slots", String(availableParallelism()), "--work-dir", join(opts.dataDir, "work")],
-      { stdio: ["ignore", agentLog, agentLog] },
-    );
-    closeSync(agentLog);
+  const agentLog = openSync(join(dataDir, "agent.log"), "a", 0o600);
+  const agent = spawn(
+    process.execPath,
+    [BIN, "agent", "--controller", controller.address, "--name", `local-${hostname()}`, "--labels", labels, "--slots", String(availableParallelism()), "--work-dir", join(dataDir, "work")],
+    { stdio: ["ignore", agentLog, agentLog], env: { ...process.env, HODEI_CONTROLLER: "" } },
+  );
+  closeSync(agentLog);
+  process.stderr.write(`${new Date().toISOString()} embedded controller pid ${process.pid} listening on ${controller.address}, agent pid ${agent.pid}, idle exit after ${idle} ms\n`);
+
+  let stopping: ((why: string) => void) | undefined;
+  const stopped = new Promise<string>((res) => (stopping = res));
+  const onSignal = (sig: NodeJS.Signals): void => stopping?.(`received ${sig}`);
+  for (const s of ["SIGTERM", "SIGINT", "SIGHUP"] as const) process.on(s, onSignal);
+  agent.once("exit", (code, sig) => stopping?.(`its agent exited (${sig ?? code})`));
+
+  // The idle clock: a run queued or running, or any client call, restarts it.
+  let lastBusy = Date.now();
+  const tick = Math.max(100, Math.min(5_000, Math.floor(idle / 4)));
+  let checking = false;
+  const timer = setInterval(() => {
+    if (checking) return;
+    checking = true;
+    busy(controller)
+      .then((b) => {
+        const now = Date.now();
+        if (b) lastBusy = now;
+        else if (now - Math.max(lastBusy, lastCall) >= idle) stopping?.(`idle for ${idle} ms`);
+      })
+      .catch(() => {})
+      .finally(() => (checking = false));
+  }, tick);
+
+  const why = await stopped;
+  clearInterval(timer);
+  process.stderr.write(`${new Date().toISOString()} stopping: ${why}\n`);
+  // The agent's own shutdown: the first SIGTERM lets running jobs finish, a second cancels them
+  // (their whole process group); SIGKILL only if it still hangs, as it would orphan their processes.
+  const agentExited = new Promise((res) => (agent.exitCode === null && agent.signalCode === null ? agent.once("exit", res) : res(undefined)));
+  const within = (ms: number) => Promise.race([agentExited.then(() => true), new Promise<boolean>((res) => setTimeout(() => res(false), ms))]);
+  agent.kill("SIGTERM");
+  if (!(await within(AGENT_DRAIN_MS))) {
+    agent.kill("SIGTERM");
+    if (!(await within(30_000))) agent.kill("SIGKILL");
   }
-  return {
-    address: controller.address,
-    owner: true,
-    close: async () => {
-      // Other hodei processes may be using this controller: serve until its agent is idle.
-      await waitIdle(controller);
-      if (agent && agent.exitCode === null) {
-        const exited = new Promise((res) => agent!.once("exit", res));
-        agent.kill("SIGTERM");
-        await Promise.race([exited, new Promise((res) => setTimeout(res, 15_000))]);
-        if (agent.exitCode === null) agent.kill("SIGKILL");
-      }
-      await controller.stop();
-      lock!.release();
-      closeSync(logFile);
-    },
-  };
+  await controller.stop();
+  if (existsSync(socket)) unlinkSync(socket);
+  lock.release();
+  closeSync(logFile);
+  for (const s of ["SIGTERM", "SIGINT", "SIGHUP"] as const) process.off(s, onSignal);
+  process.stderr.write(`${new Date().toISOString()} stopped\n`);
 }
 
-/** Resolves once no agent runs anything and nothing it could take is queued; re-checked on every run event and agent change. */
-async function waitIdle(c: Controller): Promise<void> {
-  let poke: (() => void) | undefined;
-  let dirty = true;
-  // On the next turn: the code that announced a run's end frees its slot just after.
-  const wake = (): void => {
-    dirty = true;
-    setImmediate(() => poke?.());
-  };
-  const unsubscribe = c.store.bus.subscribe((ev) => ev.type !== "log:appended" && wake());
-  const unwatch = c.agents.watch(wake);
+/** True while an agent runs something or something it could take is queued. */
+async function busy(c: Controller): Promise<boolean> {
+  const sessions = c.agents.all();
+  if (sessions.some((s) => s.running.size > 0)) return true;
+  const queued = await Promise.all(sessions.map((s) => countClaimable(c.store.db, s.labels)));
+  return queued.some((n) => n > 0);
+}
+
+/** Stops the data dir's daemon (SIGTERM) and waits for it to exit; false when none ran. */
+export async function stopDaemon(dataDir: string, timeoutMs = 60_000): Promise<DaemonInfo | undefined> {
+  const d = findDaemon(dataDir);
+  if (!d) return undefined;
   try {
-    for (;;) {
-      if (!dirty) await new Promise<void>((res) => (poke = res));
-      poke = undefined;
-      dirty = false;
-      const sessions = c.agents.all();
-      const busy = sessions.some((s) => s.running.size > 0);
-      const queued = busy ? 1 : (await Promise.all(sessions.map((s) => countClaimable(c.store.db, s.labels)))).reduce((a, b) => a + b, 0);
-      if (!busy && queued === 0) return;
-    }
-  } finally {
-    unsubscribe();
-    unwatch();
+    process.kill(d.pid, "SIGTERM");
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ESRCH") return d;
+    throw new CliError(`cannot stop the embedded controller (pid ${d.pid}): ${(err as Error).message}`, { cause: err });
   }
+  for (let waited = 0; alive(d.pid); waited += 100) {
+    if (waited > timeoutMs) throw new CliError(`the embedded controller (pid ${d.pid}) did not stop within ${timeoutMs / 1000} s; see ${daemonLogOf(dataDir)}`);
+    await new Promise((res) => setTimeout(res, 100));
+  }
+  return d;
 }

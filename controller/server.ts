@@ -4,6 +4,7 @@
  * registers its release (controller/releasers.ts); a failed start or stop()
  * releases them in reverse.
  */
+import { chmodSync } from "node:fs";
 import * as grpc from "@grpc/grpc-js";
 import { pino, type Logger } from "pino";
 import { AgentServiceService } from "../proto/gen/hodei/v1/agent.js";
@@ -42,6 +43,10 @@ export interface StartOptions extends ControllerOptions {
   store?: Store;
   /** The data-dir lock, when the caller already took it (embedded mode); the controller does not release it. */
   lock?: DataDirLock;
+  /** Listen on this unix socket (mode 0600) instead of `listen`; the address becomes `unix:<path>` (embedded daemon). */
+  socket?: string;
+  /** Called at the start of every ControlService call (the embedded daemon's idle clock). */
+  onClientCall?: () => void;
 }
 
 export async function startController(opts: StartOptions): Promise<Controller> {
@@ -94,14 +99,20 @@ export async function startController(opts: StartOptions): Promise<Controller> {
 
   const server = createGrpcServer(o);
   server.addService(AgentServiceService, { connect: connectHandler(agentDeps), fetchSource: fetchSourceHandler({ store, log }) });
-  server.addService(ControlServiceService, controlService({ store, agents, hub, log }));
-  const host = o.host.includes(":") ? `[${o.host}]` : o.host;
+  const control = controlService({ store, agents, hub, log });
+  const onCall = opts.onClientCall;
+  const handlers = onCall
+    ? (Object.fromEntries(Object.entries(control).map(([k, h]) => [k, (...a: unknown[]) => (onCall(), (h as (...x: unknown[]) => unknown)(...a))])) as typeof control)
+    : control;
+  server.addService(ControlServiceService, handlers);
+  const host = opts.socket ? `unix:${opts.socket}` : o.host.includes(":") ? `[${o.host}]` : o.host;
+  const bindTo = opts.socket ? host : `${host}:${o.port}`;
   const port = await parts.start(
     "grpc server",
     () =>
       new Promise<number>((resolve, reject) =>
-        server.bindAsync(`${host}:${o.port}`, grpc.ServerCredentials.createInsecure(), (err, p) =>
-          err ? reject(new Error(`cannot listen on ${host}:${o.port}: ${err.message}`, { cause: err })) : resolve(p),
+        server.bindAsync(bindTo, grpc.ServerCredentials.createInsecure(), (err, p) =>
+          err ? reject(new Error(`cannot listen on ${bindTo}: ${err.message}`, { cause: err })) : resolve(p),
         ),
       ),
     () =>
@@ -118,7 +129,9 @@ export async function startController(opts: StartOptions): Promise<Controller> {
         });
       }),
   );
-  const address = `${host}:${port}`;
+  const address = opts.socket ? host : `${host}:${port}`;
+  // Only the owner may connect: the socket's mode, on top of its 0700 directory.
+  if (opts.socket) chmodSync(opts.socket, 0o600);
   // Before we announce the address: a stop right after start must not race this write.
   if (lock) await parts.start("lock address", () => lock.setAddress(address), () => {});
   log.info({ address, database: "url" in o.database ? "postgres" : "pglite" }, "controller listening");

@@ -1,8 +1,9 @@
 /**
- * `hodei run` with no controller configured: an embedded controller on PGlite
- * under HODEI_DATA_DIR and a local agent child process, as a newcomer gets it.
+ * `hodei run` with no controller configured: the embedded daemon (a controller
+ * on PGlite under HODEI_DATA_DIR and a local agent), as a newcomer gets it.
+ * More on the daemon itself in daemon.test.ts.
  */
-import { describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { hodei, hodeiJson, tempDir } from "../helpers/procs.js";
@@ -10,6 +11,14 @@ import { hodei, hodeiJson, tempDir } from "../helpers/procs.js";
 describe("hodei run on the embedded default", () => {
   const dataDir = tempDir("hodei-embedded-");
   const env = { HODEI_DATA_DIR: dataDir };
+  const others: string[] = [];
+  // The first command starts the daemon (a fresh PGlite cluster: slow on a busy machine).
+  beforeAll(async () => {
+    expect((await hodei(["runs", "ls"], { env, timeoutMs: 110_000 })).code).toBe(0);
+  });
+  afterAll(async () => {
+    for (const d of [dataDir, ...others]) await hodei(["embedded", "stop"], { env: { HODEI_DATA_DIR: d } });
+  });
 
   it("runs the hello example and exits 0", async () => {
     const r = await hodei(["run", "examples/hello/.hodei/jobs/hello.yaml"], { env });
@@ -29,7 +38,7 @@ describe("hodei run on the embedded default", () => {
     ]);
   });
 
-  it("lets a second hodei share the running embedded controller instead of opening the same files", async () => {
+  it("lets a second hodei share the running embedded daemon instead of opening the same files", async () => {
     const [a, b] = await Promise.all([
       hodei(["run", "test/fixtures/jobs/sleepy.yaml"], { env }),
       new Promise((r) => setTimeout(r, 300)).then(() => hodei(["run", "examples/hello/.hodei/jobs/hello.yaml"], { env })),
@@ -43,6 +52,7 @@ describe("hodei run on the embedded default", () => {
 
   it("refuses a job with triggers.manual: false, naming the field, with hodei's own exit code 125", async () => {
     const dir = tempDir();
+    others.push(join(dir, "data"));
     const file = join(dir, "scheduled.yaml");
     writeFileSync(file, "apiVersion: hodei.dev/v1\nkind: Job\nmetadata: { name: scheduled-only }\nspec:\n  run: echo never\n  triggers: { manual: false, schedule: ['0 * * * *'] }\n");
     const r = await hodei(["run", file], { env: { HODEI_DATA_DIR: join(dir, "data") } });
@@ -51,7 +61,7 @@ describe("hodei run on the embedded default", () => {
     expect(r.stderr).toContain("job scheduled-only has triggers.manual: false, so it cannot be submitted by hand or through the API");
     const json = await hodeiJson<{ error: { kind: string; exitCode: number } }>(["run", file], { env: { HODEI_DATA_DIR: join(dir, "data") } });
     expect(json.error).toMatchObject({ kind: "permission", exitCode: 125 });
-  });
+  }, 150_000);
 
   it("refuses an invalid file with its line numbers and exit code 2, before starting anything", async () => {
     const dir = tempDir();

@@ -2,7 +2,7 @@
  * hodei run as a person uses it: Ctrl-C cancels the run it started, a second
  * Ctrl-C detaches; a job no agent can take fails with why.
  */
-import { describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { spawn } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -10,6 +10,13 @@ import { HODEI, ROOT, hodei, hodeiJson, tempDir } from "../helpers/procs.js";
 
 const home = tempDir("hodei-interrupt-");
 const env = { ...process.env, HODEI_CONTROLLER: "", HODEI_DATA_DIR: home };
+// The first command starts the embedded daemon for this data dir (slow on a busy machine); stop it after the file.
+beforeAll(async () => {
+  expect((await hodei(["runs", "ls"], { env: { HODEI_DATA_DIR: home }, timeoutMs: 110_000 })).code).toBe(0);
+});
+afterAll(async () => {
+  await hodei(["embedded", "stop"], { env: { HODEI_DATA_DIR: home } });
+});
 
 function job(name: string, body: string): string {
   const file = join(home, `${name}.yaml`);
