@@ -3,10 +3,9 @@
  * Ctrl-C detaches; a job no agent can take fails with why.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { spawn } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { HODEI, ROOT, hodei, hodeiJson, tempDir } from "../helpers/procs.js";
+import { hodei, hodeiJson, runAndSignal, tempDir } from "../helpers/procs.js";
 
 const home = tempDir("hodei-interrupt-");
 const env = { ...process.env, HODEI_CONTROLLER: "", HODEI_DATA_DIR: home };
@@ -25,21 +24,7 @@ function job(name: string, body: string): string {
 }
 
 /** Starts `hodei run FILE`, sends SIGINT `times` once the job has printed its first line; resolves with exit code and stderr. */
-function interrupt(file: string, times: number): Promise<{ code: number | null; stderr: string }> {
-  return new Promise((resolve) => {
-    const p = spawn(process.execPath, [HODEI, "run", file], { cwd: ROOT, env, stdio: ["ignore", "pipe", "pipe"] });
-    let stderr = "";
-    let sent = false;
-    p.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
-    p.stdout.on("data", () => {
-      if (sent) return;
-      sent = true;
-      p.kill("SIGINT");
-      if (times > 1) setTimeout(() => p.kill("SIGINT"), 300);
-    });
-    p.on("close", (code) => resolve({ code, stderr }));
-  });
-}
+const interrupt = (file: string, times: number): Promise<{ code: number | null; stderr: string }> => runAndSignal(file, Array<NodeJS.Signals>(times).fill("SIGINT"), env);
 
 describe("hodei run and Ctrl-C", () => {
   it("the first Ctrl-C cancels the run it started (exit 130, run cancelled with who asked)", async () => {

@@ -10,7 +10,7 @@ import { constants } from "node:os";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { createTestDatabase } from "../helpers/db.js";
-import { HODEI, ROOT, hodei, hodeiJson, startAgent, startController, tempDir, type ControllerProc, type Proc } from "../helpers/procs.js";
+import { HODEI, ROOT, hodei, hodeiJson, runAndSignal, startAgent, startController, tempDir, type ControllerProc, type Proc } from "../helpers/procs.js";
 
 let db: Awaited<ReturnType<typeof createTestDatabase>>;
 let controller: ControllerProc;
@@ -112,20 +112,7 @@ describe("pipes", () => {
 });
 
 /** Starts `hodei run FILE`, sends `sig` once the job has printed its first line. */
-function signalled(file: string, sig: NodeJS.Signals): Promise<{ code: number | null; stderr: string }> {
-  return new Promise((resolve) => {
-    const p = spawn(process.execPath, [HODEI, "run", file], { cwd: ROOT, env: { ...process.env, ...env() }, stdio: ["ignore", "pipe", "pipe"] });
-    let stderr = "";
-    let sent = false;
-    p.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
-    p.stdout.on("data", () => {
-      if (sent) return;
-      sent = true;
-      p.kill(sig);
-    });
-    p.on("close", (code) => resolve({ code, stderr }));
-  });
-}
+const signalled = (file: string, sig: NodeJS.Signals): Promise<{ code: number | null; stderr: string }> => runAndSignal(file, [sig], env());
 
 describe("signals to hodei run", () => {
   for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {

@@ -51,6 +51,25 @@ export function hodei(args: string[], opts: { env?: NodeJS.ProcessEnv; cwd?: str
 }
 
 /** `hodei ... --json`, parsed. */
+/**
+ * Starts `hodei run FILE` and, once the job has printed its first line, sends
+ * `signals` one after the other (300 ms apart); resolves with its exit code and stderr.
+ */
+export function runAndSignal(file: string, signals: NodeJS.Signals[], env: NodeJS.ProcessEnv): Promise<{ code: number | null; stderr: string }> {
+  return new Promise((resolve) => {
+    const p = spawn(process.execPath, [HODEI, "run", file], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+    let stderr = "";
+    let sent = false;
+    p.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+    p.stdout.on("data", () => {
+      if (sent) return;
+      sent = true;
+      signals.forEach((sig, i) => setTimeout(() => p.kill(sig), i * 300));
+    });
+    p.on("close", (code) => resolve({ code, stderr }));
+  });
+}
+
 export async function hodeiJson<T = Record<string, unknown>>(args: string[], opts: Parameters<typeof hodei>[1] = {}): Promise<T> {
   const r = await hodei([...args, "--json"], opts);
   try {

@@ -96,8 +96,8 @@ describe("error mapping", () => {
     expect(err.message).toMatch(want.message);
     expect((err.cause as grpc.ServiceError).code).toBe(want.code);
     expect(exitCodeFor(err, EXIT.hodei)).toBe(want.exit);
-    // Other commands exit 1 where `hodei run` exits 125.
-    expect(exitCodeFor(err)).toBe(want.exit === 125 ? 1 : want.exit);
+    // Every command's own failures exit 125, like `hodei run`'s (distinct from a job's code).
+    expect(exitCodeFor(err)).toBe(want.exit);
   });
 
   it.each(["not_found", "invalid", "conflict", "internal"])("%s round-trips the same way on a stream (StreamLogs)", async (id) => {
@@ -141,9 +141,9 @@ describe("error mapping", () => {
     expect({ kind: missing.kind, retryable: missing.retryable }).toEqual({ kind: "not_found", retryable: false });
   });
 
-  it("the CLI's own errors map in the same place: usage 2, other failures 1 (125 for hodei run)", () => {
+  it("the CLI's own errors map in the same place: usage 2, other failures 125", () => {
     expect(exitCodeFor(new UsageError("bad flag"), EXIT.hodei)).toBe(2);
     expect(exitCodeFor(new CliError("embedded controller would not start"), EXIT.hodei)).toBe(125);
-    expect(exitCodeFor(new CliError("embedded controller would not start"))).toBe(1);
+    expect(exitCodeFor(new CliError("embedded controller would not start"))).toBe(125);
   });
 });
