@@ -148,6 +148,8 @@ export function plainReason(raw: string): string {
   if (/EHOSTUNREACH|ENETUNREACH/.test(raw)) return "the host is unreachable";
   if (/ETIMEDOUT|Deadline exceeded|deadline/i.test(raw)) return "no answer in time";
   if (/ECONNRESET/.test(raw)) return "the connection was reset";
+  if (/EACCES|EPERM/.test(raw)) return "permission denied (EACCES): the socket or its folder belongs to another user";
+  if (/ENOENT/.test(raw)) return "no such socket (ENOENT)";
   const first = raw.split(/\s*(?:Resolution note:|Last error:)/)[0]!.replace(/\s*\(\d{4}-\d\d-\d\dT[^)]*\)/g, "").trim();
   return first.replace(/\.$/, "") || "no answer";
 }
