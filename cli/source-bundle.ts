@@ -12,6 +12,7 @@ import { lstat, readFile, readdir, readlink } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import { promisify } from "node:util";
 import { constants, createGzip, type Gzip } from "node:zlib";
+import { defaultDataDir } from "./embedded.js";
 import { UsageError } from "./errors.js";
 
 const run = promisify(execFile);
@@ -45,17 +46,24 @@ async function gitFiles(root: string): Promise<string[]> {
   return stdout.split("\0").filter((p) => p !== "");
 }
 
-async function walk(root: string, rel = ""): Promise<string[]> {
+async function walk(root: string, rel = "", skip: ReadonlySet<string> = hodeiDataDirs()): Promise<string[]> {
   const out: string[] = [];
   for (const e of await readdir(join(root, rel), { withFileTypes: true })) {
     const path = rel ? `${rel}/${e.name}` : e.name;
     if (e.isDirectory()) {
-      if (e.name !== ".git") out.push(...(await walk(root, path)));
-    } else {
+      if (e.name !== ".git" && !skip.has(resolve(root, path))) out.push(...(await walk(root, path, skip)));
+    } else if (e.isFile() || e.isSymbolicLink()) {
+      // Sockets, FIFOs and devices are not source.
       out.push(path);
     }
   }
   return out;
+}
+
+/** Hodei's own database and workspaces are never part of a job's source, whatever folder the job file is in. */
+function hodeiDataDirs(): ReadonlySet<string> {
+  const dataDir = resolve(defaultDataDir());
+  return new Set([join(dataDir, "db"), join(dataDir, "work")]);
 }
 
 /** Packs the working tree around `jobFile`; throws a UsageError naming the limit and --no-source when it is too large. */

@@ -55,7 +55,7 @@ describe("resolveJob", () => {
   });
 
   it("a file with two jobs needs --job, and names them", async () => {
-    await expect(resolveJob(".hodei/jobs/both.yaml", undefined, repo)).rejects.toThrow(".hodei/jobs/both.yaml has 2 jobs (lint, test); choose one with --job NAME");
+    await expect(resolveJob(".hodei/jobs/both.yaml", undefined, repo)).rejects.toThrow(".hodei/jobs/both.yaml defines 2 jobs (lint, test); choose one with --job NAME");
     expect((await resolveJob(".hodei/jobs/both.yaml", "lint", repo)).job.metadata.name).toBe("lint");
     await expect(resolveJob(".hodei/jobs/both.yaml", "tset", repo)).rejects.toThrow('no job named "tset" in .hodei/jobs/both.yaml; did you mean "test"? (jobs: lint, test)');
   });
