@@ -4,7 +4,7 @@
  */
 import { sql } from "kysely";
 import type { Db } from "../../../../controller/store/db.js";
-import { insertRun, type SubmitInput, type Writer } from "../../../../controller/store/runs.js";
+import { claimRuns, insertRun, markStarted, type SubmitInput, type Writer } from "../../../../controller/store/runs.js";
 import type { RunRow, RunState } from "../../../../controller/store/schema.js";
 import { finishAttempt } from "../../../../controller/store/attempts.js";
 import type { FinishReason } from "../../../../controller/runs/transitions.js";
@@ -62,4 +62,13 @@ export async function markFinished(s: Writer, id: string, attempt: number, f: Fi
   const ended = await finishAttempt(s, id, attempt, { reason: f.reason, exitCode: f.exitCode, signal: f.signal, message: f.message, at: f.at });
   if (ended && ended.run.state !== f.state) throw new Error(`test asked for ${f.state}, but ${f.reason} leads to ${ended.run.state}`);
   return ended?.run;
+}
+
+let runningMade = 0;
+/** A run claimed by `agentId` and started; its own selector keeps other queued runs out of the claim. */
+export async function startedRun(s: Writer, agentId = "agent-1"): Promise<RunRow> {
+  const labels = { only: `started-${++runningMade}` };
+  await submit(s, { selector: labels });
+  const [run] = await claimRuns(s, agentId, labels, 1);
+  return (await markStarted(s, run!.id, run!.attempt, new Date()))!;
 }

@@ -2,10 +2,10 @@
 import { createHash, randomBytes } from "node:crypto";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { appendChunks, readChunks, type ChunkInput } from "../../../../controller/store/logs.js";
-import { cancelQueued, claimRuns, markStarted, requeueAssigned } from "../../../../controller/store/runs.js";
+import { cancelQueued, claimRuns, requeueAssigned } from "../../../../controller/store/runs.js";
 import type { RunRow } from "../../../../controller/store/schema.js";
 import { DIALECTS, createTestStore, type TestStore } from "../../../helpers/db.js";
-import { allBytes, countRows, markFinished, rawRun, reset, submit } from "./fixtures.js";
+import { allBytes, countRows, markFinished, rawRun, reset, startedRun, submit } from "./fixtures.js";
 
 const TS = 1_893_456_000_123; // 2030-01-01T00:00:00.123Z, beyond 2^31 and 2^32
 
@@ -24,13 +24,7 @@ describe.each(DIALECTS)("logs (%s)", (dialect) => {
   afterAll(() => store?.dispose());
   beforeEach(() => reset(store.db));
 
-  let made = 0;
-  async function running(): Promise<RunRow> {
-    const labels = { only: String(++made) };
-    await submit(store, { selector: labels });
-    const [run] = await claimRuns(store, "agent-1", labels, 1);
-    return (await markStarted(store, run!.id, run!.attempt, new Date()))!;
-  }
+  const running = (): Promise<RunRow> => startedRun(store);
   const chunksOf = async (runId: string) =>
     Number((await store.db.selectFrom("log_chunks").select((eb) => eb.fn.countAll<string>().as("n")).where("run_id", "=", runId).executeTakeFirstOrThrow()).n);
 
@@ -200,13 +194,7 @@ describe.each(DIALECTS)("logs: readChunks pages by bytes (%s)", (dialect) => {
   afterAll(() => store?.dispose());
   beforeEach(() => reset(store.db));
 
-  let made = 0;
-  async function running(): Promise<RunRow> {
-    const labels = { only: String(++made) };
-    await submit(store, { selector: labels });
-    const [run] = await claimRuns(store, "agent-1", labels, 1);
-    return (await markStarted(store, run!.id, run!.attempt, new Date()))!;
-  }
+  const running = (): Promise<RunRow> => startedRun(store);
   /** Chunk `seq` of `size` bytes, each byte telling its chunk apart from its neighbours. */
   const sized = (seq: number, size: number): ChunkInput => ({ seq, stream: 1, data: new Uint8Array(size).fill(seq % 251), tsMs: TS + seq });
   const bytesOf = (rows: { data: Uint8Array }[]) => rows.reduce((n, r) => n + r.data.length, 0);
