@@ -7,7 +7,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { spawn } from "node:child_process";
 import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { HODEI, ROOT, eventually, hodei, hodeiJson, isAlive, tempDir } from "../helpers/procs.js";
 
 interface Status {
@@ -185,6 +185,9 @@ describe("another local user", () => {
   it.skipIf(process.getuid?.() !== 0)("cannot submit to the owner's daemon, neither through the data dir nor the socket", async () => {
     const parent = tempDir("hodei-owner-");
     chmodSync(parent, 0o755); // nobody may traverse the parent, not the data dir (0700)
+    // nobody must be able to run the built hodei at all: a checkout under a 0700 folder (mktemp -d)
+    // made it fail to start (exit 1), proving nothing. Let it traverse (o+x) the folders above the checkout.
+    for (let d = ROOT; d !== dirname(d); d = dirname(d)) chmodSync(d, statSync(d).mode | 0o001);
     const { dir, env } = dataDir(parent);
     expect((await hodei(["runs", "ls"], { env, timeoutMs: 110_000 })).code).toBe(0);
     const marker = join(parent, "pwned");
