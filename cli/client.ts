@@ -16,6 +16,7 @@ import {
   type LogEntry,
   type LogEvent,
 } from "../proto/gen/hodei/v1/control.js";
+import { GitOpsServiceClient, type AddRepoRequest, type Job, type ListJobsResponse, type Repo } from "../proto/gen/hodei/v1/gitops.js";
 import { ControllerError, ControllerUnreachableError, type CliError } from "./errors.js";
 import { fromWire } from "../proto/wire-errors.js";
 
@@ -34,12 +35,20 @@ export class ControlClient {
   }
 
   close(): void {
+    this.gitopsClient?.close();
     this.raw.close();
   }
 
-  private call<Req, Res>(fn: Unary<Req, Res>, req: Req, timeoutMs = 15_000): Promise<Res> {
+  private gitopsClient?: GitOpsServiceClient;
+  /** GitOpsService on the same connection. */
+  private get gitops(): GitOpsServiceClient {
+    this.gitopsClient ??= new GitOpsServiceClient(this.address, grpc.credentials.createInsecure(), { channelOverride: this.raw.getChannel() });
+    return this.gitopsClient;
+  }
+
+  private call<Req, Res>(fn: Unary<Req, Res>, req: Req, timeoutMs = 15_000, target: grpc.Client = this.raw): Promise<Res> {
     return new Promise((resolve, reject) => {
-      fn.call(this.raw, req, new grpc.Metadata(), { deadline: Date.now() + timeoutMs, waitForReady: true } as Partial<grpc.CallOptions>, (err, res) =>
+      fn.call(target, req, new grpc.Metadata(), { deadline: Date.now() + timeoutMs, waitForReady: true } as Partial<grpc.CallOptions>, (err, res) =>
         err ? reject(this.translate(err)) : resolve(res),
       );
     });
@@ -83,6 +92,36 @@ export class ControlClient {
 
   rerunRun(runId: string, idempotencyKey: string): Promise<Run> {
     return this.call(this.raw.rerunRun, { runId, idempotencyKey });
+  }
+
+  /** Syncs before answering (unless noSync): a big repository over a slow link takes a while. */
+  addRepo(req: Partial<AddRepoRequest> & Pick<AddRepoRequest, "url">): Promise<Repo> {
+    const full: AddRepoRequest = { name: "", branch: "", path: "", platform: false, webhookSecret: "", token: "", pollIntervalMs: 0, noSync: false, ...req };
+    return this.call(this.gitops.addRepo, full, 10 * 60_000, this.gitops);
+  }
+
+  listRepos(): Promise<Repo[]> {
+    return this.call(this.gitops.listRepos, {}, 15_000, this.gitops).then((r) => r.repos);
+  }
+
+  getRepo(name: string): Promise<Repo> {
+    return this.call(this.gitops.getRepo, { name }, 15_000, this.gitops);
+  }
+
+  syncRepo(name: string): Promise<Repo> {
+    return this.call(this.gitops.syncRepo, { name }, 10 * 60_000, this.gitops);
+  }
+
+  removeRepo(name: string): Promise<Repo> {
+    return this.call(this.gitops.removeRepo, { name }, 15_000, this.gitops);
+  }
+
+  listJobs(repo = ""): Promise<ListJobsResponse> {
+    return this.call(this.gitops.listJobs, { repo }, 15_000, this.gitops);
+  }
+
+  getJob(repo: string, name: string): Promise<Job> {
+    return this.call(this.gitops.getJob, { repo, name }, 15_000, this.gitops);
   }
 
   listAgents(): Promise<ListAgentsResponse> {

@@ -2,6 +2,9 @@
  * Controller options compile once: ControllerOptions (flags, env) →
  * compileControllerOptions() → CompiledControllerOptions.
  */
+import { homedir } from "node:os";
+import { join } from "node:path";
+
 export interface ControllerOptions {
   databaseUrl?: string;
   dataDir?: string;
@@ -22,6 +25,8 @@ export interface ControllerOptions {
   maxAgentSlots?: number;
   /** A connection that has not completed its HTTP/2 preface within this is closed (default 10 s). */
   handshakeTimeoutMs?: number;
+  /** Where repository mirrors are kept (default: DATA_DIR/mirrors, or the user's cache folder with PostgreSQL). */
+  mirrorsDir?: string;
 }
 
 export interface CompiledControllerOptions {
@@ -36,6 +41,7 @@ export interface CompiledControllerOptions {
   startDeadlineMs: number;
   maxAgentSlots: number;
   handshakeTimeoutMs: number;
+  mirrorsDir: string;
 }
 
 export const DEFAULT_LISTEN = "127.0.0.1:7070";
@@ -80,5 +86,6 @@ export function compileControllerOptions(o: ControllerOptions): CompiledControll
     port,
     heartbeatIntervalMs: hb,
     shutdownGraceMs: o.shutdownGraceMs ?? 5_000,
+    mirrorsDir: o.mirrorsDir ?? (o.dataDir ? join(o.dataDir, "mirrors") : join(process.env.XDG_CACHE_HOME || join(homedir(), ".cache"), "hodei", "mirrors")),
   };
 }

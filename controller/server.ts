@@ -10,6 +10,9 @@ import { pino, type Logger } from "pino";
 import { AgentServiceService } from "../proto/gen/hodei/v1/agent.js";
 import { fetchSourceHandler } from "./agents/fetch-source.js";
 import { ControlServiceService } from "../proto/gen/hodei/v1/control.js";
+import { GitOpsServiceService } from "../proto/gen/hodei/v1/gitops.js";
+import { gitopsService } from "./api/gitops.js";
+import { Syncer } from "./gitops/sync.js";
 import { openStore, type Store } from "./store/db.js";
 import { Dispatcher } from "./runs/dispatcher.js";
 import { LogHub } from "./logs/hub.js";
@@ -47,6 +50,11 @@ export interface StartOptions extends ControllerOptions {
   socket?: string;
   /** Called at the start of every ControlService call (the embedded daemon's idle clock). */
   onClientCall?: () => void;
+}
+
+/** Every handler of `service`, calling `before` first (the embedded daemon's idle clock). */
+function wrapCalls<T extends object>(service: T, before: () => void): T {
+  return Object.fromEntries(Object.entries(service).map(([k, h]) => [k, (...a: unknown[]) => (before(), (h as (...x: unknown[]) => unknown)(...a))])) as T;
 }
 
 export async function startController(opts: StartOptions): Promise<Controller> {
@@ -101,10 +109,11 @@ export async function startController(opts: StartOptions): Promise<Controller> {
   server.addService(AgentServiceService, { connect: connectHandler(agentDeps), fetchSource: fetchSourceHandler({ store, log }) });
   const control = controlService({ store, agents, hub, log });
   const onCall = opts.onClientCall;
-  const handlers = onCall
-    ? (Object.fromEntries(Object.entries(control).map(([k, h]) => [k, (...a: unknown[]) => (onCall(), (h as (...x: unknown[]) => unknown)(...a))])) as typeof control)
-    : control;
+  const handlers = onCall ? wrapCalls(control, onCall) : control;
   server.addService(ControlServiceService, handlers);
+  const syncer = new Syncer(store.db, o.mirrorsDir, log);
+  const gitops = gitopsService({ store, syncer, log });
+  server.addService(GitOpsServiceService, onCall ? wrapCalls(gitops, onCall) : gitops);
   const host = opts.socket ? `unix:${opts.socket}` : o.host.includes(":") ? `[${o.host}]` : o.host;
   const bindTo = opts.socket ? host : `${host}:${o.port}`;
   const port = await parts.start(

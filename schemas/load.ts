@@ -44,6 +44,25 @@ export function loadText(text: string, file: string): LoadResult {
   return out;
 }
 
+/**
+ * Load texts read elsewhere (a repository's files at a commit) as one set: a
+ * name defined twice is an error, as with loadPaths. A file given without text
+ * but with its size was too large to read.
+ */
+export function loadTexts(files: readonly { file: string; text?: string; size?: number }[]): LoadResult {
+  const out = emptyResult();
+  const names: Names = new Map();
+  for (const f of files) {
+    if (f.text === undefined) {
+      out.errors.push(f.size !== undefined && f.size > MAX_FILE_BYTES ? tooLarge(f.file, f.size) : fileError(f.file, "cannot read"));
+      continue;
+    }
+    out.files.push(f.file);
+    loadInto(f.text, f.file, out, names);
+  }
+  return out;
+}
+
 function readErrorMessage(e: unknown): string {
   const code = (e as { code?: unknown } | null)?.code;
   if (code === "ENOENT") return "no such file or directory";

@@ -3,7 +3,7 @@
  * the store; every error goes through toServiceError once.
  */
 import { createHash } from "node:crypto";
-import type { sendUnaryData, ServerUnaryCall, ServerWritableStream } from "@grpc/grpc-js";
+import type { ServerWritableStream } from "@grpc/grpc-js";
 import type { Logger } from "pino";
 import type { ControlServiceServer, LogEvent, StreamLogsRequest } from "../../proto/gen/hodei/v1/control.js";
 import type { Store } from "../store/db.js";
@@ -20,6 +20,7 @@ import type { RunRow } from "../store/schema.js";
 import { streamLogs } from "./stream-logs.js";
 import { listAttempts } from "../store/attempts.js";
 import { putSourceBundle } from "../store/sources.js";
+import { unaryHandler } from "./unary.js";
 
 export interface ControlDeps {
   store: Store;
@@ -79,14 +80,7 @@ export function controlService(deps: ControlDeps): ControlServiceServer {
   const { store, agents, hub, log } = deps;
   const db = store.db;
 
-  function unary<Req, Res>(method: string, fn: (req: Req) => Promise<Res>) {
-    return (call: ServerUnaryCall<Req, Res>, cb: sendUnaryData<Res>): void => {
-      fn(call.request).then(
-        (res) => cb(null, res),
-        (err: unknown) => cb(toServiceError(err, log, method)),
-      );
-    };
-  }
+  const unary = unaryHandler(log);
 
   return {
     submitRun: unary("SubmitRun", async (req) => {

@@ -113,6 +113,8 @@ export interface ListRunsFilter {
   states?: RunState[];
   jobName?: string;
   beforeId?: string;
+  /** Only runs triggered from this repository. */
+  repoId?: string;
 }
 
 export async function listRuns(db: Db, f: ListRunsFilter): Promise<RunView[]> {
@@ -120,7 +122,15 @@ export async function listRuns(db: Db, f: ListRunsFilter): Promise<RunView[]> {
   if (f.states?.length) q = q.where("runs.state", "in", f.states);
   if (f.jobName) q = q.where("runs.job_name", "=", f.jobName);
   if (f.beforeId) q = q.where("runs.id", "<", f.beforeId);
+  if (f.repoId) q = q.where("runs.repo_id", "=", f.repoId);
   return q.execute();
+}
+
+/** The latest run of each job of a repository, by job name. */
+export async function lastRunsOfRepoJobs(db: Db, repoId: string): Promise<Map<string, RunView>> {
+  const latest = db.selectFrom("runs").select((eb) => eb.fn.max("id").as("id")).where("repo_id", "=", repoId).groupBy("job_name");
+  const rows = await withAgent(db).where("runs.id", "in", latest).execute();
+  return new Map(rows.map((r) => [r.job_name, r]));
 }
 
 /** assigned → running, for the attempt the agent was given. */

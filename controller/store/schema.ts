@@ -51,6 +51,10 @@ export interface RunsTable {
   assigned_at: NullableTimestamp;
   started_at: NullableTimestamp;
   finished_at: NullableTimestamp;
+  /** Where the run came from (gitops/trigger.ts RunTrigger); null for a run submitted from a file. */
+  trigger: ColumnType<unknown, string | null | undefined, string | null>;
+  /** The repo whose commit the run checks out; null for a run submitted from a file. */
+  repo_id: ColumnType<string | null, string | number | null | undefined, string | number | null>;
 }
 
 export interface LogChunksTable {
@@ -101,12 +105,80 @@ export interface SourceBundlesTable {
   created_at: ColumnType<Date, Date | string | undefined, Date | string>;
 }
 
+/** A repository of job definitions (`hodei repos add`); see migrations/006_gitops.ts. */
+export interface ReposTable {
+  id: ColumnType<string, never, never>;
+  name: string;
+  url: string;
+  branch: string;
+  path: string;
+  platform: Generated<boolean>;
+  webhook_secret: string | null;
+  token: string | null;
+  poll_interval_ms: number;
+  created_at: ColumnType<Date, Date | string | undefined, Date | string>;
+  sync_lease_owner: string | null;
+  sync_lease_until: NullableTimestamp;
+  last_sync_at: NullableTimestamp;
+  last_sync_ms: number | null;
+  last_sync_commit: string | null;
+  last_sync_error: string | null;
+}
+
+export interface RepoRefsTable {
+  repo_id: Int8;
+  ref: string;
+  commit: string;
+}
+
+export interface RepoCommitsTable {
+  repo_id: Int8;
+  commit: string;
+  /** Formatted `FILE:LINE:COL: message` lines. */
+  errors: Json<string[]>;
+  read_at: ColumnType<Date, Date | string | undefined, Date | string>;
+}
+
+export interface JobDefinitionsTable {
+  repo_id: Int8;
+  commit: string;
+  name: string;
+  file: string;
+  job: Json<unknown>;
+}
+
+export interface RepoPushesTable {
+  repo_id: Int8;
+  ref: string;
+  commit: string;
+  /** webhook, poll or manual. */
+  via: string;
+  delivery_id: string | null;
+  received_at: ColumnType<Date, Date | string | undefined, Date | string>;
+}
+
+export interface RepoSyncsTable {
+  id: ColumnType<string, never, never>;
+  repo_id: Int8;
+  started_at: Timestamp;
+  duration_ms: number;
+  via: string;
+  commit: string | null;
+  error: string | null;
+}
+
 export interface Database {
   runs: RunsTable;
   run_attempts: RunAttemptsTable;
   log_chunks: LogChunksTable;
   agents: AgentsTable;
   source_bundles: SourceBundlesTable;
+  repos: ReposTable;
+  repo_refs: RepoRefsTable;
+  repo_commits: RepoCommitsTable;
+  job_definitions: JobDefinitionsTable;
+  repo_pushes: RepoPushesTable;
+  repo_syncs: RepoSyncsTable;
 }
 
 export type RunRow = Selectable<RunsTable>;
@@ -115,3 +187,6 @@ export type RunUpdate = Updateable<RunsTable>;
 export type LogChunkRow = Selectable<LogChunksTable>;
 export type AgentRow = Selectable<AgentsTable>;
 export type RunAttemptRow = Selectable<RunAttemptsTable>;
+export type RepoRow = Selectable<ReposTable>;
+export type RepoSyncRow = Selectable<RepoSyncsTable>;
+export type JobDefinitionRow = Selectable<JobDefinitionsTable>;

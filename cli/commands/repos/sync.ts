@@ -1,0 +1,21 @@
+import { Args } from "@oclif/core";
+import { HodeiCommand } from "../../base.js";
+import { printable } from "../../format.js";
+import { repoJson } from "../../gitops-format.js";
+
+export default class ReposSync extends HodeiCommand {
+  static override summary = "Fetch a repository now and read its definitions.";
+  static override args = { name: Args.string({ description: "repository name", required: true }) };
+
+  async run(): Promise<Record<string, unknown>> {
+    const { args, flags } = await this.parse(ReposSync);
+    const client = await this.connect(flags.controller);
+    const r = await client.syncRepo(args.name);
+    if (!this.jsonEnabled()) {
+      const head = r.headCommit ? `${r.branch} at ${r.headCommit.slice(0, 12)}` : `no branch ${r.branch}`;
+      process.stdout.write(`synced ${r.name}: ${head}, ${r.jobs} job${r.jobs === 1 ? "" : "s"}, ${r.errors.length} error${r.errors.length === 1 ? "" : "s"}\n`);
+      for (const e of r.errors) process.stdout.write(`  ${printable(e)}\n`);
+    }
+    return repoJson(r);
+  }
+}
