@@ -51,6 +51,8 @@ export interface PullRequestEvent {
   action: string;
   /** The base branch (the one the pull request targets), as a name or refs/heads/NAME. */
   base: string;
+  /** The head branch (the pull request's own); filters never look at it (GitHub matches the base). */
+  head?: string;
   /** Files changed by the pull request (three-dot diff); undefined when not known. */
   changed?: readonly string[];
 }
