@@ -102,15 +102,48 @@ export function checkDocument(obj: unknown): { doc?: AnyDocument; issues: Issue[
 
 /** Rules across fields, checked once the shapes are known to be right. */
 function jobRules(job: JobDocument): Issue[] {
+  const issues: Issue[] = [];
   const r = job.spec.retries;
   if (r?.backoff !== undefined && r.maxBackoff !== undefined && parseDuration(r.maxBackoff) < parseDuration(r.backoff)) {
-    return [
-      {
-        pointer: "/spec/retries/maxBackoff",
-        at: "value",
-        message: `maxBackoff (${r.maxBackoff}) must not be shorter than backoff (${r.backoff})`,
-      },
-    ];
+    issues.push({
+      pointer: "/spec/retries/maxBackoff",
+      at: "value",
+      message: `maxBackoff (${r.maxBackoff}) must not be shorter than backoff (${r.backoff})`,
+    });
   }
-  return [];
+  const t = job.spec.triggers;
+  if (t?.push) issues.push(...filterRules("push", t.push as FilterLists, ["branches", "tags", "paths"]));
+  if (t?.pullRequest) issues.push(...filterRules("pullRequest", t.pullRequest as FilterLists, ["branches", "paths"]));
+  return issues;
+}
+
+type FilterLists = Partial<Record<string, string[]>>;
+
+/**
+ * GitHub Actions' rules for one event's filters: `branches` and
+ * `branchesIgnore` (likewise tags, paths) cannot both be used, and a list
+ * of only `!` patterns includes nothing (use the Ignore list for that).
+ */
+function filterRules(event: "push" | "pullRequest", lists: FilterLists, kinds: readonly string[]): Issue[] {
+  const issues: Issue[] = [];
+  const base = `/spec/triggers/${event}`;
+  for (const kind of kinds) {
+    const ignore = `${kind}Ignore`;
+    const include = lists[kind];
+    if (include !== undefined && lists[ignore] !== undefined) {
+      issues.push({
+        pointer: `${base}/${ignore}`,
+        at: "key",
+        message: `\`${kind}\` and \`${ignore}\` cannot both be used for ${event} (as in GitHub Actions): keep \`${kind}\` and exclude with a leading "!" pattern`,
+      });
+    }
+    if (include !== undefined && include.every((p) => p.startsWith("!"))) {
+      issues.push({
+        pointer: `${base}/${kind}`,
+        at: "key",
+        message: `every pattern in \`${kind}\` starts with "!", so nothing is included: add a pattern that includes first (e.g. "**"), or list the exclusions without "!" in \`${ignore}\``,
+      });
+    }
+  }
+  return issues;
 }

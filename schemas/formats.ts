@@ -9,6 +9,7 @@ import { posix } from "node:path";
 import { parseCron } from "./cron.js";
 import { parseCpu, parseDuration, parseSize } from "./durations.js";
 import { quote, SpecValueError } from "./errors.js";
+import { parseFilterPattern } from "./filter-pattern.js";
 
 type Check = (s: string) => void;
 
@@ -29,6 +30,16 @@ export const FORMATS: Readonly<Record<string, Check>> = {
   size: (s) => void parseSize(s),
   cpu: (s) => void parseCpu(s),
   cron: (s) => void parseCron(s),
+  "filter-pattern": (s) => void parseFilterPattern(s),
+  timezone: (s) => {
+    let ok = true;
+    try {
+      new Intl.DateTimeFormat("en-US", { timeZone: s });
+    } catch {
+      ok = false;
+    }
+    check(ok, `unknown time zone ${quote(s)}: use an IANA name such as "Europe/Madrid" or "UTC"`);
+  },
   "dns-label": (s) => {
     check(
       s.length <= 63 && DNS_LABEL.test(s),

@@ -40,11 +40,48 @@ export interface JobSpec {
   /** Always present after validation (defaults to 0). */
   priority?: number;
   concurrency?: { group: string; cancelInProgress?: boolean };
-  triggers?: {
-    push?: { branches?: string[]; paths?: string[] };
-    schedule?: string[];
-    manual?: boolean;
-  };
+  triggers?: Triggers;
+}
+
+/** The activity types of a pull request event, as GitHub names them. */
+export const PULL_REQUEST_TYPES = [
+  "assigned", "unassigned", "labeled", "unlabeled", "opened", "edited", "closed", "reopened", "synchronize",
+  "converted_to_draft", "ready_for_review", "locked", "unlocked", "review_requested", "review_request_removed",
+  "auto_merge_enabled", "auto_merge_disabled", "milestoned", "demilestoned", "enqueued", "dequeued",
+] as const;
+export type PullRequestType = (typeof PULL_REQUEST_TYPES)[number];
+/** What `pullRequest.types` means when left out (as GitHub Actions). */
+export const DEFAULT_PULL_REQUEST_TYPES: readonly PullRequestType[] = ["opened", "synchronize", "reopened"];
+
+/** Filter patterns (schemas/filter-pattern.ts); `x` and `xIgnore` are never both given (schemas/check.ts). */
+export interface PushTrigger {
+  branches?: string[];
+  branchesIgnore?: string[];
+  tags?: string[];
+  tagsIgnore?: string[];
+  paths?: string[];
+  pathsIgnore?: string[];
+}
+
+export interface PullRequestTrigger {
+  types?: PullRequestType[];
+  /** Patterns for the base branch, the one the pull request targets. */
+  branches?: string[];
+  branchesIgnore?: string[];
+  paths?: string[];
+  pathsIgnore?: string[];
+}
+
+/** A cron expression in UTC, or one with its time zone. */
+export type ScheduleEntry = string | { cron: string; timezone?: string };
+
+export interface Triggers {
+  push?: PushTrigger;
+  pullRequest?: PullRequestTrigger;
+  schedule?: ScheduleEntry[];
+  manual?: boolean;
+  /** Report a "skipped" commit status when a paths filter skips the job. */
+  reportSkipped?: boolean;
 }
 
 export interface JobDocument {
