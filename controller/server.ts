@@ -13,6 +13,8 @@ import { ControlServiceService } from "../proto/gen/hodei/v1/control.js";
 import { GitOpsServiceService } from "../proto/gen/hodei/v1/gitops.js";
 import { gitopsService } from "./api/gitops.js";
 import { Syncer } from "./gitops/sync.js";
+import { pushesFromSync } from "./gitops/pushes.js";
+import { startPoller } from "./gitops/poller.js";
 import { openStore, type Store } from "./store/db.js";
 import { Dispatcher } from "./runs/dispatcher.js";
 import { LogHub } from "./logs/hub.js";
@@ -111,7 +113,7 @@ export async function startController(opts: StartOptions): Promise<Controller> {
   const onCall = opts.onClientCall;
   const handlers = onCall ? wrapCalls(control, onCall) : control;
   server.addService(ControlServiceService, handlers);
-  const syncer = new Syncer(store.db, o.mirrorsDir, log);
+  const syncer = new Syncer(store.db, o.mirrorsDir, log, pushesFromSync(store, log));
   const gitops = gitopsService({ store, syncer, log });
   server.addService(GitOpsServiceService, onCall ? wrapCalls(gitops, onCall) : gitops);
   const host = opts.socket ? `unix:${opts.socket}` : o.host.includes(":") ? `[${o.host}]` : o.host;
@@ -156,6 +158,7 @@ export async function startController(opts: StartOptions): Promise<Controller> {
     httpAddress = http.address;
     log.info({ address: http.address }, "http listening");
   }
+  await parts.start("poller", () => startPoller(store.db, syncer, log), (stop) => stop());
   // Runs queued while no controller was up are placed as soon as agents connect; wake once anyway.
   dispatcher.wake();
 

@@ -33,6 +33,14 @@ export interface SyncResult {
   durationMs: number;
 }
 
+/** What a webhook said about a push, for the sync that finds it. */
+export interface PushHint {
+  ref: string;
+  after: string;
+  deliveryId?: string;
+  actor?: string;
+}
+
 export type SyncVia = "add" | "poll" | "webhook" | "manual" | "config";
 
 /** How long a sync may hold its repo's lease before another controller may take over. */
@@ -75,9 +83,16 @@ export class Syncer {
     private readonly db: Db,
     private readonly mirrorsDir: string,
     private readonly log: Logger,
-    /** Told of the refs that moved, under the repo's lease, before they are recorded (gitops/pushes.ts). */
-    private readonly onChanges?: (repo: RepoRow, changes: RefChange[], mirror: Mirror) => Promise<void>,
+    /**
+     * Told of the refs that moved, under the repo's lease, before they are
+     * recorded (gitops/pushes.ts), with what the callers that asked for this
+     * sync knew about them (a webhook's delivery id and pusher).
+     */
+    private readonly onChanges?: (repo: RepoRow, changes: RefChange[], mirror: Mirror, hints: readonly PushHint[]) => Promise<void>,
   ) {}
+
+  /** Hints given to sync() calls whose sync has not started yet, per repo. */
+  private readonly hints = new Map<string, PushHint[]>();
 
   /** Keyed by the URL, not the repo's id: controllers on different databases may share a mirror folder. */
   mirrorDir(repo: Pick<RepoRow, "url">): string {
@@ -93,7 +108,8 @@ export class Syncer {
    * for one more (which sees whatever the caller came to announce); calls
    * meanwhile share that second sync.
    */
-  sync(repo: RepoRow, via: SyncVia): Promise<SyncResult> {
+  sync(repo: RepoRow, via: SyncVia, hints: readonly PushHint[] = []): Promise<SyncResult> {
+    if (hints.length) this.hints.set(repo.id, [...(this.hints.get(repo.id) ?? []), ...hints]);
     const cur = this.running.get(repo.id);
     if (!cur) {
       const done = this.syncNow(repo, via).finally(() => {
@@ -122,9 +138,11 @@ export class Syncer {
   private async syncNow(repo: RepoRow, via: SyncVia): Promise<SyncResult> {
     const startedAt = new Date();
     const t0 = performance.now();
+    const hints = this.hints.get(repo.id) ?? [];
+    this.hints.delete(repo.id);
     await this.lease(repo);
     try {
-      const r = await this.fetchAndRead(repo);
+      const r = await this.fetchAndRead(repo, hints);
       const durationMs = performance.now() - t0;
       await recordSync(this.db, repo.id, { startedAt, durationMs, via, commit: r.head });
       this.log.info({ repo: repo.name, via, head: r.head, changes: r.changes.length, errors: r.errors.length, ms: Math.round(durationMs) }, "repo synced");
@@ -148,7 +166,7 @@ export class Syncer {
     }
   }
 
-  private async fetchAndRead(repo: RepoRow): Promise<Omit<SyncResult, "durationMs">> {
+  private async fetchAndRead(repo: RepoRow, hints: readonly PushHint[]): Promise<Omit<SyncResult, "durationMs">> {
     const mirror = await this.mirror(repo);
     await mirror.fetch();
     const refs = await mirror.refs();
@@ -180,7 +198,7 @@ export class Syncer {
     // Act on the changes before recording the new refs: a controller that dies
     // in between finds the same changes on its next sync (and claimPush keeps
     // the ones already acted on from acting twice).
-    if (changes.length > 0 && this.onChanges) await this.onChanges(repo, changes, mirror);
+    if (changes.length > 0 && this.onChanges) await this.onChanges(repo, changes, mirror, hints);
     await setRefs(this.db, repo.id, refs);
     return { head, errors, changes };
   }

@@ -40,6 +40,10 @@ export interface SubmitInput {
   requestHash?: string;
   /** The run's source bundle (store/sources.ts), stored before the run. */
   sourceDigest?: string;
+  /** Where a repo-triggered run came from (gitops/pushes.ts). */
+  trigger?: unknown;
+  /** The repository whose commit it runs at. */
+  repoId?: string;
 }
 
 /**
@@ -60,6 +64,8 @@ export async function insertRun(s: Writer, input: SubmitInput): Promise<{ run: R
       idempotency_key: input.idempotencyKey || null,
       request_hash: input.requestHash ?? null,
       source_digest: input.sourceDigest ?? null,
+      trigger: input.trigger === undefined ? null : JSON.stringify(input.trigger),
+      repo_id: input.repoId ?? null,
     })
     .onConflict((oc) => oc.column("idempotency_key").doNothing())
     .returningAll());

@@ -1,0 +1,120 @@
+/**
+ * A push, however it arrived (webhook, poll, both, twice): the jobs defined at
+ * the pushed commit whose triggers match it get one run each, at that commit.
+ *
+ * Exactly once without a lock: each run's idempotency key is made of the
+ * repo, the commit, the ref and the job, so a second delivery of the same push
+ * finds the runs the first one made. repo_pushes records how it arrived.
+ */
+import { createHash } from "node:crypto";
+import type { Logger } from "pino";
+import type { Store } from "../store/db.js";
+import type { RepoRow, RunRow } from "../store/schema.js";
+import { claimPush, definitionsAt, getRefs, hasCommit, putCommit } from "../store/repos.js";
+import { insertRun } from "../store/runs.js";
+import type { JobDocument } from "../../schemas/load.js";
+import { diffBase, isZeroSha, matchJob } from "./match.js";
+import { readCommit, type PushHint, type RefChange } from "./sync.js";
+import { ZERO_COMMIT, type Mirror } from "./mirror.js";
+
+/** Where a run came from, stored on it (runs.trigger) and shown by `runs get`. */
+export interface RunTrigger {
+  event: "push" | "pull_request" | "schedule" | "manual";
+  repo: string;
+  ref?: string;
+  commit?: string;
+  before?: string;
+  base?: string;
+  actor?: string;
+  deliveryId?: string;
+  /** A pull request from a fork: secrets are to be withheld from it. */
+  fork?: boolean;
+  via?: string;
+}
+
+export interface Push {
+  ref: string;
+  before: string;
+  after: string;
+  via: "webhook" | "poll";
+  deliveryId?: string;
+  actor?: string;
+}
+
+export interface PushOutcome {
+  /** Runs of jobs whose triggers matched (made now or by an earlier delivery of this push). */
+  runs: RunRow[];
+  /** Jobs a path filter skipped that asked for a "skipped" status (reportSkipped). */
+  skippedByPaths: { job: string; reason: string }[];
+  /** Every job with the reason it did or did not run. */
+  decisions: { job: string; run: boolean; reason: string }[];
+}
+
+const key = (repo: RepoRow, p: Push, job: string): string =>
+  `gitops:${repo.id}:${p.after}:${createHash("sha256").update(`${p.ref}\0${job}`).digest("hex").slice(0, 24)}`;
+
+export async function startPushRuns(store: Store, repo: RepoRow, mirror: Mirror, p: Push, log: Logger): Promise<PushOutcome> {
+  const out: PushOutcome = { runs: [], skippedByPaths: [], decisions: [] };
+  if (isZeroSha(p.after)) return out; // a deleted branch or tag starts nothing
+  const db = store.db;
+  if (!(await hasCommit(db, repo.id, p.after))) {
+    const r = await readCommit(mirror, repo, p.after);
+    await putCommit(db, repo.id, p.after, r.defs, r.errors);
+  }
+  const defs = await definitionsAt(db, repo.id, p.after);
+  if (defs.length === 0) return out;
+  // Changed files from the mirror (a payload's list is cut at 3000 files); a new branch compares with the default branch.
+  const against = diffBase({ before: p.before, after: p.after }, repo.branch);
+  const base = against?.startsWith("refs/heads/") ? (await getRefs(db, repo.id)).get(against) : against;
+  const isTag = p.ref.startsWith("refs/tags/");
+  const changed = isTag ? undefined : await mirror.changedFiles(base === p.before ? p.before : ZERO_COMMIT, p.after, base);
+  await claimPush(db, { repoId: repo.id, ref: p.ref, commit: p.after, via: p.via, deliveryId: p.deliveryId });
+  for (const d of defs) {
+    const job = d.job as JobDocument;
+    const m = matchJob(job.spec.triggers, { kind: "push", ref: p.ref, before: p.before, after: p.after, changed });
+    out.decisions.push({ job: d.name, run: m.run, reason: m.reason });
+    if (!m.run) {
+      if (m.skippedByPaths && job.spec.triggers?.reportSkipped) out.skippedByPaths.push({ job: d.name, reason: m.reason });
+      continue;
+    }
+    if (job.spec.secrets?.length) {
+      out.decisions[out.decisions.length - 1] = { job: d.name, run: false, reason: `needs secrets (${job.spec.secrets.join(", ")}), which Hodei cannot inject yet` };
+      continue;
+    }
+    const trigger: RunTrigger = { event: "push", repo: repo.name, ref: p.ref, commit: p.after, before: p.before, actor: p.actor, deliveryId: p.deliveryId, fork: false, via: p.via };
+    const { run } = await insertRun(store, {
+      jobName: d.name,
+      job,
+      selector: job.spec.selector ?? {},
+      priority: job.spec.priority ?? 0,
+      source: `${repo.name}@${p.after.slice(0, 12)}:${d.file}`,
+      idempotencyKey: key(repo, p, d.name),
+      trigger,
+      repoId: repo.id,
+    });
+    out.runs.push(run);
+  }
+  if (out.runs.length) log.info({ repo: repo.name, ref: p.ref, commit: p.after, via: p.via, runs: out.runs.map((r) => r.id) }, "push started runs");
+  return out;
+}
+
+/**
+ * The Syncer's onChanges: every ref a sync found moved is a push. A hint from
+ * a webhook for the same ref and commit names its delivery and pusher.
+ */
+export function pushesFromSync(store: Store, log: Logger, onOutcome?: (repo: RepoRow, p: Push, o: PushOutcome) => void) {
+  return async (repo: RepoRow, changes: readonly RefChange[], mirror: Mirror, hints: readonly PushHint[]): Promise<void> => {
+    for (const c of changes) {
+      if (isZeroSha(c.after)) continue;
+      const hint = hints.find((h) => h.ref === c.ref && h.after === c.after);
+      const p: Push = { ref: c.ref, before: c.before, after: c.after, via: hint ? "webhook" : "poll", deliveryId: hint?.deliveryId, actor: hint?.actor };
+      try {
+        const o = await startPushRuns(store, repo, mirror, p, log);
+        onOutcome?.(repo, p, o);
+      } catch (err) {
+        // One bad push (an unreadable commit) must not keep the others, or the refs' record, from moving on.
+        log.error({ err, repo: repo.name, ref: c.ref, commit: c.after }, "could not start the runs of a push");
+      }
+    }
+  };
+}
