@@ -6,7 +6,7 @@
  * ignore them; the loader is the authority.
  */
 import { posix } from "node:path";
-import { parseCron } from "./cron.js";
+import { checkTimezone, parseCron } from "./cron.js";
 import { parseCpu, parseDuration, parseSize } from "./durations.js";
 import { quote, SpecValueError } from "./errors.js";
 
@@ -29,6 +29,7 @@ export const FORMATS: Readonly<Record<string, Check>> = {
   size: (s) => void parseSize(s),
   cpu: (s) => void parseCpu(s),
   cron: (s) => void parseCron(s),
+  timezone: (s) => checkTimezone(s),
   "dns-label": (s) => {
     check(
       s.length <= 63 && DNS_LABEL.test(s),
@@ -70,6 +71,7 @@ export const FORMAT_HINTS: Readonly<Record<string, string>> = {
   "positive-duration": 'durations need a unit, e.g. "10s"',
   size: 'write sizes as strings, e.g. "512Mi"',
   cron: 'write schedules as strings, e.g. "*/15 * * * *"',
+  timezone: 'write time zones as names, e.g. "Europe/Madrid"',
 };
 
 /** The message for a value that failed `format`, or undefined if it is fine. */

@@ -43,6 +43,8 @@ export interface JobSpec {
   triggers?: {
     push?: { branches?: string[]; paths?: string[] };
     schedule?: string[];
+    /** IANA time zone of `schedule` (default UTC). */
+    timezone?: string;
     manual?: boolean;
   };
 }
