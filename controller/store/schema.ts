@@ -101,12 +101,23 @@ export interface SourceBundlesTable {
   created_at: ColumnType<Date, Date | string | undefined, Date | string>;
 }
 
+/** One tick of a scheduled job, claimed once, with the run it started (store/schedules.ts). */
+export interface ScheduleTicksTable {
+  /** Names the job definition; opaque to the store. */
+  job_key: string;
+  tick_at: Timestamp;
+  /** Null only if the run was deleted later. */
+  run_id: ColumnType<string | null, string | number | bigint | null | undefined, string | number | bigint | null>;
+  claimed_at: ColumnType<Date, Date | string | undefined, Date | string>;
+}
+
 export interface Database {
   runs: RunsTable;
   run_attempts: RunAttemptsTable;
   log_chunks: LogChunksTable;
   agents: AgentsTable;
   source_bundles: SourceBundlesTable;
+  schedule_ticks: ScheduleTicksTable;
 }
 
 export type RunRow = Selectable<RunsTable>;
@@ -115,3 +126,4 @@ export type RunUpdate = Updateable<RunsTable>;
 export type LogChunkRow = Selectable<LogChunksTable>;
 export type AgentRow = Selectable<AgentsTable>;
 export type RunAttemptRow = Selectable<RunAttemptsTable>;
+export type ScheduleTickRow = Selectable<ScheduleTicksTable>;
