@@ -98,7 +98,7 @@ export function parseCron(expr: string, timezone: string = DEFAULT_TIMEZONE): Cr
     throw fail(e instanceof Error ? e.message.replace(/^Cron\w*:\s*/, "") : String(e));
   }
   // A date that exists in no year (30 February) would never fire; croner finds none.
-  if (!cron.nextRun(new Date(Date.UTC(2000, 0, 1)))) throw fail("it never fires (no month has that day)");
+  if (!cron.nextRun(new Date(Date.UTC(2000, 0, 1)))) throw fail("it never fires: no month it allows has that day (e.g. 30 February)");
   return {
     expr,
     timezone,

@@ -86,7 +86,8 @@ describe("parseCron", () => {
     ["0 0 * * 5L", 'day of week field "5L" uses an extension'],
     ["0 0 1 * +MON", 'day of week field "+MON" uses an extension'],
     ["? * * * *", 'minute field "?" uses an extension'],
-    ["0 0 30 2 *", "it never fires (no month has that day)"],
+    ["0 0 30 2 *", "it never fires: no month it allows has that day (e.g. 30 February)"],
+    ["0 0 31 4,6,9,11 *", "it never fires"],
     ["1-2-3 * * * *", 'cannot read minute field "1-2-3"'],
   ])("rejects %j", (expr, message) => {
     expect(() => parseCron(expr)).toThrow(SpecValueError);
