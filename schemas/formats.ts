@@ -6,7 +6,7 @@
  * ignore them; the loader is the authority.
  */
 import { posix } from "node:path";
-import { parseCron } from "./cron.js";
+import { checkTimezone, parseCron } from "./cron.js";
 import { parseCpu, parseDuration, parseSize } from "./durations.js";
 import { quote, SpecValueError } from "./errors.js";
 import { parseFilterPattern } from "./filter-pattern.js";
@@ -31,15 +31,7 @@ export const FORMATS: Readonly<Record<string, Check>> = {
   cpu: (s) => void parseCpu(s),
   cron: (s) => void parseCron(s),
   "filter-pattern": (s) => void parseFilterPattern(s),
-  timezone: (s) => {
-    let ok = true;
-    try {
-      new Intl.DateTimeFormat("en-US", { timeZone: s });
-    } catch {
-      ok = false;
-    }
-    check(ok, `unknown time zone ${quote(s)}: use an IANA name such as "Europe/Madrid" or "UTC"`);
-  },
+  timezone: (s) => checkTimezone(s),
   "dns-label": (s) => {
     check(
       s.length <= 63 && DNS_LABEL.test(s),
@@ -81,6 +73,7 @@ export const FORMAT_HINTS: Readonly<Record<string, string>> = {
   "positive-duration": 'durations need a unit, e.g. "10s"',
   size: 'write sizes as strings, e.g. "512Mi"',
   cron: 'write schedules as strings, e.g. "*/15 * * * *"',
+  timezone: 'write time zones as names, e.g. "Europe/Madrid"',
 };
 
 /** The message for a value that failed `format`, or undefined if it is fine. */

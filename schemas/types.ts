@@ -72,13 +72,15 @@ export interface PullRequestTrigger {
   pathsIgnore?: string[];
 }
 
-/** A cron expression in UTC, or one with its time zone. */
+/** A cron expression (in `triggers.timezone`, default UTC), or one with its own time zone. */
 export type ScheduleEntry = string | { cron: string; timezone?: string };
 
 export interface Triggers {
   push?: PushTrigger;
   pullRequest?: PullRequestTrigger;
   schedule?: ScheduleEntry[];
+  /** IANA time zone of `schedule` entries that name none (default UTC). */
+  timezone?: string;
   manual?: boolean;
   /** Report a "skipped" commit status when a paths filter skips the job. */
   reportSkipped?: boolean;

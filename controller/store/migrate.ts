@@ -4,6 +4,7 @@ import * as m002 from "./migrations/002_attempts.js";
 import * as m003 from "./migrations/003_request_hash.js";
 import * as m004 from "./migrations/004_source_bundles.js";
 import * as m006 from "./migrations/006_gitops.js";
+import * as m007 from "./migrations/007_schedule_ticks.js";
 
 /** Migrations live in code so the built package carries them; names sort in order. */
 const migrations: Record<string, Migration> = {
@@ -12,6 +13,7 @@ const migrations: Record<string, Migration> = {
   "003_request_hash": m003,
   "004_source_bundles": m004,
   "006_gitops": m006,
+  "007_schedule_ticks": m007,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

@@ -167,6 +167,16 @@ export interface RepoSyncsTable {
   error: string | null;
 }
 
+/** One tick of a scheduled job, claimed once, with the run it started (store/schedules.ts). */
+export interface ScheduleTicksTable {
+  /** Names the job definition; opaque to the store. */
+  job_key: string;
+  tick_at: Timestamp;
+  /** Null only if the run was deleted later. */
+  run_id: ColumnType<string | null, string | number | bigint | null | undefined, string | number | bigint | null>;
+  claimed_at: ColumnType<Date, Date | string | undefined, Date | string>;
+}
+
 export interface Database {
   runs: RunsTable;
   run_attempts: RunAttemptsTable;
@@ -179,6 +189,7 @@ export interface Database {
   job_definitions: JobDefinitionsTable;
   repo_pushes: RepoPushesTable;
   repo_syncs: RepoSyncsTable;
+  schedule_ticks: ScheduleTicksTable;
 }
 
 export type RunRow = Selectable<RunsTable>;
@@ -190,3 +201,4 @@ export type RunAttemptRow = Selectable<RunAttemptsTable>;
 export type RepoRow = Selectable<ReposTable>;
 export type RepoSyncRow = Selectable<RepoSyncsTable>;
 export type JobDefinitionRow = Selectable<JobDefinitionsTable>;
+export type ScheduleTickRow = Selectable<ScheduleTicksTable>;
