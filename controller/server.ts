@@ -9,6 +9,7 @@ import * as grpc from "@grpc/grpc-js";
 import { pino, type Logger } from "pino";
 import { AgentServiceService } from "../proto/gen/hodei/v1/agent.js";
 import { fetchSourceHandler } from "./agents/fetch-source.js";
+import { readStdinHandler } from "./agents/read-stdin.js";
 import { ControlServiceService } from "../proto/gen/hodei/v1/control.js";
 import { openStore, type Store } from "./store/db.js";
 import { Dispatcher } from "./runs/dispatcher.js";
@@ -98,8 +99,8 @@ export async function startController(opts: StartOptions): Promise<Controller> {
   const agentDeps = { store, health, agents, log, heartbeatIntervalMs: o.heartbeatIntervalMs, maxAgentSlots: o.maxAgentSlots };
 
   const server = createGrpcServer(o);
-  server.addService(AgentServiceService, { connect: connectHandler(agentDeps), fetchSource: fetchSourceHandler({ store, log }) });
-  const control = controlService({ store, agents, hub, log });
+  server.addService(AgentServiceService, { connect: connectHandler(agentDeps), fetchSource: fetchSourceHandler({ store, log }), readStdin: readStdinHandler({ store, hub, log }) });
+  const control = controlService({ store, agents, hub, log, maxStdinBytes: o.maxStdinBytes });
   const onCall = opts.onClientCall;
   const handlers = onCall
     ? (Object.fromEntries(Object.entries(control).map(([k, h]) => [k, (...a: unknown[]) => (onCall(), (h as (...x: unknown[]) => unknown)(...a))])) as typeof control)

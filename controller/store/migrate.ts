@@ -3,6 +3,7 @@ import * as m001 from "./migrations/001_initial.js";
 import * as m002 from "./migrations/002_attempts.js";
 import * as m003 from "./migrations/003_request_hash.js";
 import * as m004 from "./migrations/004_source_bundles.js";
+import * as m005 from "./migrations/005_stdin.js";
 
 /** Migrations live in code so the built package carries them; names sort in order. */
 const migrations: Record<string, Migration> = {
@@ -10,6 +11,7 @@ const migrations: Record<string, Migration> = {
   "002_attempts": m002,
   "003_request_hash": m003,
   "004_source_bundles": m004,
+  "005_stdin": m005,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

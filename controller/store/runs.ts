@@ -40,6 +40,8 @@ export interface SubmitInput {
   requestHash?: string;
   /** The run's source bundle (store/sources.ts), stored before the run. */
   sourceDigest?: string;
+  /** The job's stdin comes from stdin_chunks (store/stdin.ts). */
+  stdin?: boolean;
 }
 
 /**
@@ -60,6 +62,7 @@ export async function insertRun(s: Writer, input: SubmitInput): Promise<{ run: R
       idempotency_key: input.idempotencyKey || null,
       request_hash: input.requestHash ?? null,
       source_digest: input.sourceDigest ?? null,
+      stdin: input.stdin ?? false,
     })
     .onConflict((oc) => oc.column("idempotency_key").doNothing())
     .returningAll());
