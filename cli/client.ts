@@ -15,6 +15,8 @@ import {
   type ListAgentsResponse,
   type LogEntry,
   type LogEvent,
+  type StdinAck,
+  type StdinChunk,
 } from "../proto/gen/hodei/v1/control.js";
 import { ControllerError, ControllerUnreachableError, type CliError } from "./errors.js";
 import { fromWire } from "../proto/wire-errors.js";
@@ -83,6 +85,11 @@ export class ControlClient {
 
   rerunRun(runId: string, idempotencyKey: string): Promise<Run> {
     return this.call(this.raw.rerunRun, { runId, idempotencyKey });
+  }
+
+  /** A WriteStdin stream (cli/stdin.ts drives it: sequence numbers, acknowledgements, resends). */
+  openStdin(): grpc.ClientDuplexStream<StdinChunk, StdinAck> {
+    return this.raw.writeStdin({ waitForReady: true } as Partial<grpc.CallOptions>);
   }
 
   listAgents(): Promise<ListAgentsResponse> {
