@@ -37,6 +37,8 @@ export type AppendStdinResult =
   | { kind: "too_large"; bytes: number };
 
 export async function appendStdin(s: Writer, runId: string, chunk: StdinInput, maxBytes: number): Promise<AppendStdinResult> {
+  /** This call stored the chunk (not a resend): it announces it. */
+  let wrote = false;
   const result = await s.db.transaction().execute(async (tx): Promise<AppendStdinResult> => {
     const run = await tx
       .selectFrom("runs")
@@ -59,10 +61,11 @@ export async function appendStdin(s: Writer, runId: string, chunk: StdinInput, m
       .onConflict((oc) => oc.columns(["run_id", "seq"]).doNothing())
       .execute();
     await tx.updateTable("runs").set({ stdin_next: chunk.seq + 1, stdin_bytes: bytes, stdin_eof: chunk.eof }).where("id", "=", runId).execute();
+    wrote = true;
     if (s.bus.notifies) await sql`select pg_notify(${CHANNEL}, ${encode({ type: "stdin:appended", runId, nextSeq: chunk.seq + 1 }, s.bus.origin)})`.execute(tx);
     return { kind: "stored", nextSeq: chunk.seq + 1 };
   });
-  if (result.kind === "stored" && result.nextSeq === chunk.seq + 1) s.bus.emit({ type: "stdin:appended", runId, nextSeq: result.nextSeq });
+  if (wrote && result.kind === "stored") s.bus.emit({ type: "stdin:appended", runId, nextSeq: result.nextSeq });
   return result;
 }
 
