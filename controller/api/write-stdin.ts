@@ -14,7 +14,8 @@ import { conflict, invalid, notFound, toServiceError } from "./errors.js";
 /** One message's data, as the CLI sends it; well under gRPC's 16 MiB message cap. */
 export const MAX_STDIN_CHUNK = 1 << 20;
 
-const mib = (n: number): string => `${Math.round((n / (1 << 20)) * 10) / 10} MiB`;
+/** "64 MiB (67108864 bytes)", or just the bytes below 1 MiB. */
+const size = (n: number): string => (n >= 1 << 20 ? `${Math.round((n / (1 << 20)) * 10) / 10} MiB (${n} bytes)` : `${n} bytes`);
 
 /** The stored chunk's next sequence, or the refusal as an API error. */
 function answer(r: AppendStdinResult, runId: string, maxBytes: number): number {
@@ -32,7 +33,7 @@ function answer(r: AppendStdinResult, runId: string, maxBytes: number): number {
     case "gap":
       throw invalid(`stdin chunk out of order for run ${runId}: expected sequence ${r.nextSeq}`);
     case "too_large":
-      throw invalid(`stdin of run ${runId} is over the controller's limit of ${mib(maxBytes)} (${maxBytes} bytes); pass large inputs in the job's source or fetch them from the job instead`);
+      throw invalid(`stdin of run ${runId} is over the controller's limit of ${size(maxBytes)}; pass large inputs in the job's source or fetch them from the job instead`);
   }
 }
 
