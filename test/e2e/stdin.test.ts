@@ -105,6 +105,17 @@ describe("hodei run -i", () => {
     expect(r.code).toBe(0);
   });
 
+  it("a retried attempt reads the same stdin again from the start", async () => {
+    const file = join(dir, "retried.yaml");
+    writeFileSync(
+      file,
+      `apiVersion: hodei.dev/v1\nkind: Job\nmetadata: { name: retried }\nspec:\n  run: "echo attempt $HODEI_ATTEMPT: $(tr '\\\\n' ' '); [ $HODEI_ATTEMPT -ge 2 ] || exit 7"\n  retries: { limit: 1, backoff: 100ms }\n`,
+    );
+    const r = await runWith(["run", file, "-i"], Buffer.from("x\ny\n"));
+    expect(r.stdout).toBe("attempt 1: x y\nattempt 2: x y\n");
+    expect(r.code).toBe(0);
+  });
+
   it("without -i the job's stdin is closed: cat ends at once even while hodei's stdin stays open", async () => {
     // hodei's stdin is a pipe nobody writes to or closes: a job reading it would never end.
     const r = await runWith(["run", job("no-input", "cat; echo cat-ended")], undefined);
