@@ -13,6 +13,8 @@ import { conflict, invalid, notFound, toServiceError } from "./errors.js";
 
 /** One message's data, as the CLI sends it; well under gRPC's 16 MiB message cap. */
 export const MAX_STDIN_CHUNK = 1 << 20;
+/** Messages read but not yet stored before the stream stops reading (so a client that ignores acks holds at most this many MiB here). */
+const MAX_PENDING = 8;
 
 /** "64 MiB (67108864 bytes)", or just the bytes below 1 MiB. */
 const size = (n: number): string => (n >= 1 << 20 ? `${Math.round((n / (1 << 20)) * 10) / 10} MiB (${n} bytes)` : `${n} bytes`);
@@ -41,13 +43,16 @@ export function writeStdinHandler(deps: { store: Writer; log: Logger; maxStdinBy
   return (call: ServerDuplexStream<StdinChunk, StdinAck>): void => {
     let chain: Promise<void> = Promise.resolve();
     let failed = false;
+    let pending = 0;
     const fail = (err: unknown): void => {
       if (failed) return;
       failed = true;
       call.emit("error", toServiceError(err, deps.log, "WriteStdin"));
     };
     call.on("data", (c: StdinChunk) => {
+      if (++pending >= MAX_PENDING) call.pause();
       chain = chain.then(async () => {
+        if (--pending < MAX_PENDING && call.isPaused()) call.resume();
         if (failed || call.cancelled) return;
         try {
           if (!/^\d{1,18}$/.test(c.runId)) throw invalid(`run_id must be a run id, got "${c.runId.slice(0, 80)}"`);
