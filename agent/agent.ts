@@ -15,6 +15,7 @@ import { HostMetrics } from "./metrics.js";
 import { Outbox } from "./outbox.js";
 import { ProcessExecutor } from "./process-executor.js";
 import { SpoolDir } from "./spool.js";
+import { feedStdin } from "./stdin.js";
 import { openTrees } from "./tree.js";
 import { agentVersion } from "./version.js";
 import { runFileName, workspacePath } from "./workspace.js";
@@ -158,7 +159,15 @@ export class AgentRuntime {
     if (this.running() >= this.opts.slots) log.warn({ slots: this.opts.slots }, "Assign beyond the agent's slots; running it anyway");
     const workspace = workspacePath(this.opts.workDir, a.runId, a.attempt);
     const job = this.executor.start(
-      { runId: a.runId, attempt: a.attempt, jobName: a.jobName, spec: { ...spec, killGraceMs: record.killGraceMs }, workspace, fetchSource: (digest) => this.connection.fetchSource(digest) },
+      {
+        runId: a.runId,
+        attempt: a.attempt,
+        jobName: a.jobName,
+        spec: { ...spec, killGraceMs: record.killGraceMs },
+        workspace,
+        fetchSource: (digest) => this.connection.fetchSource(digest),
+        feedStdin: spec.stdin ? (sink) => feedStdin((from) => this.connection.readStdin(a.runId, a.attempt, from), sink, log) : undefined,
+      },
       {
         onStarted: (pid, startedAtMs) => {
           log.info({ jobPid: pid, job: a.jobName }, "run started");

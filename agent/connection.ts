@@ -6,6 +6,7 @@ import * as grpc from "@grpc/grpc-js";
 import type { Logger } from "pino";
 import {
   type SourceChunk,
+  type StdinData,
   AgentServiceClient,
   type AgentMessage,
   type ControllerMessage,
@@ -108,6 +109,15 @@ export class Connection {
       call.on("error", (err: grpc.ServiceError) => reject(new Error(fromWire(err).message, { cause: err })));
       call.on("end", () => resolve(Buffer.concat(parts)));
     });
+  }
+
+  /** ReadStdin of one run attempt from `fromSeq`, from the controller of the current stream; undefined when there is none. */
+  readStdin(runId: string, attempt: number, fromSeq: number): grpc.ClientReadableStream<StdinData> | undefined {
+    const client = this.client;
+    if (!client || !this.welcomed) return undefined;
+    const metadata = new grpc.Metadata();
+    if (this.sessionToken) metadata.set(SESSION_METADATA_KEY, this.sessionToken);
+    return client.readStdin({ runId, attempt, fromSeq }, metadata);
   }
 
   /** Stop redialling; send `last` (GoingAway), half-close, give the controller `timeoutMs` to end its side. */

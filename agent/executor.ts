@@ -1,6 +1,7 @@
 // How a run is executed, behind the one seam where a second implementation is
 // planned: ProcessExecutor (a local process in its own process group and
 // cgroup, process-executor.ts) now, a container executor later. The agent only sees these types.
+import type { Writable } from "node:stream";
 import type { ExecSpec, Usage } from "../proto/gen/hodei/v1/agent.js";
 import type { FinishReason, LogStream } from "../proto/gen/hodei/v1/common.js";
 
@@ -13,6 +14,11 @@ export interface JobRequest {
   workspace: string;
   /** Fetches the run's source bundle (spec.sourceDigest) to unpack into the workspace before the job starts. */
   fetchSource?: (digest: string) => Promise<Buffer>;
+  /**
+   * With spec.stdin: feeds the job's stdin pipe (agent/stdin.ts) until eof;
+   * the executor stops it when the job finishes. Without it stdin is closed.
+   */
+  feedStdin?: (sink: Writable) => { stop(): void };
 }
 
 export interface JobResult {

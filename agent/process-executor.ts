@@ -60,6 +60,8 @@ class ProcessJob implements RunningJob {
   private paused = false;
   private done = false;
   private file = "";
+  /** Feeds the job's stdin (`hodei run -i`); stopped when the run finishes. */
+  private stdinFeed?: { stop(): void };
   /** Cleared when the run finishes; the tree's SIGKILL timer is not (see exited()). */
   private readonly timers: LongTimer[] = [];
 
@@ -108,7 +110,9 @@ class ProcessJob implements RunningJob {
       // Created before spawn: the process must be in its cgroup before the job's first instruction.
       this.tree = this.newTree();
       const run = this.tree.wrap(plan);
-      const stdio = run.joinReport ? (["ignore", "pipe", "pipe", "pipe"] as const) : (["ignore", "pipe", "pipe"] as const);
+      // stdin is /dev/null unless the run has one (`hodei run -i`): then a pipe the agent feeds.
+      const input = this.req.spec.stdin && this.req.feedStdin ? "pipe" : "ignore";
+      const stdio = run.joinReport ? ([input, "pipe", "pipe", "pipe"] as const) : ([input, "pipe", "pipe"] as const);
       child = spawn(run.file, run.args, { cwd: run.cwd, env: run.env, detached: true, stdio: [...stdio] });
     } catch (err) {
       return this.spawnFailed(err);
@@ -118,6 +122,7 @@ class ProcessJob implements RunningJob {
     this.child = child;
     this.tree.spawned(child.pid);
     this.events.onStarted(child.pid, Date.now());
+    if (child.stdin && this.req.feedStdin) this.stdinFeed = this.req.feedStdin(child.stdin);
     for (const [pipe, stream] of [[child.stdout, LogStream.LOG_STREAM_STDOUT], [child.stderr, LogStream.LOG_STREAM_STDERR]] as const) {
       // No setEncoding: chunks stay Buffers, so colours, \r and binary pass untouched.
       pipe?.on("data", (data: Buffer) => this.events.onOutput(stream, data));
@@ -194,6 +199,7 @@ class ProcessJob implements RunningJob {
   private finish(partial: Partial<JobResult>): void {
     if (this.done) return;
     this.done = true;
+    this.stdinFeed?.stop();
     for (const t of this.timers) t.clear();
     if (!this.child) void this.release(); // never spawned: only an empty cgroup to remove
     const stopped = this.stopKind === "timeout" ? FinishReason.FINISH_REASON_TIMEOUT : FinishReason.FINISH_REASON_CANCELLED;

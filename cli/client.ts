@@ -15,6 +15,8 @@ import {
   type ListAgentsResponse,
   type LogEntry,
   type LogEvent,
+  type StdinAck,
+  type StdinChunk,
 } from "../proto/gen/hodei/v1/control.js";
 import { GitOpsServiceClient, type AddRepoRequest, type Job, type ListJobsResponse, type Repo } from "../proto/gen/hodei/v1/gitops.js";
 import { ControllerError, ControllerUnreachableError, type CliError } from "./errors.js";
@@ -62,8 +64,8 @@ export class ControlClient {
   }
 
   /** Retried with the same idempotency key, so a retry never makes two runs. */
-  async submitRun(partial: Omit<SubmitRunRequest, "sourceBundle"> & Partial<Pick<SubmitRunRequest, "sourceBundle">>): Promise<Run> {
-    const req: SubmitRunRequest = { sourceBundle: Buffer.alloc(0), ...partial };
+  async submitRun(partial: Omit<SubmitRunRequest, "sourceBundle" | "stdin"> & Partial<Pick<SubmitRunRequest, "sourceBundle" | "stdin">>): Promise<Run> {
+    const req: SubmitRunRequest = { sourceBundle: Buffer.alloc(0), stdin: false, ...partial };
     for (let attempt = 1; ; attempt++) {
       try {
         return await this.call(this.raw.submitRun, req);
@@ -122,6 +124,11 @@ export class ControlClient {
 
   getJob(repo: string, name: string): Promise<Job> {
     return this.call(this.gitops.getJob, { repo, name }, 15_000, this.gitops);
+  }
+
+  /** A WriteStdin stream (cli/stdin.ts drives it: sequence numbers, acknowledgements, resends). */
+  openStdin(): grpc.ClientDuplexStream<StdinChunk, StdinAck> {
+    return this.raw.writeStdin({ waitForReady: true } as Partial<grpc.CallOptions>);
   }
 
   listAgents(): Promise<ListAgentsResponse> {

@@ -27,6 +27,8 @@ export interface ControllerOptions {
   handshakeTimeoutMs?: number;
   /** Where repository mirrors are kept (default: DATA_DIR/mirrors, or the user's cache folder with PostgreSQL). */
   mirrorsDir?: string;
+  /** The most stdin bytes one run may be sent (`hodei run -i`; default 64 MiB). */
+  maxStdinBytes?: number;
 }
 
 export interface CompiledControllerOptions {
@@ -42,11 +44,14 @@ export interface CompiledControllerOptions {
   maxAgentSlots: number;
   handshakeTimeoutMs: number;
   mirrorsDir: string;
+  maxStdinBytes: number;
 }
 
 export const DEFAULT_LISTEN = "127.0.0.1:7070";
 export const DEFAULT_MAX_AGENT_SLOTS = 256;
 export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 10_000;
+/** Stdin is stored in the database until the run is deleted: enough for a data file piped in, not a disk image. */
+export const DEFAULT_MAX_STDIN_BYTES = 64 * 1024 * 1024;
 
 export class ConfigError extends Error {
   override name = "ConfigError";
@@ -74,7 +79,10 @@ export function compileControllerOptions(o: ControllerOptions): CompiledControll
   if (!(Number.isInteger(maxSlots) && maxSlots >= 1 && maxSlots <= 100_000)) throw new ConfigError(`max-agent-slots must be a whole number from 1 to 100000, got ${maxSlots}`);
   const handshake = o.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS;
   if (!(Number.isInteger(handshake) && handshake >= 100 && handshake <= 600_000)) throw new ConfigError(`handshake timeout must be 100ms..10m, got ${handshake}ms`);
+  const maxStdin = o.maxStdinBytes ?? DEFAULT_MAX_STDIN_BYTES;
+  if (!(Number.isInteger(maxStdin) && maxStdin >= 0)) throw new ConfigError(`max stdin size must be a whole number of bytes, got ${maxStdin}`);
   return {
+    maxStdinBytes: maxStdin,
     agentLostAfter: lostAfter,
     maxAgentSlots: maxSlots,
     handshakeTimeoutMs: handshake,

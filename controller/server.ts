@@ -9,6 +9,7 @@ import * as grpc from "@grpc/grpc-js";
 import { pino, type Logger } from "pino";
 import { AgentServiceService } from "../proto/gen/hodei/v1/agent.js";
 import { fetchSourceHandler } from "./agents/fetch-source.js";
+import { readStdinHandler } from "./agents/read-stdin.js";
 import { ControlServiceService } from "../proto/gen/hodei/v1/control.js";
 import { GitOpsServiceService } from "../proto/gen/hodei/v1/gitops.js";
 import { gitopsService } from "./api/gitops.js";
@@ -108,8 +109,8 @@ export async function startController(opts: StartOptions): Promise<Controller> {
   const agentDeps = { store, health, agents, log, heartbeatIntervalMs: o.heartbeatIntervalMs, maxAgentSlots: o.maxAgentSlots };
 
   const server = createGrpcServer(o);
-  server.addService(AgentServiceService, { connect: connectHandler(agentDeps), fetchSource: fetchSourceHandler({ store, log }) });
-  const control = controlService({ store, agents, hub, log });
+  server.addService(AgentServiceService, { connect: connectHandler(agentDeps), fetchSource: fetchSourceHandler({ store, log }), readStdin: readStdinHandler({ store, hub, log }) });
+  const control = controlService({ store, agents, hub, log, maxStdinBytes: o.maxStdinBytes });
   const onCall = opts.onClientCall;
   const handlers = onCall ? wrapCalls(control, onCall) : control;
   server.addService(ControlServiceService, handlers);

@@ -3,7 +3,7 @@ import { HodeiCommand } from "../base.js";
 import { startController } from "../../controller/server.js";
 import { ConfigError, DEFAULT_HANDSHAKE_TIMEOUT_MS, DEFAULT_MAX_AGENT_SLOTS } from "../../controller/config.js";
 import { CliError, UsageError } from "../errors.js";
-import { durationFlag } from "../flags.js";
+import { durationFlag, sizeFlag } from "../flags.js";
 
 export default class ControllerCommand extends HodeiCommand {
   static override summary = "Run a controller: the gRPC API for agents and the CLI, over PostgreSQL or an embedded PGlite.";
@@ -22,6 +22,7 @@ export default class ControllerCommand extends HodeiCommand {
     "start-deadline": durationFlag({ description: "an assignment its agent has not started after this long is taken back and placed again (default: 2m)" }),
     http: Flags.string({ description: "HOST:PORT for /healthz and /readyz", env: "HODEI_HTTP" }),
     "max-agent-slots": Flags.integer({ description: "the most slots an agent gets, whatever it declares", default: DEFAULT_MAX_AGENT_SLOTS }),
+    "max-stdin": sizeFlag({ description: "the most stdin one run may be sent with hodei run -i, e.g. 64Mi (default: 64Mi)" }),
     "handshake-timeout": Flags.integer({ description: "milliseconds a new connection may take to complete its HTTP/2 preface before it is closed", default: DEFAULT_HANDSHAKE_TIMEOUT_MS }),
   };
 
@@ -51,6 +52,7 @@ export default class ControllerCommand extends HodeiCommand {
         startDeadlineMs: flags["start-deadline"],
         maxAgentSlots: flags["max-agent-slots"],
         handshakeTimeoutMs: flags["handshake-timeout"],
+        maxStdinBytes: flags["max-stdin"],
       });
     } catch (err) {
       onSignal();

@@ -4,7 +4,8 @@ import { join } from "node:path";
 import { HodeiCommand } from "../base.js";
 import { formatSpecWarning } from "../../schemas/load.js";
 import { parseEnvFlags, resolveJob, withEnv, type ResolvedJob } from "../resolve-job.js";
-import { EXIT } from "../errors.js";
+import { EXIT, UsageError } from "../errors.js";
+import { sendStdin } from "../stdin.js";
 import { isOutputClosed, outputClosed, writeChunk } from "../output.js";
 import { makeSourceBundle } from "../source-bundle.js";
 import { attemptOutcome, colorState, formatDuration, outcome, printable, runJson } from "../format.js";
@@ -34,12 +35,14 @@ export default class RunCommand extends HodeiCommand {
     "With no controller configured it starts an embedded one (PGlite under HODEI_DATA_DIR) and a local agent. " +
     "Fields that are accepted but not acted on yet (concurrency, resources, ...) are warned about on stderr; in a pipe or CI the run id is printed to stderr once (hodei: run ID). " +
     "Ctrl-C (SIGINT), SIGTERM or SIGHUP cancels the run and waits for it to stop, then exits 128+signal (130, 143, 129); a second signal stops waiting (detaches) without doing anything more. " +
+    "With -i (--interactive) hodei's stdin is passed to the job byte for byte until EOF (as docker run -i), resent after a controller restart; a job that ends without reading it all is not an error; stdin beyond the controller's limit cancels the run; without -i the job's stdin is closed (it reads EOF at once). " +
     "If stdout or stderr is closed by its reader (`hodei run job.yaml | head -1`), hodei stops following and exits at once, printing nothing more: " +
     "with the job's exit code if the run has ended, otherwise with 141 (as a process killed by SIGPIPE), and the run goes on (as with docker run); find it with `hodei runs ls`.";
   static override examples = [
     "<%= config.bin %> run examples/hello/.hodei/jobs/hello.yaml",
     "<%= config.bin %> run unit-tests -e CI=true",
     "<%= config.bin %> run - < job.yaml",
+    "printf 'a\\nb\\n' | <%= config.bin %> run count-lines.yaml -i",
     "<%= config.bin %> run jobs.yaml --job build --controller 10.0.0.5:7070 --detach"];
   static override args = {
     file: Args.string({ description: "a YAML file with one or more Job documents, `-` to read it from stdin, or the name of a job under the repository's .hodei/", required: true }),
@@ -49,10 +52,16 @@ export default class RunCommand extends HodeiCommand {
     job: Flags.string({ description: "the job to run when FILE has several" }),
     detach: Flags.boolean({ char: "d", description: "print the run id and exit without following" }),
     "no-source": Flags.boolean({ description: "start the job in an empty workspace instead of a copy of the working tree around FILE" }),
+    interactive: Flags.boolean({
+      char: "i",
+      description: "pass this terminal's stdin to the job (as docker run -i), up to the controller's limit (64 MiB by default); without it the job's stdin is closed",
+    }),
   };
 
   async run(): Promise<Record<string, unknown> | undefined> {
     const { args, flags } = await this.parse(RunCommand);
+    if (flags.interactive && args.file === "-") throw new UsageError("`hodei run - -i` would read both the job and its input from stdin; give the job as a file (hodei run job.yaml -i)");
+    if (flags.interactive && flags.detach) throw new UsageError("-i (--interactive) needs hodei run to stay and pass stdin to the job; it cannot be used with --detach");
     const { job, source, warnings } = await resolveTarget(args.file, flags);
     const json = this.jsonEnabled();
     const tty = Boolean(process.stderr.isTTY) && !json;
@@ -61,7 +70,7 @@ export default class RunCommand extends HodeiCommand {
     // The working tree around the job's file (around this folder for a spec read from stdin).
     const sourceBundle = flags["no-source"] ? Buffer.alloc(0) : (await makeSourceBundle(source === "<stdin>" ? join(process.cwd(), "-") : source)).data;
     const client = await this.connect(flags.controller, { withAgent: true });
-    const submitted = await client.submitRun({ jobJson: JSON.stringify(job), source, idempotencyKey: randomUUID(), sourceBundle });
+    const submitted = await client.submitRun({ jobJson: JSON.stringify(job), source, idempotencyKey: randomUUID(), sourceBundle, stdin: flags.interactive });
     if (flags.detach) {
       if (!json) process.stdout.write(`${submitted.id}\n`);
       return withWarnings(runJson(submitted), warnings);
@@ -88,16 +97,25 @@ export default class RunCommand extends HodeiCommand {
       }
     };
     for (const sig of STOP_SIGNALS) process.on(sig, onSignal);
-    let ended: Run | "detached" | "closed" | undefined;
+    // -i: stdin goes to the run while its log comes back; a refusal (over the limit) ends hodei run.
+    const input = flags.interactive ? sendStdin(client, submitted.id, process.stdin) : undefined;
+    const inputFailed = new Promise<{ inputError: unknown }>((resolve) => input?.done.catch((inputError: unknown) => resolve({ inputError })));
+    let ended: Run | "detached" | "closed" | { inputError: unknown } | undefined;
     try {
       const onAttemptEnd = (a: Attempt): void => {
         if (!json) say(`hodei: attempt ${a.attempt} of run ${submitted.id} ${attemptOutcome(a)}; it will be retried\n`);
       };
       const following = client.followLogs(submitted.id, { follow: true, attempt: submitted.attempt }, json ? () => {} : writeChunk, onAttemptEnd);
       following.catch(() => {}); // when we stop following early, its later failure is nobody's business
-      ended = await Promise.race([following, detached, outputClosed.then(() => "closed" as const)]);
+      ended = await Promise.race([following, detached, outputClosed.then(() => "closed" as const), inputFailed]);
     } finally {
+      input?.stop();
       for (const sig of STOP_SIGNALS) process.off(sig, onSignal);
+    }
+    if (typeof ended === "object" && "inputError" in ended) {
+      // The job would wait for input that never comes (or run on a part of it): stop it.
+      await client.cancelRun(submitted.id, "its stdin could not be passed on").catch(() => {});
+      throw ended.inputError;
     }
     const signalExit = signalled ? 128 + signalNumber(signalled) : undefined;
     if (ended === "closed") {

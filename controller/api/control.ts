@@ -18,6 +18,7 @@ import { isTerminal, RUN_STATES, type RunState } from "../runs/transitions.js";
 import { status } from "@grpc/grpc-js";
 import type { RunRow } from "../store/schema.js";
 import { streamLogs } from "./stream-logs.js";
+import { writeStdinHandler } from "./write-stdin.js";
 import { listAttempts } from "../store/attempts.js";
 import { putSourceBundle } from "../store/sources.js";
 import { unaryHandler } from "./unary.js";
@@ -28,6 +29,8 @@ export interface ControlDeps {
   hub: LogHub;
   /** Where internal errors are logged in full (the client gets their correlation id). */
   log: Logger;
+  /** The most stdin bytes one run may be sent (WriteStdin). */
+  maxStdinBytes: number;
 }
 
 /** A job document is small; anything near this is a mistake or an attack. */
@@ -102,7 +105,8 @@ export function controlService(deps: ControlDeps): ControlServiceServer {
       const source = req.source.slice(0, 1000);
       if (req.sourceBundle.length > MAX_SOURCE_BUNDLE) throw invalid(`source bundle is ${req.sourceBundle.length} bytes; the limit is ${MAX_SOURCE_BUNDLE}`);
       const sourceDigest = req.sourceBundle.length > 0 ? await putSourceBundle(db, req.sourceBundle) : undefined;
-      const hash = requestHash("submit", req.jobJson, source, sourceDigest ?? "");
+      // A run with stdin is another request than one without (older hashes had no stdin part).
+      const hash = req.stdin ? requestHash("submit", req.jobJson, source, sourceDigest ?? "", "stdin") : requestHash("submit", req.jobJson, source, sourceDigest ?? "");
       const { run, created } = await insertRun(store, {
         jobName: job.metadata.name,
         job,
@@ -112,9 +116,12 @@ export function controlService(deps: ControlDeps): ControlServiceServer {
         idempotencyKey: key,
         requestHash: hash,
         sourceDigest,
+        stdin: req.stdin,
       });
       return runToProto(created ? run : sameRequest(run, hash, key));
     }),
+
+    writeStdin: writeStdinHandler({ store, log, maxStdinBytes: deps.maxStdinBytes }),
 
     getRun: unary("GetRun", async (req) => {
       const run = await getRun(db, req.runId);

@@ -56,6 +56,7 @@ export function runToProto(r: RunRow & { agent_name?: string | null }, history?:
     attempts: history ? attemptHistory(r, history) : [],
     notBeforeMs: r.state === "queued" ? ms(r.not_before) : 0,
     unschedulableReason: "",
+    stdin: r.stdin,
   };
 }
 

@@ -45,6 +45,16 @@ export interface LogAppended {
   chunks?: LogChunk[];
 }
 
+/**
+ * Stdin chunks of a run (`hodei run -i`) were stored; `nextSeq` is the next
+ * sequence expected. Never carries the bytes: readers take them from the store.
+ */
+export interface StdinAppended {
+  type: "stdin:appended";
+  runId: string;
+  nextSeq: number;
+}
+
 /** An operator asked an agent to drain; the controller holding its stream tells it. */
 export interface AgentDrain {
   type: "agent:drain";
@@ -61,7 +71,7 @@ export interface BusResync {
   type: "bus:resync";
 }
 
-export type HodeiEvent = RunEvent | LogAppended | AgentDrain | BusResync;
+export type HodeiEvent = RunEvent | LogAppended | StdinAppended | AgentDrain | BusResync;
 export type Listener = (ev: HodeiEvent) => void;
 
 export const RUN_EVENT_TYPES: readonly RunEventType[] = ["run:created", "run:assigned", "run:started", "run:finished", "run:retried", "run:cancelled", "run:requeued"];

@@ -26,6 +26,8 @@ export function encode(ev: HodeiEvent, origin: string): string {
   switch (ev.type) {
     case "log:appended":
       return JSON.stringify({ o: origin, t: ev.type, r: ev.runId, a: ev.attempt, n: ev.nextSeq } satisfies Wire);
+    case "stdin:appended":
+      return JSON.stringify({ o: origin, t: ev.type, r: ev.runId, n: ev.nextSeq } satisfies Wire);
     case "agent:drain":
       return JSON.stringify({ o: origin, t: ev.type, g: ev.agentId, m: ev.reason.slice(0, 1000), d: ev.deadlineMs } satisfies Wire);
     case "bus:resync":
@@ -47,6 +49,9 @@ export function decode(payload: string): { origin: string; event: HodeiEvent } |
   const origin = w.o;
   if (w.t === "log:appended" && typeof w.r === "string" && typeof w.a === "number" && typeof w.n === "number") {
     return { origin, event: { type: "log:appended", runId: w.r, attempt: w.a, nextSeq: w.n } };
+  }
+  if (w.t === "stdin:appended" && typeof w.r === "string" && typeof w.n === "number") {
+    return { origin, event: { type: "stdin:appended", runId: w.r, nextSeq: w.n } };
   }
   if (w.t === "agent:drain" && typeof w.g === "string") {
     return { origin, event: { type: "agent:drain", agentId: w.g, reason: String(w.m ?? ""), deadlineMs: Number(w.d ?? 0) } };

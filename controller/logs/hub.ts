@@ -1,13 +1,14 @@
 /**
  * Routes what the bus announces about runs to the log followers of each run
  * in this process: stored log chunks (with their bytes when they were stored
- * here), attempt and run changes, and catch-ups after a bus gap. Followers
+ * here), stored stdin chunks (for the agents' ReadStdin), attempt and run
+ * changes, and catch-ups after a bus gap. Followers
  * read anything they lack from the store, so the hub holds nothing itself.
  */
 import type { Bus } from "../bus/bus.js";
-import type { BusResync, HodeiEvent, LogAppended, RunEvent } from "../bus/events.js";
+import type { BusResync, HodeiEvent, LogAppended, RunEvent, StdinAppended } from "../bus/events.js";
 
-export type FollowerEvent = LogAppended | RunEvent | BusResync;
+export type FollowerEvent = LogAppended | StdinAppended | RunEvent | BusResync;
 
 /** Must not throw or block: it is called from the write that announced. */
 export type Follower = (ev: FollowerEvent) => void;

@@ -138,7 +138,7 @@ export class Dispatcher {
 
   private assign(s: AgentSession, run: RunRow): void {
     s.running.set(run.id, { attempt: run.attempt, nextSeq: 0, assignedAt: Date.now() });
-    const sent = s.send({ msg: { $case: "assign", value: { runId: run.id, attempt: run.attempt, jobName: run.job_name, spec: { ...toExecSpec(run.job), sourceDigest: run.source_digest ?? "" } } } });
+    const sent = s.send({ msg: { $case: "assign", value: { runId: run.id, attempt: run.attempt, jobName: run.job_name, spec: { ...toExecSpec(run.job), sourceDigest: run.source_digest ?? "", stdin: run.stdin } } } });
     if (!sent) {
       s.running.delete(run.id);
       void this.requeue(run);

@@ -17,6 +17,7 @@ export function toExecSpec(job: unknown): ExecSpec {
     timeoutMs: spec.timeout ? parseDuration(spec.timeout) : 0,
     killGraceMs: killGraceMs(job),
     sourceDigest: "",
+    stdin: false,
   };
 }
 

@@ -3,6 +3,7 @@ import * as m001 from "./migrations/001_initial.js";
 import * as m002 from "./migrations/002_attempts.js";
 import * as m003 from "./migrations/003_request_hash.js";
 import * as m004 from "./migrations/004_source_bundles.js";
+import * as m005 from "./migrations/005_stdin.js";
 import * as m006 from "./migrations/006_gitops.js";
 import * as m007 from "./migrations/007_schedule_ticks.js";
 
@@ -12,6 +13,7 @@ const migrations: Record<string, Migration> = {
   "002_attempts": m002,
   "003_request_hash": m003,
   "004_source_bundles": m004,
+  "005_stdin": m005,
   "006_gitops": m006,
   "007_schedule_ticks": m007,
 };

@@ -44,6 +44,8 @@ export interface SubmitInput {
   trigger?: unknown;
   /** The repository whose commit it runs at. */
   repoId?: string;
+  /** The job's stdin comes from stdin_chunks (store/stdin.ts). */
+  stdin?: boolean;
 }
 
 /**
@@ -66,6 +68,7 @@ export async function insertRun(s: Writer, input: SubmitInput): Promise<{ run: R
       source_digest: input.sourceDigest ?? null,
       trigger: input.trigger === undefined ? null : JSON.stringify(input.trigger),
       repo_id: input.repoId ?? null,
+      stdin: input.stdin ?? false,
     })
     .onConflict((oc) => oc.column("idempotency_key").doNothing())
     .returningAll());

@@ -5,6 +5,8 @@
  * - run: one execution of a job document; `attempt` counts its tries and is
  *   the fencing token an agent's reports must carry.
  * - log chunk: a slice of a run attempt's output bytes, numbered by `seq` from 0.
+ * - stdin chunk: a slice of a run's input bytes (`hodei run -i`), numbered by
+ *   `seq` from 0, shared by every attempt.
  * - agent: a process that dialed in; its row outlives the connection so
  *   `hodei agents ls` can show disconnected agents.
  */
@@ -44,6 +46,14 @@ export interface RunsTable {
   /** Stored chunks of the current attempt (the next sequence expected). */
   log_chunks: ColumnType<string, string | number | undefined, string | number>;
   cancel_requested: Generated<boolean>;
+  /** The job's stdin comes from stdin_chunks (`hodei run -i`); false: closed. */
+  stdin: Generated<boolean>;
+  /** The next stdin sequence expected (store/stdin.ts). */
+  stdin_next: ColumnType<string, string | number | undefined, string | number>;
+  /** Stdin bytes stored so far, checked against the per-run limit. */
+  stdin_bytes: ColumnType<string, string | number | undefined, string | number>;
+  /** The chunk with eof is stored: no more stdin. */
+  stdin_eof: Generated<boolean>;
   /** A queued retry waits until then (backoff). */
   not_before: NullableTimestamp;
   retries: Generated<number>;
@@ -65,6 +75,14 @@ export interface LogChunksTable {
   stream: number;
   data: Buffer;
   ts_ms: Int8;
+}
+
+/** A slice of a run's stdin, numbered by `seq` from 0; the one with `eof` is the last. */
+export interface StdinChunksTable {
+  run_id: Int8;
+  seq: Int8;
+  data: Buffer;
+  eof: Generated<boolean>;
 }
 
 export type AgentState = "connected" | "disconnected" | "draining" | "lost";
@@ -190,12 +208,14 @@ export interface Database {
   repo_pushes: RepoPushesTable;
   repo_syncs: RepoSyncsTable;
   schedule_ticks: ScheduleTicksTable;
+  stdin_chunks: StdinChunksTable;
 }
 
 export type RunRow = Selectable<RunsTable>;
 export type NewRun = Insertable<RunsTable>;
 export type RunUpdate = Updateable<RunsTable>;
 export type LogChunkRow = Selectable<LogChunksTable>;
+export type StdinChunkRow = Selectable<StdinChunksTable>;
 export type AgentRow = Selectable<AgentsTable>;
 export type RunAttemptRow = Selectable<RunAttemptsTable>;
 export type RepoRow = Selectable<ReposTable>;

@@ -1,12 +1,15 @@
 /**
  * Two `hodei controller` processes on one PostgreSQL database, one agent
  * connected to controller A only. Through the event bus, controller B
- * follows A's run's logs to the end, cancels a run running on A's agent, and
- * drains that agent.
+ * follows A's run's logs to the end, cancels a run running on A's agent,
+ * passes `hodei run -i`'s stdin to a job on A's agent, and drains that agent.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createTestDatabase, type TestDatabase } from "../helpers/db.js";
-import { eventually, hodei, startAgent, startController, type ControllerProc, type Proc } from "../helpers/procs.js";
+import { spawn } from "node:child_process";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { HODEI, ROOT, eventually, hodei, startAgent, startController, tempDir, type ControllerProc, type Proc } from "../helpers/procs.js";
 
 const job = (name: string, run: string): string => JSON.stringify({ apiVersion: "hodei.dev/v1", kind: "Job", metadata: { name }, spec: { run } });
 const TERMINAL = ["succeeded", "failed", "cancelled", "timed_out"];
@@ -53,6 +56,31 @@ describe("two controllers on one database", () => {
       return TERMINAL.includes(x.state) ? x : undefined;
     }, "the run to end");
     expect(ended).toMatchObject({ state: "cancelled", agentName: "only-on-a" });
+  });
+
+  it("hodei run -i against B feeds a job on A's agent, live: a line sent after the job has started still arrives", async () => {
+    const file = join(tempDir("hodei-two-stdin-"), "echo-lines.yaml");
+    writeFileSync(file, 'apiVersion: hodei.dev/v1\nkind: Job\nmetadata: { name: two-stdin }\nspec:\n  run: "while read -r l; do echo got $l; done; echo bye"\n');
+    const r = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+      const p = spawn(process.execPath, [HODEI, "run", file, "-i", "--controller", b.address], { cwd: ROOT, env: { ...process.env, HODEI_CONTROLLER: "" }, stdio: ["pipe", "pipe", "pipe"] });
+      let stdout = "";
+      let stderr = "";
+      // A bound so a broken test ends (a stdin chunk B stored that A never heard of would hang the job).
+      const timer = setTimeout(() => p.kill("SIGKILL"), 60_000);
+      p.stdout.on("data", (d: Buffer) => {
+        stdout += d.toString();
+        // Only once the job has read the first line (so it is waiting on A for more) does the second go to B.
+        if (stdout.includes("got one") && p.stdin.writable) p.stdin.end("two\n");
+      });
+      p.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+      p.stdin.write("one\n");
+      p.on("close", (code) => {
+        clearTimeout(timer);
+        resolve({ code, stdout, stderr });
+      });
+    });
+    expect(r.stdout, r.stderr).toBe("got one\ngot two\nbye\n");
+    expect(r.code).toBe(0);
   });
 
   it("hodei agents drain sent to B drains the agent connected to A", async () => {

@@ -9,6 +9,8 @@ import {
   type AgentMessage,
   type ControllerMessage,
   type LogBatch,
+  type ReadStdinRequest,
+  type StdinData,
 } from "../../../proto/gen/hodei/v1/agent.js";
 import { LogStream, type LogChunk } from "../../../proto/gen/hodei/v1/common.js";
 
@@ -42,12 +44,24 @@ export class FakeController {
   /** Attempts whose RunFinished arrived (`runId#attempt`): their acks say end_recorded. */
   private readonly finishedRuns = new Set<string>();
 
+  /**
+   * A run's stdin for ReadStdin: its chunks (the last one is sent with eof);
+   * `breakAfter` chunks into the next call the stream fails UNAVAILABLE once,
+   * as a restarting controller's would.
+   */
+  readonly stdin = new Map<string, { chunks: Buffer[]; breakAfter?: number }>();
+  /** Every ReadStdin call, in order. */
+  readonly stdinRequests: ReadStdinRequest[] = [];
+
   private readonly server = new grpc.Server();
   port = 0;
 
   private constructor(private readonly opts: FakeOptions) {
     this.autoAck = opts.autoAck ?? true;
-    this.server.addService(AgentServiceService, { connect: (call: Call) => this.accept(call) });
+    this.server.addService(AgentServiceService, {
+      connect: (call: Call) => this.accept(call),
+      readStdin: (call: grpc.ServerWritableStream<ReadStdinRequest, StdinData>) => void this.serveStdin(call),
+    });
   }
 
   /** Listens on 127.0.0.1:`port` (0 = any free port; pass an old one to play a restarted controller). */
@@ -162,6 +176,23 @@ export class FakeController {
 
   async stop(): Promise<void> {
     this.server.forceShutdown();
+  }
+
+  private async serveStdin(call: grpc.ServerWritableStream<ReadStdinRequest, StdinData>): Promise<void> {
+    this.stdinRequests.push(call.request);
+    const entry = this.stdin.get(call.request.runId);
+    if (!entry) return void call.emit("error", { code: grpc.status.NOT_FOUND, details: "no stdin for this run" });
+    let sent = 0;
+    for (let seq = call.request.fromSeq; seq < entry.chunks.length; seq++) {
+      if (call.cancelled) return;
+      if (entry.breakAfter !== undefined && sent === entry.breakAfter) {
+        entry.breakAfter = undefined;
+        return void call.emit("error", { code: grpc.status.UNAVAILABLE, details: "controller restarting" });
+      }
+      if (!call.write({ seq, data: entry.chunks[seq]!, eof: seq === entry.chunks.length - 1 })) await new Promise((r) => call.once("drain", r));
+      sent++;
+    }
+    call.end();
   }
 
   private accept(call: Call): void {

@@ -15,6 +15,7 @@ import { changeRuns, writeRuns } from "../../../controller/store/notify.js";
 import { claimRuns, getRun, insertRun, markStarted } from "../../../controller/store/runs.js";
 import { finishAttempt } from "../../../controller/store/attempts.js";
 import { upsertAgent } from "../../../controller/store/agents.js";
+import { appendStdin } from "../../../controller/store/stdin.js";
 import { createTestDatabase, withAdminClient, type TestDatabase } from "../../helpers/db.js";
 import { eventually } from "../../helpers/procs.js";
 
@@ -94,6 +95,17 @@ describe("PostgresBus across two stores on one database", () => {
     expect(runEventsFor(heardB, String(run.id)).map((e) => e.type)).toEqual(["run:created", "run:assigned", "run:started", "run:finished"]);
     expect(runEventsFor(heardB, String(run.id)).at(-1)).toMatchObject({ state: "succeeded", agentId });
     expect(runEventsFor(heardA, String(run.id)).map((e) => e.type)).toEqual(["run:created", "run:assigned", "run:started", "run:finished"]);
+  });
+
+  it("a stdin chunk stored on A is heard on B once (the NOTIFY rides in its transaction); a resend is heard by nobody", async () => {
+    const { run } = await insertRun(a, { jobName: "stdin", job: job("stdin"), selector: {}, priority: 0, source: "t", stdin: true });
+    const stdinOf = (heard: HodeiEvent[]) => heard.filter((e) => e.type === "stdin:appended" && e.runId === String(run.id));
+    await appendStdin(a, String(run.id), { seq: 0, data: Buffer.from("hi"), eof: false }, 1000);
+    await appendStdin(a, String(run.id), { seq: 0, data: Buffer.from("hi"), eof: false }, 1000);
+    await eventually(() => (stdinOf(heardB).length > 0 ? true : undefined), "B to hear stdin:appended");
+    await sleep(QUIET_MS);
+    expect(stdinOf(heardB)).toEqual([{ type: "stdin:appended", runId: String(run.id), nextSeq: 1 }]);
+    expect(stdinOf(heardA)).toEqual([{ type: "stdin:appended", runId: String(run.id), nextSeq: 1 }]);
   });
 
   it("publish (no store write) reaches B once and A once", async () => {

@@ -25,6 +25,19 @@ export const protobufPackage = "hodei.v1";
 
 export const protobufFileName = "hodei/v1/agent.proto";
 
+export interface ReadStdinRequest {
+  runId: string;
+  attempt: number;
+  fromSeq: number;
+}
+
+export interface StdinData {
+  seq: number;
+  data: Buffer;
+  /** The last chunk: close the job's stdin after its data. */
+  eof: boolean;
+}
+
 export interface FetchSourceRequest {
   digest: string;
 }
@@ -177,6 +190,8 @@ export interface ExecSpec {
    * The agent fetches it with FetchSource and unpacks it into the workspace.
    */
   sourceDigest: string;
+  /** The job's stdin is a pipe fed from ReadStdin; false: it is closed (/dev/null). */
+  stdin: boolean;
 }
 
 export interface ExecSpec_EnvEntry {
@@ -211,6 +226,216 @@ export interface Drain {
   /** Time the agent may let running jobs go on before it cancels them; 0 = no limit. */
   deadlineMs: number;
 }
+
+function createBaseReadStdinRequest(): ReadStdinRequest {
+  return { runId: "", attempt: 0, fromSeq: 0 };
+}
+
+export const ReadStdinRequest: MessageFns<ReadStdinRequest> = {
+  encode(message: ReadStdinRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.runId !== "") {
+      writer.uint32(10).string(message.runId);
+    }
+    if (message.attempt !== 0) {
+      writer.uint32(16).int32(message.attempt);
+    }
+    if (message.fromSeq !== 0) {
+      writer.uint32(24).uint64(message.fromSeq);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ReadStdinRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseReadStdinRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.runId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.attempt = reader.int32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.fromSeq = longToNumber(reader.uint64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ReadStdinRequest {
+    return {
+      runId: isSet(object.runId)
+        ? globalThis.String(object.runId)
+        : isSet(object.run_id)
+        ? globalThis.String(object.run_id)
+        : "",
+      attempt: isSet(object.attempt) ? globalThis.Number(object.attempt) : 0,
+      fromSeq: isSet(object.fromSeq)
+        ? globalThis.Number(object.fromSeq)
+        : isSet(object.from_seq)
+        ? globalThis.Number(object.from_seq)
+        : 0,
+    };
+  },
+
+  toJSON(message: ReadStdinRequest): unknown {
+    const obj: any = {};
+    if (message.runId !== "") {
+      obj.runId = message.runId;
+    }
+    if (message.attempt !== 0) {
+      obj.attempt = Math.round(message.attempt);
+    }
+    if (message.fromSeq !== 0) {
+      obj.fromSeq = Math.round(message.fromSeq);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ReadStdinRequest>): ReadStdinRequest {
+    return ReadStdinRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ReadStdinRequest>): ReadStdinRequest {
+    const message = createBaseReadStdinRequest();
+    message.runId = object.runId ?? "";
+    message.attempt = object.attempt ?? 0;
+    message.fromSeq = object.fromSeq ?? 0;
+    return message;
+  },
+};
+
+function createBaseStdinData(): StdinData {
+  return { seq: 0, data: Buffer.alloc(0), eof: false };
+}
+
+export const StdinData: MessageFns<StdinData> = {
+  encode(message: StdinData, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.seq !== 0) {
+      writer.uint32(8).uint64(message.seq);
+    }
+    if (message.data.length !== 0) {
+      writer.uint32(18).bytes(message.data);
+    }
+    if (message.eof !== false) {
+      writer.uint32(24).bool(message.eof);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): StdinData {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseStdinData();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.seq = longToNumber(reader.uint64());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.data = Buffer.from(reader.bytes());
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.eof = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): StdinData {
+    return {
+      seq: isSet(object.seq) ? globalThis.Number(object.seq) : 0,
+      data: isSet(object.data) ? Buffer.from(bytesFromBase64(object.data)) : Buffer.alloc(0),
+      eof: isSet(object.eof) ? globalThis.Boolean(object.eof) : false,
+    };
+  },
+
+  toJSON(message: StdinData): unknown {
+    const obj: any = {};
+    if (message.seq !== 0) {
+      obj.seq = Math.round(message.seq);
+    }
+    if (message.data.length !== 0) {
+      obj.data = base64FromBytes(message.data);
+    }
+    if (message.eof !== false) {
+      obj.eof = message.eof;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<StdinData>): StdinData {
+    return StdinData.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<StdinData>): StdinData {
+    const message = createBaseStdinData();
+    message.seq = object.seq ?? 0;
+    message.data = object.data ?? Buffer.alloc(0);
+    message.eof = object.eof ?? false;
+    return message;
+  },
+};
 
 function createBaseFetchSourceRequest(): FetchSourceRequest {
   return { digest: "" };
@@ -2195,7 +2420,17 @@ export const Assign: MessageFns<Assign> = {
 };
 
 function createBaseExecSpec(): ExecSpec {
-  return { script: "", command: [], shell: "", env: {}, workdir: "", timeoutMs: 0, killGraceMs: 0, sourceDigest: "" };
+  return {
+    script: "",
+    command: [],
+    shell: "",
+    env: {},
+    workdir: "",
+    timeoutMs: 0,
+    killGraceMs: 0,
+    sourceDigest: "",
+    stdin: false,
+  };
 }
 
 export const ExecSpec: MessageFns<ExecSpec> = {
@@ -2223,6 +2458,9 @@ export const ExecSpec: MessageFns<ExecSpec> = {
     }
     if (message.sourceDigest !== "") {
       writer.uint32(66).string(message.sourceDigest);
+    }
+    if (message.stdin !== false) {
+      writer.uint32(72).bool(message.stdin);
     }
     return writer;
   },
@@ -2307,6 +2545,14 @@ export const ExecSpec: MessageFns<ExecSpec> = {
             message.sourceDigest = reader.string();
             continue;
           }
+          case 9: {
+            if (tag !== 72) {
+              break;
+            }
+
+            message.stdin = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2354,6 +2600,7 @@ export const ExecSpec: MessageFns<ExecSpec> = {
         : isSet(object.source_digest)
         ? globalThis.String(object.source_digest)
         : "",
+      stdin: isSet(object.stdin) ? globalThis.Boolean(object.stdin) : false,
     };
   },
 
@@ -2389,6 +2636,9 @@ export const ExecSpec: MessageFns<ExecSpec> = {
     if (message.sourceDigest !== "") {
       obj.sourceDigest = message.sourceDigest;
     }
+    if (message.stdin !== false) {
+      obj.stdin = message.stdin;
+    }
     return obj;
   },
 
@@ -2413,6 +2663,7 @@ export const ExecSpec: MessageFns<ExecSpec> = {
     message.timeoutMs = object.timeoutMs ?? 0;
     message.killGraceMs = object.killGraceMs ?? 0;
     message.sourceDigest = object.sourceDigest ?? "";
+    message.stdin = object.stdin ?? false;
     return message;
   },
 };
@@ -2912,6 +3163,25 @@ export const AgentServiceService = {
     responseSerialize: (value: SourceChunk): Buffer => Buffer.from(SourceChunk.encode(value).finish()),
     responseDeserialize: (value: Buffer): SourceChunk => SourceChunk.decode(value),
   },
+  /**
+   * The stdin of a run whose ExecSpec.stdin is set (`hodei run -i`): the
+   * stored chunks from from_seq in order, then each new one as it is stored,
+   * until the chunk with eof (then the stream ends OK). Every attempt reads
+   * from sequence 0. The agent writes the bytes to the job's stdin as fast as
+   * the job reads them (the stream waits meanwhile) and closes it at eof; if
+   * the stream breaks it calls again from the next sequence it lacks. When
+   * the attempt is no longer the run's current active one the stream ends
+   * with FAILED_PRECONDITION (NOT_FOUND for an unknown run): stop reading.
+   */
+  readStdin: {
+    path: "/hodei.v1.AgentService/ReadStdin" as const,
+    requestStream: false as const,
+    responseStream: true as const,
+    requestSerialize: (value: ReadStdinRequest): Buffer => Buffer.from(ReadStdinRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ReadStdinRequest => ReadStdinRequest.decode(value),
+    responseSerialize: (value: StdinData): Buffer => Buffer.from(StdinData.encode(value).finish()),
+    responseDeserialize: (value: Buffer): StdinData => StdinData.decode(value),
+  },
 } as const;
 
 export interface AgentServiceServer extends UntypedServiceImplementation {
@@ -2925,6 +3195,17 @@ export interface AgentServiceServer extends UntypedServiceImplementation {
    * both the key and the check the agent makes on what it received.
    */
   fetchSource: handleServerStreamingCall<FetchSourceRequest, SourceChunk>;
+  /**
+   * The stdin of a run whose ExecSpec.stdin is set (`hodei run -i`): the
+   * stored chunks from from_seq in order, then each new one as it is stored,
+   * until the chunk with eof (then the stream ends OK). Every attempt reads
+   * from sequence 0. The agent writes the bytes to the job's stdin as fast as
+   * the job reads them (the stream waits meanwhile) and closes it at eof; if
+   * the stream breaks it calls again from the next sequence it lacks. When
+   * the attempt is no longer the run's current active one the stream ends
+   * with FAILED_PRECONDITION (NOT_FOUND for an unknown run): stop reading.
+   */
+  readStdin: handleServerStreamingCall<ReadStdinRequest, StdinData>;
 }
 
 export interface AgentServiceClient extends Client {
@@ -2945,6 +3226,22 @@ export interface AgentServiceClient extends Client {
     metadata?: Metadata,
     options?: Partial<CallOptions>,
   ): ClientReadableStream<SourceChunk>;
+  /**
+   * The stdin of a run whose ExecSpec.stdin is set (`hodei run -i`): the
+   * stored chunks from from_seq in order, then each new one as it is stored,
+   * until the chunk with eof (then the stream ends OK). Every attempt reads
+   * from sequence 0. The agent writes the bytes to the job's stdin as fast as
+   * the job reads them (the stream waits meanwhile) and closes it at eof; if
+   * the stream breaks it calls again from the next sequence it lacks. When
+   * the attempt is no longer the run's current active one the stream ends
+   * with FAILED_PRECONDITION (NOT_FOUND for an unknown run): stop reading.
+   */
+  readStdin(request: ReadStdinRequest, options?: Partial<CallOptions>): ClientReadableStream<StdinData>;
+  readStdin(
+    request: ReadStdinRequest,
+    metadata?: Metadata,
+    options?: Partial<CallOptions>,
+  ): ClientReadableStream<StdinData>;
 }
 
 export const AgentServiceClient = makeGenericClientConstructor(

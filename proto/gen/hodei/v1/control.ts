@@ -10,9 +10,11 @@ import {
   type CallOptions,
   type ChannelCredentials,
   Client,
+  type ClientDuplexStream,
   type ClientOptions,
   type ClientReadableStream,
   type ClientUnaryCall,
+  type handleBidiStreamingCall,
   type handleServerStreamingCall,
   type handleUnaryCall,
   makeGenericClientConstructor,
@@ -25,6 +27,20 @@ import { LogStream, logStreamFromJSON, logStreamToJSON } from "./common.js";
 export const protobufPackage = "hodei.v1";
 
 export const protobufFileName = "hodei/v1/control.proto";
+
+export interface StdinChunk {
+  runId: string;
+  /** Numbered from 0 per run; the chunk with eof is the last. */
+  seq: number;
+  data: Buffer;
+  /** The end of stdin: the job reads EOF after this chunk's data. */
+  eof: boolean;
+}
+
+export interface StdinAck {
+  /** Every chunk with a sequence below next_seq is stored. */
+  nextSeq: number;
+}
 
 export interface DrainAgentRequest {
   /** Agent name (or id). */
@@ -53,6 +69,8 @@ export interface SubmitRunRequest {
    * (grpc-options.ts); see docs/specs.md, "The working tree in the job".
    */
   sourceBundle: Buffer;
+  /** The job's stdin comes from WriteStdin (`hodei run -i`); false: it is closed. */
+  stdin: boolean;
 }
 
 export interface GetRunRequest {
@@ -129,6 +147,8 @@ export interface Run {
   notBeforeMs: number;
   /** Queued runs no agent can take, and why (e.g. no agent matches the selector). */
   unschedulableReason: string;
+  /** The job's stdin comes from WriteStdin (submitted with stdin: true). */
+  stdin: boolean;
 }
 
 export interface Attempt {
@@ -174,6 +194,200 @@ export interface Agent_LabelsEntry {
   key: string;
   value: string;
 }
+
+function createBaseStdinChunk(): StdinChunk {
+  return { runId: "", seq: 0, data: Buffer.alloc(0), eof: false };
+}
+
+export const StdinChunk: MessageFns<StdinChunk> = {
+  encode(message: StdinChunk, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.runId !== "") {
+      writer.uint32(10).string(message.runId);
+    }
+    if (message.seq !== 0) {
+      writer.uint32(16).uint64(message.seq);
+    }
+    if (message.data.length !== 0) {
+      writer.uint32(26).bytes(message.data);
+    }
+    if (message.eof !== false) {
+      writer.uint32(32).bool(message.eof);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): StdinChunk {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseStdinChunk();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.runId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.seq = longToNumber(reader.uint64());
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.data = Buffer.from(reader.bytes());
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.eof = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): StdinChunk {
+    return {
+      runId: isSet(object.runId)
+        ? globalThis.String(object.runId)
+        : isSet(object.run_id)
+        ? globalThis.String(object.run_id)
+        : "",
+      seq: isSet(object.seq) ? globalThis.Number(object.seq) : 0,
+      data: isSet(object.data) ? Buffer.from(bytesFromBase64(object.data)) : Buffer.alloc(0),
+      eof: isSet(object.eof) ? globalThis.Boolean(object.eof) : false,
+    };
+  },
+
+  toJSON(message: StdinChunk): unknown {
+    const obj: any = {};
+    if (message.runId !== "") {
+      obj.runId = message.runId;
+    }
+    if (message.seq !== 0) {
+      obj.seq = Math.round(message.seq);
+    }
+    if (message.data.length !== 0) {
+      obj.data = base64FromBytes(message.data);
+    }
+    if (message.eof !== false) {
+      obj.eof = message.eof;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<StdinChunk>): StdinChunk {
+    return StdinChunk.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<StdinChunk>): StdinChunk {
+    const message = createBaseStdinChunk();
+    message.runId = object.runId ?? "";
+    message.seq = object.seq ?? 0;
+    message.data = object.data ?? Buffer.alloc(0);
+    message.eof = object.eof ?? false;
+    return message;
+  },
+};
+
+function createBaseStdinAck(): StdinAck {
+  return { nextSeq: 0 };
+}
+
+export const StdinAck: MessageFns<StdinAck> = {
+  encode(message: StdinAck, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.nextSeq !== 0) {
+      writer.uint32(8).uint64(message.nextSeq);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): StdinAck {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseStdinAck();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.nextSeq = longToNumber(reader.uint64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): StdinAck {
+    return {
+      nextSeq: isSet(object.nextSeq)
+        ? globalThis.Number(object.nextSeq)
+        : isSet(object.next_seq)
+        ? globalThis.Number(object.next_seq)
+        : 0,
+    };
+  },
+
+  toJSON(message: StdinAck): unknown {
+    const obj: any = {};
+    if (message.nextSeq !== 0) {
+      obj.nextSeq = Math.round(message.nextSeq);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<StdinAck>): StdinAck {
+    return StdinAck.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<StdinAck>): StdinAck {
+    const message = createBaseStdinAck();
+    message.nextSeq = object.nextSeq ?? 0;
+    return message;
+  },
+};
 
 function createBaseDrainAgentRequest(): DrainAgentRequest {
   return { agent: "", reason: "", deadlineMs: 0 };
@@ -374,7 +588,7 @@ export const RerunRunRequest: MessageFns<RerunRunRequest> = {
 };
 
 function createBaseSubmitRunRequest(): SubmitRunRequest {
-  return { jobJson: "", source: "", idempotencyKey: "", sourceBundle: Buffer.alloc(0) };
+  return { jobJson: "", source: "", idempotencyKey: "", sourceBundle: Buffer.alloc(0), stdin: false };
 }
 
 export const SubmitRunRequest: MessageFns<SubmitRunRequest> = {
@@ -390,6 +604,9 @@ export const SubmitRunRequest: MessageFns<SubmitRunRequest> = {
     }
     if (message.sourceBundle.length !== 0) {
       writer.uint32(34).bytes(message.sourceBundle);
+    }
+    if (message.stdin !== false) {
+      writer.uint32(40).bool(message.stdin);
     }
     return writer;
   },
@@ -439,6 +656,14 @@ export const SubmitRunRequest: MessageFns<SubmitRunRequest> = {
             message.sourceBundle = Buffer.from(reader.bytes());
             continue;
           }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.stdin = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -469,6 +694,7 @@ export const SubmitRunRequest: MessageFns<SubmitRunRequest> = {
         : isSet(object.source_bundle)
         ? Buffer.from(bytesFromBase64(object.source_bundle))
         : Buffer.alloc(0),
+      stdin: isSet(object.stdin) ? globalThis.Boolean(object.stdin) : false,
     };
   },
 
@@ -486,6 +712,9 @@ export const SubmitRunRequest: MessageFns<SubmitRunRequest> = {
     if (message.sourceBundle.length !== 0) {
       obj.sourceBundle = base64FromBytes(message.sourceBundle);
     }
+    if (message.stdin !== false) {
+      obj.stdin = message.stdin;
+    }
     return obj;
   },
 
@@ -498,6 +727,7 @@ export const SubmitRunRequest: MessageFns<SubmitRunRequest> = {
     message.source = object.source ?? "";
     message.idempotencyKey = object.idempotencyKey ?? "";
     message.sourceBundle = object.sourceBundle ?? Buffer.alloc(0);
+    message.stdin = object.stdin ?? false;
     return message;
   },
 };
@@ -1263,6 +1493,7 @@ function createBaseRun(): Run {
     attempts: [],
     notBeforeMs: 0,
     unschedulableReason: "",
+    stdin: false,
   };
 }
 
@@ -1324,6 +1555,9 @@ export const Run: MessageFns<Run> = {
     }
     if (message.unschedulableReason !== "") {
       writer.uint32(154).string(message.unschedulableReason);
+    }
+    if (message.stdin !== false) {
+      writer.uint32(160).bool(message.stdin);
     }
     return writer;
   },
@@ -1493,6 +1727,14 @@ export const Run: MessageFns<Run> = {
             message.unschedulableReason = reader.string();
             continue;
           }
+          case 20: {
+            if (tag !== 160) {
+              break;
+            }
+
+            message.stdin = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1568,6 +1810,7 @@ export const Run: MessageFns<Run> = {
         : isSet(object.unschedulable_reason)
         ? globalThis.String(object.unschedulable_reason)
         : "",
+      stdin: isSet(object.stdin) ? globalThis.Boolean(object.stdin) : false,
     };
   },
 
@@ -1630,6 +1873,9 @@ export const Run: MessageFns<Run> = {
     if (message.unschedulableReason !== "") {
       obj.unschedulableReason = message.unschedulableReason;
     }
+    if (message.stdin !== false) {
+      obj.stdin = message.stdin;
+    }
     return obj;
   },
 
@@ -1657,6 +1903,7 @@ export const Run: MessageFns<Run> = {
     message.attempts = object.attempts?.map((e) => Attempt.fromPartial(e)) || [];
     message.notBeforeMs = object.notBeforeMs ?? 0;
     message.unschedulableReason = object.unschedulableReason ?? "";
+    message.stdin = object.stdin ?? false;
     return message;
   },
 };
@@ -2487,6 +2734,20 @@ export const Agent_LabelsEntry: MessageFns<Agent_LabelsEntry> = {
  *   after an attempt's last chunk it sends attempt_end, then the next
  *   attempt's chunks (from sequence 0), until the run itself ends.
  *
+ * Stdin (`hodei run -i`)
+ *   A run submitted with stdin: true gets its job's stdin from WriteStdin; any
+ *   other run's job has its stdin closed. The client sends StdinChunks of one
+ *   run numbered from 0 (at most 1 MiB of data each) and ends with one whose
+ *   eof is set; the controller stores each before it answers StdinAck with the
+ *   next sequence it expects (everything below is durable), so after a broken
+ *   stream the client opens a new one and resends what was not acknowledged:
+ *   a chunk already stored is dropped by its sequence number. A chunk past the
+ *   next expected one is refused (INVALID_ARGUMENT), as is stdin beyond the
+ *   controller's per-run limit (64 MiB by default). NOT_FOUND for an unknown
+ *   run; FAILED_PRECONDITION for a run not submitted with stdin, a run that
+ *   has ended, or data after eof. Every attempt of the run reads the same
+ *   bytes from the start.
+ *
  * Errors
  *   NOT_FOUND for an unknown run, INVALID_ARGUMENT for a bad request,
  *   FAILED_PRECONDITION for an operation the run's state (or the job's
@@ -2577,6 +2838,16 @@ export const ControlServiceService = {
     responseSerialize: (value: Run): Buffer => Buffer.from(Run.encode(value).finish()),
     responseDeserialize: (value: Buffer): Run => Run.decode(value),
   },
+  /** The bytes of a stdin: true run's stdin, acknowledged as stored (see "Stdin" above). */
+  writeStdin: {
+    path: "/hodei.v1.ControlService/WriteStdin" as const,
+    requestStream: true as const,
+    responseStream: true as const,
+    requestSerialize: (value: StdinChunk): Buffer => Buffer.from(StdinChunk.encode(value).finish()),
+    requestDeserialize: (value: Buffer): StdinChunk => StdinChunk.decode(value),
+    responseSerialize: (value: StdinAck): Buffer => Buffer.from(StdinAck.encode(value).finish()),
+    responseDeserialize: (value: Buffer): StdinAck => StdinAck.decode(value),
+  },
 } as const;
 
 export interface ControlServiceServer extends UntypedServiceImplementation {
@@ -2593,6 +2864,8 @@ export interface ControlServiceServer extends UntypedServiceImplementation {
   drainAgent: handleUnaryCall<DrainAgentRequest, Agent>;
   /** Starts a new run from the job document of an earlier one. */
   rerunRun: handleUnaryCall<RerunRunRequest, Run>;
+  /** The bytes of a stdin: true run's stdin, acknowledged as stored (see "Stdin" above). */
+  writeStdin: handleBidiStreamingCall<StdinChunk, StdinAck>;
 }
 
 export interface ControlServiceClient extends Client {
@@ -2700,6 +2973,10 @@ export interface ControlServiceClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: Run) => void,
   ): ClientUnaryCall;
+  /** The bytes of a stdin: true run's stdin, acknowledged as stored (see "Stdin" above). */
+  writeStdin(): ClientDuplexStream<StdinChunk, StdinAck>;
+  writeStdin(options: Partial<CallOptions>): ClientDuplexStream<StdinChunk, StdinAck>;
+  writeStdin(metadata: Metadata, options?: Partial<CallOptions>): ClientDuplexStream<StdinChunk, StdinAck>;
 }
 
 export const ControlServiceClient = makeGenericClientConstructor(
