@@ -29,14 +29,19 @@ export interface MirrorSource {
   token?: string | null;
 }
 
+/** What git may see of the controller's environment: where things are, proxies and CA bundles, nothing else. */
+const PASSED_ENV = ["PATH", "HOME", "USER", "LANG", "TMPDIR", "XDG_CONFIG_HOME", "SSH_AUTH_SOCK", "GIT_SSL_CAINFO", "GIT_SSL_CAPATH", "SSL_CERT_FILE", "SSL_CERT_DIR",
+  "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "no_proxy", "ALL_PROXY", "all_proxy"];
+
 /** The git environment: never prompt (a sync must fail, not hang), and the token as a header. */
 function gitEnv(token?: string | null): Record<string, string> {
-  const env: Record<string, string> = {
-    ...(process.env as Record<string, string>),
+  const env: Record<string, string> = {};
+  for (const k of PASSED_ENV) if (process.env[k] !== undefined) env[k] = process.env[k]!;
+  Object.assign(env, {
     GIT_TERMINAL_PROMPT: "0",
     GIT_SSH_COMMAND: process.env.GIT_SSH_COMMAND ?? "ssh -o BatchMode=yes -o StrictHostKeyChecking=accept-new",
     LC_ALL: "C",
-  };
+  });
   if (token) {
     env.GIT_CONFIG_COUNT = "1";
     env.GIT_CONFIG_KEY_0 = "http.extraHeader";
