@@ -18,7 +18,7 @@ import {
   type StdinAck,
   type StdinChunk,
 } from "../proto/gen/hodei/v1/control.js";
-import { GitOpsServiceClient, type AddRepoRequest, type Job, type ListJobsResponse, type Repo } from "../proto/gen/hodei/v1/gitops.js";
+import { GitOpsServiceClient, type AddRepoRequest, type Job, type ListJobsResponse, type Repo, type RunJobRequest } from "../proto/gen/hodei/v1/gitops.js";
 import { ControllerError, ControllerUnreachableError, type CliError } from "./errors.js";
 import { fromWire } from "../proto/wire-errors.js";
 
@@ -120,6 +120,20 @@ export class ControlClient {
 
   listJobs(repo = ""): Promise<ListJobsResponse> {
     return this.call(this.gitops.listJobs, { repo }, 15_000, this.gitops);
+  }
+
+  /** Retried like submitRun, with the same idempotency key. */
+  async runJob(req: Partial<RunJobRequest> & Pick<RunJobRequest, "repo" | "job" | "idempotencyKey">): Promise<Run> {
+    const full: RunJobRequest = { ref: "", env: {}, stdin: false, ...req };
+    for (let attempt = 1; ; attempt++) {
+      try {
+        // The controller syncs the repository first: allow for a slow fetch.
+        return await this.call(this.gitops.runJob, full, 10 * 60_000, this.gitops);
+      } catch (err) {
+        if (!isRetryable(err) || attempt >= 5) throw err;
+        await sleep(200 * 2 ** attempt);
+      }
+    }
   }
 
   getJob(repo: string, name: string): Promise<Job> {

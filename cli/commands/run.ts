@@ -2,6 +2,7 @@ import { Args, Flags } from "@oclif/core";
 import { randomUUID } from "node:crypto";
 import { join } from "node:path";
 import { HodeiCommand } from "../base.js";
+import type { ControlClient } from "../client.js";
 import { formatSpecWarning } from "../../schemas/load.js";
 import { parseEnvFlags, resolveJob, withEnv, type ResolvedJob } from "../resolve-job.js";
 import { EXIT, UsageError } from "../errors.js";
@@ -42,6 +43,7 @@ export default class RunCommand extends HodeiCommand {
     "<%= config.bin %> run examples/hello/.hodei/jobs/hello.yaml",
     "<%= config.bin %> run unit-tests -e CI=true",
     "<%= config.bin %> run - < job.yaml",
+    "<%= config.bin %> run unit-tests --repo web --ref feature/login",
     "printf 'a\\nb\\n' | <%= config.bin %> run count-lines.yaml -i",
     "<%= config.bin %> run jobs.yaml --job build --controller 10.0.0.5:7070 --detach"];
   static override args = {
@@ -52,6 +54,8 @@ export default class RunCommand extends HodeiCommand {
     job: Flags.string({ description: "the job to run when FILE has several" }),
     detach: Flags.boolean({ char: "d", description: "print the run id and exit without following" }),
     "no-source": Flags.boolean({ description: "start the job in an empty workspace instead of a copy of the working tree around FILE" }),
+    repo: Flags.string({ description: "run the job named JOB from this registered repository (hodei repos ls), at --ref's head commit; nothing is uploaded" }),
+    ref: Flags.string({ description: "with --repo: a branch, tag or commit (default: the repository's tracked branch)", dependsOn: ["repo"] }),
     interactive: Flags.boolean({
       char: "i",
       description: "pass this terminal's stdin to the job (as docker run -i), up to the controller's limit (64 MiB by default); without it the job's stdin is closed",
@@ -62,22 +66,36 @@ export default class RunCommand extends HodeiCommand {
     const { args, flags } = await this.parse(RunCommand);
     if (flags.interactive && args.file === "-") throw new UsageError("`hodei run - -i` would read both the job and its input from stdin; give the job as a file (hodei run job.yaml -i)");
     if (flags.interactive && flags.detach) throw new UsageError("-i (--interactive) needs hodei run to stay and pass stdin to the job; it cannot be used with --detach");
-    const { job, source, warnings } = await resolveTarget(args.file, flags);
     const json = this.jsonEnabled();
     const tty = Boolean(process.stderr.isTTY) && !json;
-    if (!json) for (const w of warnings) process.stderr.write(`hodei: ${formatSpecWarning(w)}
-`);
-    // The working tree around the job's file (around this folder for a spec read from stdin).
-    const sourceBundle = flags["no-source"] ? Buffer.alloc(0) : (await makeSourceBundle(source === "<stdin>" ? join(process.cwd(), "-") : source)).data;
+    let warnings: SpecError[] = [];
+    let submit: (client: ControlClient) => Promise<Run>;
+    if (flags.repo) {
+      // A repository's job by name, at a commit of that repository: the controller has the definition.
+      if (args.file === "-" || /\.ya?ml$/i.test(args.file)) throw new UsageError(`with --repo, give the job's name (hodei jobs ls --repo ${flags.repo}), not a file`);
+      if (flags["no-source"]) throw new UsageError("--no-source has no meaning with --repo: the job runs in a checkout of the repository");
+      const env = parseEnvFlags(flags.env ?? []);
+      const repo = flags.repo;
+      submit = (c) => c.runJob({ repo, job: args.file, ref: flags.ref ?? "", env, idempotencyKey: randomUUID(), stdin: flags.interactive });
+    } else {
+      const resolved = await resolveTarget(args.file, flags);
+      warnings = resolved.warnings;
+      if (!json) for (const w of warnings) process.stderr.write(`hodei: ${formatSpecWarning(w)}\n`);
+      // The working tree around the job's file (around this folder for a spec read from stdin).
+      const source = resolved.source;
+      const sourceBundle = flags["no-source"] ? Buffer.alloc(0) : (await makeSourceBundle(source === "<stdin>" ? join(process.cwd(), "-") : source)).data;
+      submit = (c) => c.submitRun({ jobJson: JSON.stringify(resolved.job), source, idempotencyKey: randomUUID(), sourceBundle, stdin: flags.interactive });
+    }
     const client = await this.connect(flags.controller, { withAgent: true });
-    const submitted = await client.submitRun({ jobJson: JSON.stringify(job), source, idempotencyKey: randomUUID(), sourceBundle, stdin: flags.interactive });
+    const submitted = await submit(client);
+    const jobName = submitted.jobName;
     if (flags.detach) {
       if (!json) process.stdout.write(`${submitted.id}\n`);
       return withWarnings(runJson(submitted), warnings);
     }
     // In a pipe or CI the id is said once, so the run can be found afterwards.
     if (!tty && !json) process.stderr.write(`hodei: run ${submitted.id}\n`);
-    if (tty) process.stderr.write(`\x1b[2m▶ run ${submitted.id} · ${printable(job.metadata.name)} · ${colorState(submitted.state, true)}\x1b[0m\n`);
+    if (tty) process.stderr.write(`\x1b[2m▶ run ${submitted.id} · ${printable(jobName)} · ${colorState(submitted.state, true)}\x1b[0m\n`);
 
     let interrupts = 0;
     let signalled: NodeJS.Signals | undefined;

@@ -2,7 +2,6 @@
  * ControlService: what the CLI, the TUI and the Action call. Thin handlers over
  * the store; every error goes through toServiceError once.
  */
-import { createHash } from "node:crypto";
 import type { ServerWritableStream } from "@grpc/grpc-js";
 import type { Logger } from "pino";
 import type { ControlServiceServer, LogEvent, StreamLogsRequest } from "../../proto/gen/hodei/v1/control.js";
@@ -13,15 +12,14 @@ import { getRun, listRuns, insertRun, cancelQueued, requestCancel } from "../sto
 import { listAgents, setAgentState } from "../store/agents.js";
 import { validateDocument, formatSpecError, type JobDocument } from "../../schemas/load.js";
 import { agentToProto, runToProto } from "./convert.js";
-import { conflict, invalid, notAllowed, notFound, toServiceError } from "./errors.js";
+import { conflict, invalid, notFound, toServiceError } from "./errors.js";
 import { isTerminal, RUN_STATES, type RunState } from "../runs/transitions.js";
-import { status } from "@grpc/grpc-js";
-import type { RunRow } from "../store/schema.js";
 import { streamLogs } from "./stream-logs.js";
 import { writeStdinHandler } from "./write-stdin.js";
 import { listAttempts } from "../store/attempts.js";
 import { putSourceBundle } from "../store/sources.js";
 import { unaryHandler } from "./unary.js";
+import { checkManual, checkSecrets, idempotencyKey, requestHash, sameRequest } from "./submit-checks.js";
 
 export interface ControlDeps {
   store: Store;
@@ -38,47 +36,6 @@ const MAX_JOB_JSON = 1 << 20;
 /** As cli/source-bundle.ts: one message under gRPC's 16 MiB cap. */
 const MAX_SOURCE_BUNDLE = 15 * 1024 * 1024;
 const STATES = new Set<string>(RUN_STATES);
-/** Keys are client-made ids (the CLI sends a UUID); longer ones are refused, never cut (two cut keys could match). */
-const MAX_IDEMPOTENCY_KEY = 200;
-
-/** The key, checked; undefined when none was given. */
-function idempotencyKey(key: string): string | undefined {
-  if (key.length > MAX_IDEMPOTENCY_KEY) throw invalid(`idempotency_key is ${key.length} characters; the limit is ${MAX_IDEMPOTENCY_KEY}`);
-  return key || undefined;
-}
-
-/** What a key stands for: a retry must send the same request; another request under the key is a conflict. */
-const requestHash = (...parts: string[]): string => createHash("sha256").update(JSON.stringify(parts)).digest("hex");
-
-/** insertRun's answer for a key already used: the first run if the request is the same (rows from before hashes count as the same). */
-function sameRequest(run: RunRow, hash: string, key: string | undefined): RunRow {
-  if (run.request_hash !== null && run.request_hash !== hash) {
-    throw conflict(`idempotency key "${key}" was already used by run ${run.id} for a different request; use a new key for a new request`, status.ALREADY_EXISTS);
-  }
-  return run;
-}
-
-/** `triggers.manual: false` keeps a job to its push and schedule triggers (docs/specs.md). */
-function checkManual(job: JobDocument, what: string): void {
-  if (job.spec.triggers?.manual === false) {
-    throw notAllowed(`job ${job.metadata.name} has triggers.manual: false, so it cannot be ${what}; it runs only from its push or schedule triggers`, status.FAILED_PRECONDITION);
-  }
-}
-
-/**
- * Secrets cannot be injected yet (schemas/unbuilt.ts): a job that names some
- * is refused before a run exists, so it never runs without them.
- */
-function checkSecrets(job: JobDocument): void {
-  const names = job.spec.secrets ?? [];
-  if (names.length === 0) return;
-  throw notAllowed(
-    `job ${job.metadata.name} needs secrets (${names.join(", ")}), and secrets are not supported yet: Hodei cannot inject them, so it will not run the job without them. ` +
-      "Remove `secrets:` and pass the values another way (e.g. `hodei run FILE -e NAME`) until secrets are built",
-    status.FAILED_PRECONDITION,
-  );
-}
-
 export function controlService(deps: ControlDeps): ControlServiceServer {
   const { store, agents, hub, log } = deps;
   const db = store.db;

@@ -7,9 +7,12 @@ import type { Logger } from "pino";
 import type { GitOpsServiceServer, Job, Repo, RepoSync } from "../../proto/gen/hodei/v1/gitops.js";
 import type { Store } from "../store/db.js";
 import type { JobDefinitionRow, RepoRow } from "../store/schema.js";
-import { commitErrors, definitionsAt, deleteRepo, getRepoByName, insertRepo, listRepos, listSyncs, type NewRepo } from "../store/repos.js";
-import { lastRunsOfRepoJobs, listRuns } from "../store/runs.js";
-import { SyncError, type Syncer } from "../gitops/sync.js";
+import { commitErrors, definitionsAt, deleteRepo, getRepoByName, hasCommit, insertRepo, listRepos, listSyncs, putCommit, type NewRepo } from "../store/repos.js";
+import { insertRun, lastRunsOfRepoJobs, listRuns } from "../store/runs.js";
+import { readCommit, SyncError, type Syncer } from "../gitops/sync.js";
+import type { RunTrigger } from "../gitops/pushes.js";
+import type { JobDocument } from "../../schemas/load.js";
+import { checkManual, checkSecrets, idempotencyKey, requestHash, sameRequest } from "./submit-checks.js";
 import { redactUrl } from "../gitops/mirror.js";
 import { urlProblem } from "../gitops/urls.js";
 import { shortTriggers } from "../gitops/describe.js";
@@ -195,5 +198,66 @@ export function gitopsService(deps: GitOpsDeps): GitOpsServiceServer {
       const runs = await listRuns(db, { limit: 10, jobName: def.name, repoId: repo.id });
       return { ...jobView(repo, def), lastRun: runs[0] ? runToProto(runs[0]) : undefined, recentRuns: runs.map((r) => runToProto(r)) };
     }),
+
+    runJob: unary("RunJob", async (req) => {
+      const key = idempotencyKey(req.idempotencyKey);
+      const repo = await mustGet(req.repo);
+      const env = checkEnv(req.env);
+      const ref = req.ref || repo.branch;
+      if (ref.length > 255) throw invalid("ref is longer than 255 characters");
+      // The ref's head as it is now: sync first (a commit sha the mirror already has needs no fetch).
+      const mirror = await syncer.mirror(repo);
+      let commit = /^[0-9a-f]{40}$/.test(ref) && (await mirror.hasCommit(ref)) ? ref : undefined;
+      if (!commit) {
+        await syncOrExplain(repo, "manual");
+        commit = await mirror.resolveCommit(ref);
+      }
+      if (!commit) throw notFound(`branch, tag or commit ${ref.slice(0, 100)} in repository ${repo.name}`);
+      if (!(await hasCommit(db, repo.id, commit))) {
+        const r = await readCommit(mirror, repo, commit);
+        await putCommit(db, repo.id, commit, r.defs, r.errors);
+      }
+      const def = (await definitionsAt(db, repo.id, commit)).find((d) => d.name === req.job);
+      if (!def) {
+        const errors = (await commitErrors(db, repo.id, commit)) ?? [];
+        const hint = errors.length ? `; its definitions have errors:\n${errors.slice(0, 20).join("\n")}` : `; hodei jobs ls --repo ${repo.name} lists its jobs`;
+        throw new ApiError("not_found", `repository ${repo.name} defines no job ${req.job.slice(0, 100)} at ${ref.slice(0, 100)} (${commit.slice(0, 12)})${hint}`);
+      }
+      const job = def.job as JobDocument;
+      checkManual(job, "started by hand or through the API");
+      checkSecrets(job);
+      const withEnv: JobDocument = Object.keys(env).length ? { ...job, spec: { ...job.spec, env: { ...job.spec.env, ...env } } } : job;
+      const fullRef = ref.startsWith("refs/") || /^[0-9a-f]{40}$/.test(ref) ? ref : (await mirror.refs()).has(`refs/heads/${ref}`) ? `refs/heads/${ref}` : `refs/tags/${ref}`;
+      const trigger: RunTrigger = { event: "manual", repo: repo.name, ref: fullRef, commit, via: "api" };
+      const hash = requestHash("run-job", repo.id, def.name, commit, JSON.stringify(env), String(req.stdin));
+      const { run, created } = await insertRun(store, {
+        jobName: def.name,
+        job: withEnv,
+        selector: job.spec.selector ?? {},
+        priority: job.spec.priority ?? 0,
+        source: `${repo.name}@${commit.slice(0, 12)}:${def.file}`,
+        idempotencyKey: key,
+        requestHash: hash,
+        trigger,
+        repoId: repo.id,
+        stdin: req.stdin,
+      });
+      return runToProto(created ? run : sameRequest(run, hash, key));
+    }),
   };
+}
+
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+const MAX_ENV_VALUE = 32 * 1024;
+
+/** -e KEY=VALUE from the client, checked as the schema checks env:. */
+function checkEnv(env: Record<string, string>): Record<string, string> {
+  const keys = Object.keys(env);
+  if (keys.length > 200) throw invalid(`${keys.length} environment variables; the limit is 200`);
+  for (const k of keys) {
+    if (!ENV_NAME.test(k) || k.length > 256) throw invalid(`environment variable name "${k.slice(0, 100)}" must be letters, digits and _, not starting with a digit`);
+    if (env[k]!.length > MAX_ENV_VALUE || env[k]!.includes("\0")) throw invalid(`environment variable ${k}: its value is over ${MAX_ENV_VALUE} characters or holds a NUL byte`);
+    if (k.startsWith("HODEI_")) throw invalid(`environment variable ${k}: names starting with HODEI_ are set by Hodei`);
+  }
+  return env;
 }

@@ -119,6 +119,25 @@ export class Mirror {
     return refs;
   }
 
+  /**
+   * The commit a branch or tag name, a full ref or a (possibly short) sha
+   * names in the mirror; undefined when it names none. Branches win over tags
+   * of the same name, as in git.
+   */
+  async resolveCommit(ref: string): Promise<string | undefined> {
+    const refs = await this.refs();
+    for (const r of [ref, `refs/heads/${ref}`, `refs/tags/${ref}`]) {
+      const c = refs.get(r);
+      if (c) return c;
+    }
+    if (!/^[0-9a-f]{7,40}$/.test(ref)) return undefined;
+    try {
+      return (await this.git().raw(["rev-parse", "--verify", "--quiet", `${ref}^{commit}`])).trim() || undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
   /** True when the mirror has this commit. */
   async hasCommit(commit: string): Promise<boolean> {
     if (!/^[0-9a-f]{40}$/.test(commit)) return false;

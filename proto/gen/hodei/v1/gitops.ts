@@ -24,6 +24,24 @@ export const protobufPackage = "hodei.v1";
 
 export const protobufFileName = "hodei/v1/gitops.proto";
 
+export interface RunJobRequest {
+  repo: string;
+  job: string;
+  /** A branch or tag name, a full ref (refs/heads/…), or a commit sha; empty: the tracked branch. */
+  ref: string;
+  /** As SubmitRunRequest.idempotency_key. */
+  idempotencyKey: string;
+  /** Added to the job's environment (over its env:). */
+  env: { [key: string]: string };
+  /** The job's stdin comes from WriteStdin (hodei run -i). */
+  stdin: boolean;
+}
+
+export interface RunJobRequest_EnvEntry {
+  key: string;
+  value: string;
+}
+
 export interface AddRepoRequest {
   /** [a-z0-9][a-z0-9._-]*, at most 63 characters. */
   name: string;
@@ -135,6 +153,274 @@ export interface Job {
   /** Recent runs, newest first (GetJob only). */
   recentRuns: Run[];
 }
+
+function createBaseRunJobRequest(): RunJobRequest {
+  return { repo: "", job: "", ref: "", idempotencyKey: "", env: {}, stdin: false };
+}
+
+export const RunJobRequest: MessageFns<RunJobRequest> = {
+  encode(message: RunJobRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.repo !== "") {
+      writer.uint32(10).string(message.repo);
+    }
+    if (message.job !== "") {
+      writer.uint32(18).string(message.job);
+    }
+    if (message.ref !== "") {
+      writer.uint32(26).string(message.ref);
+    }
+    if (message.idempotencyKey !== "") {
+      writer.uint32(34).string(message.idempotencyKey);
+    }
+    globalThis.Object.entries(message.env).forEach(([key, value]: [string, string]) => {
+      RunJobRequest_EnvEntry.encode({ key: key as any, value }, writer.uint32(42).fork()).join();
+    });
+    if (message.stdin !== false) {
+      writer.uint32(48).bool(message.stdin);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RunJobRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRunJobRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.repo = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.job = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.ref = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.idempotencyKey = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            const entry5 = RunJobRequest_EnvEntry.decode(reader, reader.uint32());
+            if (entry5.value !== undefined) {
+              message.env[entry5.key] = entry5.value;
+            }
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.stdin = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RunJobRequest {
+    return {
+      repo: isSet(object.repo) ? globalThis.String(object.repo) : "",
+      job: isSet(object.job) ? globalThis.String(object.job) : "",
+      ref: isSet(object.ref) ? globalThis.String(object.ref) : "",
+      idempotencyKey: isSet(object.idempotencyKey)
+        ? globalThis.String(object.idempotencyKey)
+        : isSet(object.idempotency_key)
+        ? globalThis.String(object.idempotency_key)
+        : "",
+      env: isObject(object.env)
+        ? (globalThis.Object.entries(object.env) as [string, any][]).reduce(
+          (acc: { [key: string]: string }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, key, {
+              value: globalThis.String(value),
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
+        : {},
+      stdin: isSet(object.stdin) ? globalThis.Boolean(object.stdin) : false,
+    };
+  },
+
+  toJSON(message: RunJobRequest): unknown {
+    const obj: any = {};
+    if (message.repo !== "") {
+      obj.repo = message.repo;
+    }
+    if (message.job !== "") {
+      obj.job = message.job;
+    }
+    if (message.ref !== "") {
+      obj.ref = message.ref;
+    }
+    if (message.idempotencyKey !== "") {
+      obj.idempotencyKey = message.idempotencyKey;
+    }
+    if (message.env) {
+      const entries = globalThis.Object.entries(message.env) as [string, string][];
+      if (entries.length > 0) {
+        obj.env = {};
+        entries.forEach(([k, v]) => {
+          obj.env[k] = v;
+        });
+      }
+    }
+    if (message.stdin !== false) {
+      obj.stdin = message.stdin;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<RunJobRequest>): RunJobRequest {
+    return RunJobRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<RunJobRequest>): RunJobRequest {
+    const message = createBaseRunJobRequest();
+    message.repo = object.repo ?? "";
+    message.job = object.job ?? "";
+    message.ref = object.ref ?? "";
+    message.idempotencyKey = object.idempotencyKey ?? "";
+    message.env = (globalThis.Object.entries(object.env ?? {}) as [string, string][]).reduce(
+      (acc: { [key: string]: string }, [key, value]: [string, string]) => {
+        if (value !== undefined) {
+          acc[key] = globalThis.String(value);
+        }
+        return acc;
+      },
+      {},
+    );
+    message.stdin = object.stdin ?? false;
+    return message;
+  },
+};
+
+function createBaseRunJobRequest_EnvEntry(): RunJobRequest_EnvEntry {
+  return { key: "", value: "" };
+}
+
+export const RunJobRequest_EnvEntry: MessageFns<RunJobRequest_EnvEntry> = {
+  encode(message: RunJobRequest_EnvEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.key !== "") {
+      writer.uint32(10).string(message.key);
+    }
+    if (message.value !== "") {
+      writer.uint32(18).string(message.value);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RunJobRequest_EnvEntry {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRunJobRequest_EnvEntry();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.key = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.value = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RunJobRequest_EnvEntry {
+    return {
+      key: isSet(object.key) ? globalThis.String(object.key) : "",
+      value: isSet(object.value) ? globalThis.String(object.value) : "",
+    };
+  },
+
+  toJSON(message: RunJobRequest_EnvEntry): unknown {
+    const obj: any = {};
+    if (message.key !== "") {
+      obj.key = message.key;
+    }
+    if (message.value !== "") {
+      obj.value = message.value;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<RunJobRequest_EnvEntry>): RunJobRequest_EnvEntry {
+    return RunJobRequest_EnvEntry.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<RunJobRequest_EnvEntry>): RunJobRequest_EnvEntry {
+    const message = createBaseRunJobRequest_EnvEntry();
+    message.key = object.key ?? "";
+    message.value = object.value ?? "";
+    return message;
+  },
+};
 
 function createBaseAddRepoRequest(): AddRepoRequest {
   return {
@@ -1679,6 +1965,21 @@ export const GitOpsServiceService = {
     responseSerialize: (value: Job): Buffer => Buffer.from(Job.encode(value).finish()),
     responseDeserialize: (value: Buffer): Job => Job.decode(value),
   },
+  /**
+   * Runs a repository's job by name at the head commit of a branch or tag
+   * (the tracked branch by default), or at a commit; the repository is synced
+   * first so the head is current. Refused like SubmitRun for a job with
+   * triggers.manual: false or secrets. The run's trigger is event "manual".
+   */
+  runJob: {
+    path: "/hodei.v1.GitOpsService/RunJob" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: RunJobRequest): Buffer => Buffer.from(RunJobRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): RunJobRequest => RunJobRequest.decode(value),
+    responseSerialize: (value: Run): Buffer => Buffer.from(Run.encode(value).finish()),
+    responseDeserialize: (value: Buffer): Run => Run.decode(value),
+  },
 } as const;
 
 export interface GitOpsServiceServer extends UntypedServiceImplementation {
@@ -1689,6 +1990,13 @@ export interface GitOpsServiceServer extends UntypedServiceImplementation {
   removeRepo: handleUnaryCall<RemoveRepoRequest, Repo>;
   listJobs: handleUnaryCall<ListJobsRequest, ListJobsResponse>;
   getJob: handleUnaryCall<GetJobRequest, Job>;
+  /**
+   * Runs a repository's job by name at the head commit of a branch or tag
+   * (the tracked branch by default), or at a commit; the repository is synced
+   * first so the head is current. Refused like SubmitRun for a job with
+   * triggers.manual: false or secrets. The run's trigger is event "manual".
+   */
+  runJob: handleUnaryCall<RunJobRequest, Run>;
 }
 
 export interface GitOpsServiceClient extends Client {
@@ -1785,6 +2093,24 @@ export interface GitOpsServiceClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: Job) => void,
   ): ClientUnaryCall;
+  /**
+   * Runs a repository's job by name at the head commit of a branch or tag
+   * (the tracked branch by default), or at a commit; the repository is synced
+   * first so the head is current. Refused like SubmitRun for a job with
+   * triggers.manual: false or secrets. The run's trigger is event "manual".
+   */
+  runJob(request: RunJobRequest, callback: (error: ServiceError | null, response: Run) => void): ClientUnaryCall;
+  runJob(
+    request: RunJobRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: Run) => void,
+  ): ClientUnaryCall;
+  runJob(
+    request: RunJobRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: Run) => void,
+  ): ClientUnaryCall;
 }
 
 export const GitOpsServiceClient = makeGenericClientConstructor(
@@ -1814,6 +2140,10 @@ function longToNumber(int64: { toString(): string }): number {
     throw new globalThis.Error("Value is smaller than Number.MIN_SAFE_INTEGER");
   }
   return num;
+}
+
+function isObject(value: any): boolean {
+  return typeof value === "object" && value !== null;
 }
 
 function isSet(value: any): boolean {
