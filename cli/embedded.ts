@@ -165,8 +165,10 @@ export async function serveDaemon(dataDir: string): Promise<void> {
   const agent = spawn(
     process.execPath,
     [BIN, "agent", "--controller", controller.address, "--name", `local-${hostname()}`, "--labels", labels, "--slots", String(availableParallelism()), "--work-dir", join(dataDir, "work")],
-    { stdio: ["ignore", agentLog, agentLog], env: { ...process.env, HODEI_CONTROLLER: "" } },
+    // The IPC channel ties the agent to this process: it closes when we die, even by SIGKILL, and the agent then stops.
+    { stdio: ["ignore", agentLog, agentLog, "ipc"], env: { ...process.env, HODEI_CONTROLLER: "" } },
   );
+  agent.channel?.unref();
   closeSync(agentLog);
   process.stderr.write(`${new Date().toISOString()} embedded controller pid ${process.pid} listening on ${controller.address}, agent pid ${agent.pid}, idle exit after ${idle} ms\n`);
 

@@ -155,6 +155,35 @@ describe("the embedded daemon", () => {
   }, 120_000);
 });
 
+/** Gone: no such process, or a zombie nobody has reaped yet (it runs nothing). */
+function gone(pid: number): boolean {
+  if (!isAlive(pid)) return true;
+  try {
+    return readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.startsWith("Z");
+  } catch {
+    return true;
+  }
+}
+
+describe("the embedded daemon killed with SIGKILL", () => {
+  it("takes its agent with it, and the agent's running job: nothing is left orphaned", async () => {
+    const { dir, env } = dataDir();
+    const jobs = tempDir("hodei-orphan-jobs-");
+    const pidFile = join(jobs, "job.pid");
+    const r = await hodei(["run", jobFile(jobs, "orphan", `  run: echo $$ > ${pidFile}; sleep 300\n`), "--detach"], { env, timeoutMs: 110_000 });
+    expect(r.code).toBe(0);
+    const jobPid = await eventually(() => (existsSync(pidFile) && readFileSync(pidFile, "utf8").trim() ? Number(readFileSync(pidFile, "utf8")) : undefined), "the job to start", 60_000);
+    const daemon = await status(env);
+    const agentPid = Number([...readFileSync(join(dir, "daemon.log"), "utf8").matchAll(/agent pid (\d+)/g)].at(-1)?.[1]);
+    expect([isAlive(daemon.pid!), isAlive(agentPid), isAlive(jobPid)]).toEqual([true, true, true]);
+    process.kill(daemon.pid!, "SIGKILL");
+    // Polled, with a generous bound (the agent allows itself 15 s to cancel its runs).
+    await eventually(() => (gone(agentPid) ? true : undefined), "the orphaned agent to exit", 60_000);
+    await eventually(() => (gone(jobPid) ? true : undefined), "the orphaned agent's job to end", 60_000);
+    expect(readFileSync(join(dir, "agent.log"), "utf8")).toContain("its parent process exited");
+  }, 180_000);
+});
+
 describe("the embedded daemon's idle exit", () => {
   it("exits by itself after HODEI_EMBEDDED_IDLE with no runs and no calls, not while a run goes on", async () => {
     const { dir, env } = dataDir();
