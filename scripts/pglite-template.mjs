@@ -10,6 +10,7 @@ import { createHash } from "node:crypto";
 import { existsSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { join } from "node:path";
+import { performance } from "node:perf_hooks";
 
 const dist = fileURLToPath(new URL("../dist/", import.meta.url));
 const out = join(dist, "pglite-template");

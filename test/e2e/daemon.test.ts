@@ -67,6 +67,8 @@ describe("the embedded daemon", () => {
     expect(statSync(join(dir, "controller.sock")).mode & 0o777).toBe(0o600);
     const human = await hodei(["embedded", "status"], { env });
     expect(human.stdout.toString()).toContain(`pid      ${s.pid}`);
+    // Its new database is a copy of the build's template (dist/pglite-template), not a slow initdb.
+    expect(readFileSync(join(dir, "controller.log"), "utf8")).toContain("new database, copied from the template");
   });
 
   it("completes a --detach run and a rerun after the submitting hodei has exited", async () => {
