@@ -13,6 +13,9 @@ if (argv.length === 1 && (argv[0] === "--version" || argv[0] === "version")) {
 }
 
 const { execute, settings } = await import("@oclif/core");
+// Loaded before the command runs, not after: a module read once the embedded daemon has shut down
+// its controller could hang that process (seen: the read of this file never completing).
+const { flushOutput } = await import("../dist/cli/output.js");
 // bin/run.js always runs the compiled commands in dist/. Without this, oclif
 // looks for TypeScript sources whenever NODE_ENV is "test" or "development" and
 // prints warnings into stderr, which belongs to the job's bytes in `hodei run`.
@@ -22,6 +25,5 @@ await execute({ args: argv, dir: import.meta.url });
 // Commands close what they open; a stray handle (a gRPC channel's timer, a
 // PGlite worker) must not keep a finished command alive. But a pipe's writes
 // can still be pending (it holds 64 KiB): exit only once they have left.
-const { flushOutput } = await import("../dist/cli/output.js");
 await flushOutput();
 process.exit();
