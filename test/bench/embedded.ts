@@ -4,7 +4,7 @@
  * dir, the same store) plus one `hodei agent`, reached with `--controller`.
  * Prints a table on stderr and JSON on stdout (--out FILE writes the JSON).
  *
- *   - `hodei --version`, wall time of the whole process;
+ *   - `hodei --version`, wall time of the whole process, beside `node -e 0`;
  *   - a warm `hodei run examples/hello/.hodei/jobs/hello.yaml` on the embedded
  *     daemon (already running) and the same through `--controller`, taken in
  *     turns, and their ratio;
@@ -53,6 +53,16 @@ function timed(args: string[], env: NodeJS.ProcessEnv): Promise<number> {
     p.stderr.on("data", (d: Buffer) => (err += d.toString()));
     p.on("error", reject);
     p.on("close", (code) => (code === 0 ? resolve(now() - t0) : reject(new Error(`hodei ${args.join(" ")} exited ${code}:\n${err}`))));
+  });
+}
+
+/** `node -e 0`: wall milliseconds. */
+function nodeOnly(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const t0 = now();
+    const p = spawn(process.execPath, ["-e", "0"], { stdio: "ignore" });
+    p.on("error", reject);
+    p.on("close", () => resolve(now() - t0));
   });
 }
 
@@ -119,8 +129,13 @@ async function main(): Promise<void> {
   try {
     process.stderr.write(`bench:embedded: ${REPEAT} repeats, ${FRESH} fresh data dirs\n`);
     // hodei --version
+    // Its peer: Node starting and exiting, nothing loaded (no CLI can start faster).
     const version: number[] = [];
-    for (let i = 0; i < REPEAT; i++) version.push(await timed(["--version"], embeddedEnv));
+    const bareNode: number[] = [];
+    for (let i = 0; i < REPEAT; i++) {
+      version.push(await timed(["--version"], embeddedEnv));
+      bareNode.push(await nodeOnly());
+    }
 
     // The peer: a standalone controller on PGlite and one agent.
     const peerDir = join(work, "peer");
@@ -168,7 +183,7 @@ async function main(): Promise<void> {
       date: new Date().toISOString(),
       machine: { node: process.version, cpus: (await import("node:os")).availableParallelism() },
       repeats: REPEAT,
-      versionMs: { median: median(version), all: version },
+      versionMs: { median: median(version), bareNodeMedian: median(bareNode), ratio: median(version) / median(bareNode), all: version, bareNodeAll: bareNode },
       warmRunMs: { embedded: median(warm), viaController: median(viaController), ratio: median(warm) / median(viaController), embeddedAll: warm, viaControllerAll: viaController },
       freshRunMs: { median: median(fresh), all: fresh },
       idleMemory: memory,
@@ -187,7 +202,7 @@ async function main(): Promise<void> {
 }
 
 function printTable(r: {
-  versionMs: { median: number };
+  versionMs: { median: number; bareNodeMedian: number; ratio: number };
   warmRunMs: { embedded: number; viaController: number; ratio: number };
   freshRunMs: { median: number };
   idleMemory: { embeddedDaemonRssMB: number; embeddedAgentRssMB: number; peerControllerRssMB: number; peerAgentRssMB: number };
@@ -197,7 +212,8 @@ function printTable(r: {
   const lat = (p: Percentiles & { received: number }): string => `${p.p50.toFixed(1)} / ${p.p95.toFixed(1)} (${p.received} lines)`;
   const rows: [string, string, string][] = [
     ["", "embedded", "--controller peer"],
-    ["hodei --version ms (median)", r.versionMs.median.toFixed(0), ""],
+    ["hodei --version ms (median; peer: node -e 0)", r.versionMs.median.toFixed(0), `${r.versionMs.bareNodeMedian.toFixed(0)} (node -e 0)`],
+    ["  ratio --version / node -e 0", r.versionMs.ratio.toFixed(2), ""],
     ["warm hodei run hello ms (median)", r.warmRunMs.embedded.toFixed(0), r.warmRunMs.viaController.toFixed(0)],
     ["  ratio embedded / --controller", r.warmRunMs.ratio.toFixed(2), ""],
     ["fresh data dir hodei run hello ms (median)", r.freshRunMs.median.toFixed(0), ""],
