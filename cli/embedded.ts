@@ -14,10 +14,8 @@ import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, st
 import { homedir, hostname, availableParallelism } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { pino } from "pino";
 import { acquireDataDirLock, lockPathFor } from "../controller/datadir-lock.js";
-import { startController, type Controller } from "../controller/server.js";
-import { countClaimable } from "../controller/store/runs.js";
+import type { Controller } from "../controller/server.js";
 import { parseDuration } from "../schemas/durations.js";
 import { CliError, UsageError } from "./errors.js";
 
@@ -144,6 +142,8 @@ export async function serveDaemon(dataDir: string): Promise<void> {
   const logFile = openSync(join(dataDir, "controller.log"), "a", 0o600);
   let lastCall = Date.now();
   let controller: Controller;
+  // Loaded here, not at the top: every command imports this module to find the daemon, only the daemon runs it.
+  const [{ startController }, { countClaimable }, { pino }] = await Promise.all([import("../controller/server.js"), import("../controller/store/runs.js"), import("pino")]);
   try {
     // One local agent is all there will ever be: a run it cannot take fails at once.
     controller = await startController({
@@ -165,8 +165,10 @@ export async function serveDaemon(dataDir: string): Promise<void> {
   const agent = spawn(
     process.execPath,
     [BIN, "agent", "--controller", controller.address, "--name", `local-${hostname()}`, "--labels", labels, "--slots", String(availableParallelism()), "--work-dir", join(dataDir, "work")],
-    { stdio: ["ignore", agentLog, agentLog], env: { ...process.env, HODEI_CONTROLLER: "" } },
+    // The IPC channel ties the agent to this process: it closes when we die, even by SIGKILL, and the agent then stops.
+    { stdio: ["ignore", agentLog, agentLog, "ipc"], env: { ...process.env, HODEI_CONTROLLER: "" } },
   );
+  agent.channel?.unref();
   closeSync(agentLog);
   process.stderr.write(`${new Date().toISOString()} embedded controller pid ${process.pid} listening on ${controller.address}, agent pid ${agent.pid}, idle exit after ${idle} ms\n`);
 
@@ -183,7 +185,7 @@ export async function serveDaemon(dataDir: string): Promise<void> {
   const timer = setInterval(() => {
     if (checking) return;
     checking = true;
-    busy(controller)
+    busy(controller, countClaimable)
       .then((b) => {
         const now = Date.now();
         if (b) lastBusy = now;
@@ -214,7 +216,7 @@ export async function serveDaemon(dataDir: string): Promise<void> {
 }
 
 /** True while an agent runs something or something it could take is queued. */
-async function busy(c: Controller): Promise<boolean> {
+async function busy(c: Controller, countClaimable: typeof import("../controller/store/runs.js").countClaimable): Promise<boolean> {
   const sessions = c.agents.all();
   if (sessions.some((s) => s.running.size > 0)) return true;
   const queued = await Promise.all(sessions.map((s) => countClaimable(c.store.db, s.labels)));

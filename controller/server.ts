@@ -91,6 +91,7 @@ export async function startController(opts: StartOptions): Promise<Controller> {
         }),
       (s) => s.close(),
     ));
+  if (store.created) log.info({ dataDir: "dataDir" in o.database ? o.database.dataDir : undefined, from: store.created }, store.created === "template" ? "new database, copied from the template" : "new database, made by initdb");
   // Hear other processes on this database before anything can announce.
   await parts.start("bus", () => store.bus.start(), () => {});
 

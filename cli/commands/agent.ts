@@ -4,6 +4,8 @@ import { defaultLogger } from "../../agent/config.js";
 import { parseKillMethod, parseLabels } from "../../agent/parse.js";
 import { durationFlag, sizeFlag } from "../flags.js";
 
+/** After its parent died, how long the agent may take to cancel its runs before it simply exits. */
+const ORPHAN_EXIT_MS = 15_000;
 const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
 
 export default class AgentCommand extends Command {
@@ -11,7 +13,7 @@ export default class AgentCommand extends Command {
 
   static override description = `The agent connects out to the controller (it never listens), registers its name, labels and slots, and runs each assigned job in its own workspace and process group. Logs go to stderr.
 
-On SIGTERM or SIGINT it takes no new work, lets running jobs finish within --drain-timeout (then cancels them), waits for the controller to store their logs, and exits 0. A second signal cancels running jobs at once; a third exits immediately.`;
+On SIGTERM or SIGINT it takes no new work, lets running jobs finish within --drain-timeout (then cancels them), waits for the controller to store their logs, and exits 0. A second signal cancels running jobs at once; a third exits immediately. Started with a Node IPC channel (as the embedded controller starts its agent), it stops the same way, cancelling running jobs at once, when that channel closes: when its parent exits or is killed.`;
 
   static override examples = [
     "<%= config.bin %> agent --controller ci.example.com:7070 --labels os=linux,arch=amd64 --slots 4",
@@ -73,6 +75,21 @@ On SIGTERM or SIGINT it takes no new work, lets running jobs finish within --dra
     };
     process.on("SIGTERM", onSignal);
     process.on("SIGINT", onSignal);
+    // Started with an IPC channel (as the embedded daemon starts its agent), the agent lives only as
+    // long as its parent: the channel closes when the parent dies, even by SIGKILL, and the agent stops
+    // at once, cancelling its runs (their logs and results have nowhere to go). The channel does not
+    // keep the agent alive by itself.
+    let orphaned = false;
+    const onParentGone = (): void => {
+      orphaned = true;
+      if (agent) void agent.stop("its parent process exited");
+      // Bounded: a stop that waits for a controller that died with the parent must not keep us.
+      setTimeout(() => process.exit(1), ORPHAN_EXIT_MS).unref();
+    };
+    if (process.channel) {
+      process.channel.unref();
+      process.once("disconnect", onParentGone);
+    }
     try {
       agent = await startAgent(options);
     } catch (err) {
@@ -82,10 +99,12 @@ On SIGTERM or SIGINT it takes no new work, lets running jobs finish within --dra
       if (err instanceof ConfigError) this.error(err.message, { exit: 2 });
       throw err;
     }
-    if (pending) act(pending);
+    if (orphaned) void agent.stop("its parent process exited");
+    else if (pending) act(pending);
     await agent.closed;
     process.off("SIGTERM", onSignal);
     process.off("SIGINT", onSignal);
+    process.off("disconnect", onParentGone);
     // Everything is closed; if a stray handle still holds the event loop, do not hang on it.
     setTimeout(() => process.exit(0), 2_000).unref();
   }

@@ -1,9 +1,11 @@
 import { Kysely, PostgresDialect, sql } from "kysely";
 import pg from "pg";
-import { mkdirSync } from "node:fs";
+import { existsSync, mkdirSync } from "node:fs";
+import { join } from "node:path";
 import type { PGlite } from "@electric-sql/pglite";
 import type { Database } from "./schema.js";
 import { migrateToLatest } from "./migrate.js";
+import { seedFromTemplate, TEMPLATE_DIR } from "./template.js";
 import { InProcessBus, type Bus } from "../bus/bus.js";
 import { PostgresBus } from "../bus/postgres.js";
 import type { HodeiEvent } from "../bus/events.js";
@@ -19,6 +21,11 @@ export interface StoreOptions {
   pglite?: PGlite;
   /** Connections in the pg pool (PostgreSQL only). */
   poolSize?: number;
+  /**
+   * A fresh PGlite data dir starts as a copy of this one (default: the build's
+   * dist/pglite-template, when there); false: always initdb.
+   */
+  template?: string | false;
   /** Apply migrations on open (default true). */
   migrate?: boolean;
   /** How long the startup connection check waits for PostgreSQL (default 10 s). */
@@ -41,12 +48,22 @@ export interface Store {
   readonly dialect: "postgres" | "pglite";
   /** Where every write that changes a run announces it (controller/store/notify.ts). */
   readonly bus: Bus;
+  /** A PGlite data dir created by this open: copied from the template, or by initdb. */
+  readonly created?: "template" | "initdb";
   close(): Promise<void>;
 }
 
 // int8 and numeric come back as strings by default; our bigint columns are ids,
 // sequences and millisecond timestamps, all below 2^53, so parse them as numbers
 // where we read them (see queries) rather than globally mutating pg's parsers.
+
+/**
+ * PostgreSQL settings for an embedded (PGlite) database. PGlite keeps PostgreSQL's
+ * 128 MB of shared buffers, all of it resident in the process once started;
+ * one embedded controller's working set needs a fraction of that (and the OS
+ * caches the data files anyway): 16 MB cuts the daemon's memory by about 120 MB.
+ */
+export const PGLITE_SETTINGS: readonly string[] = ["shared_buffers=16MB"];
 
 export async function openStore(opts: StoreOptions): Promise<Store> {
   let store: Store;
@@ -84,10 +101,13 @@ export async function openStore(opts: StoreOptions): Promise<Store> {
     const { createPgConfig } = await import("@electric-sql/pglite/node-postgres");
     let pglite = opts.pglite;
     const owned = !pglite;
+    let created: Store["created"];
     if (!pglite) {
       if (!opts.dataDir) throw new Error("openStore needs databaseUrl, dataDir or pglite");
+      if (opts.template !== false && seedFromTemplate(opts.dataDir, opts.template ?? TEMPLATE_DIR)) created = "template";
+      else if (!existsSync(join(opts.dataDir, "PG_VERSION"))) created = "initdb";
       mkdirSync(opts.dataDir, { recursive: true });
-      pglite = await PGlite.create(opts.dataDir);
+      pglite = await PGlite.create(opts.dataDir, { startParams: [...PGlite.defaultStartParams, ...PGLITE_SETTINGS.flatMap((c) => ["-c", c])] });
     }
     // PGlite runs one query at a time: exactly one pool of size 1 for all SQL (see docs/architecture.md).
     const pool = new pg.Pool({ ...createPgConfig(pglite), max: 1 } as unknown as pg.PoolConfig);
@@ -98,6 +118,7 @@ export async function openStore(opts: StoreOptions): Promise<Store> {
       db,
       dialect: "pglite",
       bus,
+      created,
       close: async () => {
         await db.destroy();
         if (owned) await instance.close();

@@ -67,6 +67,8 @@ describe("the embedded daemon", () => {
     expect(statSync(join(dir, "controller.sock")).mode & 0o777).toBe(0o600);
     const human = await hodei(["embedded", "status"], { env });
     expect(human.stdout.toString()).toContain(`pid      ${s.pid}`);
+    // Its new database is a copy of the build's template (dist/pglite-template), not a slow initdb.
+    expect(readFileSync(join(dir, "controller.log"), "utf8")).toContain("new database, copied from the template");
   });
 
   it("completes a --detach run and a rerun after the submitting hodei has exited", async () => {
@@ -153,6 +155,35 @@ describe("the embedded daemon", () => {
     expect(after.running).toBe(true);
     expect(after.pid).not.toBe(before.pid);
   }, 120_000);
+});
+
+/** Gone: no such process, or a zombie nobody has reaped yet (it runs nothing). */
+function gone(pid: number): boolean {
+  if (!isAlive(pid)) return true;
+  try {
+    return readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.startsWith("Z");
+  } catch {
+    return true;
+  }
+}
+
+describe("the embedded daemon killed with SIGKILL", () => {
+  it("takes its agent with it, and the agent's running job: nothing is left orphaned", async () => {
+    const { dir, env } = dataDir();
+    const jobs = tempDir("hodei-orphan-jobs-");
+    const pidFile = join(jobs, "job.pid");
+    const r = await hodei(["run", jobFile(jobs, "orphan", `  run: echo $$ > ${pidFile}; sleep 300\n`), "--detach"], { env, timeoutMs: 110_000 });
+    expect(r.code).toBe(0);
+    const jobPid = await eventually(() => (existsSync(pidFile) && readFileSync(pidFile, "utf8").trim() ? Number(readFileSync(pidFile, "utf8")) : undefined), "the job to start", 60_000);
+    const daemon = await status(env);
+    const agentPid = Number([...readFileSync(join(dir, "daemon.log"), "utf8").matchAll(/agent pid (\d+)/g)].at(-1)?.[1]);
+    expect([isAlive(daemon.pid!), isAlive(agentPid), isAlive(jobPid)]).toEqual([true, true, true]);
+    process.kill(daemon.pid!, "SIGKILL");
+    // Polled, with a generous bound (the agent allows itself 15 s to cancel its runs).
+    await eventually(() => (gone(agentPid) ? true : undefined), "the orphaned agent to exit", 60_000);
+    await eventually(() => (gone(jobPid) ? true : undefined), "the orphaned agent's job to end", 60_000);
+    expect(readFileSync(join(dir, "agent.log"), "utf8")).toContain("its parent process exited");
+  }, 180_000);
 });
 
 describe("the embedded daemon's idle exit", () => {
