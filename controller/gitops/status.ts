@@ -30,7 +30,7 @@ import type { Logger } from "pino";
 import type { HodeiEvent } from "../bus/events.js";
 import type { Store } from "../store/db.js";
 import type { CommitStatusRow, RepoRow, RunRow } from "../store/schema.js";
-import { getRepo } from "../store/repos.js";
+import { getRepo, listRepos } from "../store/repos.js";
 import { getRun } from "../store/runs.js";
 import { claimStatus, getStatus, recordAttempt, runsMissingStatus, statusFailures, supersedePending, takeOverStale, type NewCommitStatus } from "../store/statuses.js";
 import { isTerminal } from "../runs/transitions.js";
@@ -320,7 +320,8 @@ export class StatusReporter {
     const run = async (): Promise<void> => {
       const db = this.opts.store.db;
       try {
-        for (const id of await runsMissingStatus(db, this.o.sweepWindowMs, Math.max(1, this.o.maxQueued - this.queued))) await this.forRun(id);
+        const ours = (await listRepos(db)).filter((r) => this.targetOf(r)).map((r) => r.id);
+        for (const id of await runsMissingStatus(db, ours, this.o.sweepWindowMs, Math.max(1, this.o.maxQueued - this.queued))) await this.forRun(id);
         for (const row of await takeOverStale(db, this.o.owner, this.o.leaseMs, Math.max(1, this.o.maxQueued - this.queued))) {
           const repo = await getRepo(db, row.repo_id);
           const target = repo && this.targetOf(repo);

@@ -93,14 +93,17 @@ export async function takeOverStale(db: Db, owner: string, leaseMs: number, limi
 }
 
 /**
- * Runs of repos with a token, created within the last `windowMs`, that have no
- * status row for where they are: no final row once they ended, no pending row
- * before. What a sweep posts when the controller that should have was down.
+ * Runs of these repos that name a commit, created within the last `windowMs`,
+ * with no status row for where they are: no final row once they ended, no
+ * pending row before. What a sweep posts when the controller that should have
+ * was down.
  */
-export async function runsMissingStatus(db: Db, windowMs: number, limit: number): Promise<string[]> {
+export async function runsMissingStatus(db: Db, repoIds: readonly string[], windowMs: number, limit: number): Promise<string[]> {
+  if (repoIds.length === 0) return [];
   const r = await sql<{ id: string }>`
-    select r.id from runs r join repos p on p.id = r.repo_id
-    where p.token is not null
+    select r.id from runs r
+    where r.repo_id in (${sql.join(repoIds)})
+      and r.trigger ->> 'commit' is not null
       and r.created_at > now() - ${windowMs} * interval '1 millisecond'
       and not exists (
         select 1 from commit_statuses c
