@@ -12,6 +12,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest
 import type { GetRepoRequest, Repo } from "../../../proto/gen/hodei/v1/gitops.js";
 import { gitopsService } from "../../../controller/api/gitops.js";
 import { StatusReporter, type StatusReporterOptions } from "../../../controller/gitops/status.js";
+import { startController, type Controller } from "../../../controller/server.js";
 import { Syncer } from "../../../controller/gitops/sync.js";
 import type { Push, PushOutcome } from "../../../controller/gitops/pushes.js";
 import { finishAttempt } from "../../../controller/store/attempts.js";
@@ -330,5 +331,38 @@ describe.each(DIALECTS)("commit statuses with two controllers on one database (%
     } finally {
       await Promise.all(reporters.map((r) => r.stop()));
     }
+  });
+});
+
+describe("commit statuses in the assembled controller", () => {
+  let gh: FakeGitHub;
+  let store: TestStore;
+  let controller: Controller | undefined;
+
+  beforeAll(async () => {
+    gh = await startFakeGitHub();
+    store = await createTestStore("pglite");
+  });
+  afterAll(async () => {
+    await controller?.stop();
+    await gh?.close();
+    await store?.dispose();
+  });
+
+  it("posts to the API of --github-api-url for a run of a repo on its host", async () => {
+    controller = await startController({ store, listen: "127.0.0.1:0", logger: log, githubApiUrl: gh.url });
+    const rp = (await insertRepo(store.db, { name: "assembled", url: "https://127.0.0.1/acme/assembled", branch: "main", path: ".hodei", platform: false, token: TOKEN, pollIntervalMs: 0 }))!;
+    const commit = "e".repeat(40);
+    await insertRun(store, {
+      jobName: "build",
+      job: { name: "build" },
+      selector: { only: "nobody" },
+      priority: 0,
+      source: "assembled",
+      trigger: { event: "push", repo: rp.name, ref: "refs/heads/main", commit },
+      repoId: rp.id,
+    });
+    await vi.waitFor(() => expect(gh.posted).toHaveLength(1));
+    expect(gh.posted[0]).toMatchObject({ owner: "acme", repo: "assembled", sha: commit, body: { state: "pending", context: "hodei/build", description: "queued" } });
   });
 });
