@@ -32,7 +32,7 @@ import type { Store } from "../store/db.js";
 import type { CommitStatusRow, RepoRow, RunRow } from "../store/schema.js";
 import { getRepo, listRepos } from "../store/repos.js";
 import { getRun } from "../store/runs.js";
-import { claimStatus, getStatus, recordAttempt, runsMissingStatus, statusFailures, supersedePending, takeOverStale, type NewCommitStatus } from "../store/statuses.js";
+import { claimStatus, getStatus, recordAttempt, releaseClaims, runsMissingStatus, statusFailures, supersedePending, takeOverStale, type NewCommitStatus } from "../store/statuses.js";
 import { isTerminal } from "../runs/transitions.js";
 import { DEFAULT_GITHUB_API_URL, githubHost, parseGitHubRepo, type GitHubRepo } from "./github-repo.js";
 import { SKIPPED_DESCRIPTION, oneLine, statusText } from "./status-text.js";
@@ -140,12 +140,17 @@ export class StatusReporter {
     }
   }
 
-  /** Stops listening and abandons waits; claims not posted are taken over by a sweep once their lease ends. */
+  /**
+   * Stops listening and abandons waits, then releases the claims not posted
+   * so the next sweep (a peer's, or ours after a restart) posts them; after a
+   * crash they are taken over once their lease runs out instead.
+   */
   async stop(): Promise<void> {
     this.unsubscribe?.();
     clearInterval(this.sweepTimer);
     this.stopping.abort();
     await Promise.allSettled([...this.tasks]);
+    await releaseClaims(this.opts.store.db, this.o.owner).catch((err: unknown) => this.opts.log.warn({ err }, "could not release commit status claims; they are taken over when their lease ends"));
   }
 
   /** Resolves once nothing is queued, posting or sweeping here (tests). */
@@ -265,13 +270,15 @@ export class StatusReporter {
           failure = toBackoff(err);
         }
         const last = !failure.retryable || attempt >= this.o.attempts;
-        await recordAttempt(db, row.key, this.o.owner, last ? "failed" : "todo", failure.message);
+        const backoff = Math.min(this.o.maxBackoffMs, this.o.minBackoffMs * 2 ** (attempt - 1));
+        const waitMs = failure.waitMs !== undefined ? Math.min(this.o.maxRetryAfterMs, Math.max(failure.waitMs, backoff)) : backoff / 2 + Math.random() * (backoff / 2);
+        // The lease covers the wait and the next attempt, so no sweep takes the row over meanwhile.
+        const held = await recordAttempt(db, row.key, this.o.owner, last ? "failed" : "todo", failure.message, this.o.leaseMs + waitMs);
         if (last) {
           log.warn({ attempt, error: failure.message }, "could not post a commit status; gave up");
           return;
         }
-        const backoff = Math.min(this.o.maxBackoffMs, this.o.minBackoffMs * 2 ** (attempt - 1));
-        const waitMs = failure.waitMs !== undefined ? Math.min(this.o.maxRetryAfterMs, Math.max(failure.waitMs, backoff)) : backoff / 2 + Math.random() * (backoff / 2);
+        if (!held) return;
         log.info({ attempt, error: failure.message, retryInMs: Math.round(waitMs) }, "could not post a commit status; retrying");
         await sleep(waitMs, AbortSignal.any([this.stopping.signal, waits.signal]));
       }

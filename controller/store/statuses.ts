@@ -49,13 +49,20 @@ export async function getStatus(db: Db, key: string): Promise<CommitStatusRow | 
 
 /**
  * Records one posting attempt of a status `owner` holds: `error` null when it
- * was posted; `outcome` posted or failed when done, todo while retrying.
+ * was posted; `outcome` posted or failed when done, todo while retrying (the
+ * lease then runs `leaseMs` from now, so a long wait does not lose it).
  * False when the row is no longer the owner's to change.
  */
-export async function recordAttempt(db: Db, key: string, owner: string, outcome: CommitStatusOutcome, error: string | null): Promise<boolean> {
+export async function recordAttempt(db: Db, key: string, owner: string, outcome: CommitStatusOutcome, error: string | null, leaseMs = 0): Promise<boolean> {
   const r = await db
     .updateTable("commit_statuses")
-    .set((eb) => ({ outcome, attempts: eb("attempts", "+", 1), last_error: error, updated_at: sql<Date>`now()` }))
+    .set((eb) => ({
+      outcome,
+      attempts: eb("attempts", "+", 1),
+      last_error: error,
+      updated_at: sql<Date>`now()`,
+      ...(outcome === "todo" && leaseMs > 0 ? { lease_until: sql<Date>`now() + ${leaseMs} * interval '1 millisecond'` } : {}),
+    }))
     .where("key", "=", key)
     .where("owner", "=", owner)
     .where("outcome", "=", "todo")
@@ -69,6 +76,16 @@ export async function supersedePending(db: Db, runId: string): Promise<void> {
     .updateTable("commit_statuses")
     .set({ outcome: "superseded", updated_at: sql<Date>`now()` })
     .where("key", "=", `run/${runId}/pending`)
+    .where("outcome", "=", "todo")
+    .execute();
+}
+
+/** Ends the leases `owner` holds on statuses not yet posted, so a sweep (here or in a peer) takes them over at once. */
+export async function releaseClaims(db: Db, owner: string): Promise<void> {
+  await db
+    .updateTable("commit_statuses")
+    .set({ lease_until: sql<Date>`now() - interval '1 millisecond'` })
+    .where("owner", "=", owner)
     .where("outcome", "=", "todo")
     .execute();
 }

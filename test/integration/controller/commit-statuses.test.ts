@@ -18,6 +18,7 @@ import type { Push, PushOutcome } from "../../../controller/gitops/pushes.js";
 import { finishAttempt } from "../../../controller/store/attempts.js";
 import { openStore, type Store } from "../../../controller/store/db.js";
 import { insertRepo } from "../../../controller/store/repos.js";
+import { claimStatus, getStatus } from "../../../controller/store/statuses.js";
 import { claimRuns, insertRun, markStarted } from "../../../controller/store/runs.js";
 import type { RepoRow, RunRow } from "../../../controller/store/schema.js";
 import { DIALECTS, createTestDatabase, createTestStore, type TestStore } from "../../helpers/db.js";
@@ -247,14 +248,14 @@ describe.each(DIALECTS)("commit statuses (%s)", (dialect) => {
     expect(forCommit(commit)).toHaveLength(1);
   });
 
-  it("takes over a claim whose poster stopped before posting, once its lease ran out", async () => {
+  it("a reporter stopped while it waits to retry releases its claim, and the next one posts it", async () => {
     const rp = await repo();
     const commit = sha();
     gh.failAlways(503);
-    // The first controller claims, fails, and is stopped while it waits to retry; its lease is short.
-    const first = reporter({ leaseMs: 1, minBackoffMs: 60_000, maxBackoffMs: 60_000, attempts: 5 });
+    // Its backoff is a minute: without the release, the claim would be its own for that long.
+    const first = reporter({ minBackoffMs: 60_000, maxBackoffMs: 60_000, attempts: 5 });
     await pushRun(rp, commit);
-    await vi.waitFor(() => expect(forCommit(commit)).toHaveLength(1));
+    await vi.waitFor(async () => expect(await first.errors(rp.id)).toEqual([expect.stringContaining("retrying (attempt 1): HTTP 503")]));
     await first.stop();
     gh.failAlways(undefined);
     const second = reporter();
@@ -264,6 +265,20 @@ describe.each(DIALECTS)("commit statuses (%s)", (dialect) => {
       [503, "pending"],
       [201, "pending"],
     ]);
+    expect(await second.errors(rp.id)).toEqual([]);
+  });
+
+  it("takes over a claim left by a controller that died before posting, once its lease ran out", async () => {
+    const rp = await repo();
+    const commit = sha();
+    const run = await pushRun(rp, commit);
+    // What a controller that crashed right after claiming leaves behind (its lease: 1 ms).
+    await claimStatus(store.db, { key: `run/${run.id}/pending`, repoId: rp.id, runId: run.id, commit, context: "hodei/unit-tests", state: "pending", description: "queued" }, "dead", 1);
+    const r = reporter();
+    await vi.waitFor(() => expect(forCommit(commit)).toHaveLength(1));
+    await r.idle();
+    expect(forCommit(commit)[0]).toMatchObject({ answered: 201, body: { state: "pending", context: "hodei/unit-tests", description: "queued" } });
+    expect(await getStatus(store.db, `run/${run.id}/pending`)).toMatchObject({ outcome: "posted", attempts: 1 });
   });
 });
 
