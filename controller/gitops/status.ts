@@ -14,8 +14,8 @@
  * row (store/statuses.ts); every controller hears every run event and tries,
  * and only the insert that wins posts. A sweep (at start, after a bus resync,
  * then every minute) posts what no one claimed (every controller was down when
- * the run changed) and takes over claims whose poster's lease ran out (it
- * stopped before posting or giving up).
+ * the run changed) and takes over claims whose poster's lease ran out (it died
+ * before posting or giving up; a retry renews the lease, a clean stop ends it).
  *
  * Ordering: GitHub shows the newest status of a context, so a pending posted
  * after the final one would stick. The final status supersedes a pending not
