@@ -4,6 +4,7 @@
  */
 import { homedir } from "node:os";
 import { join } from "node:path";
+import { DEFAULT_GITHUB_API_URL } from "./gitops/github-repo.js";
 
 export interface ControllerOptions {
   databaseUrl?: string;
@@ -29,6 +30,8 @@ export interface ControllerOptions {
   mirrorsDir?: string;
   /** The most stdin bytes one run may be sent (`hodei run -i`; default 64 MiB). */
   maxStdinBytes?: number;
+  /** GitHub's REST API, where commit statuses go (default https://api.github.com; Enterprise: https://HOST/api/v3). */
+  githubApiUrl?: string;
 }
 
 export interface CompiledControllerOptions {
@@ -45,6 +48,7 @@ export interface CompiledControllerOptions {
   handshakeTimeoutMs: number;
   mirrorsDir: string;
   maxStdinBytes: number;
+  githubApiUrl: string;
 }
 
 export const DEFAULT_LISTEN = "127.0.0.1:7070";
@@ -81,7 +85,18 @@ export function compileControllerOptions(o: ControllerOptions): CompiledControll
   if (!(Number.isInteger(handshake) && handshake >= 100 && handshake <= 600_000)) throw new ConfigError(`handshake timeout must be 100ms..10m, got ${handshake}ms`);
   const maxStdin = o.maxStdinBytes ?? DEFAULT_MAX_STDIN_BYTES;
   if (!(Number.isInteger(maxStdin) && maxStdin >= 0)) throw new ConfigError(`max stdin size must be a whole number of bytes, got ${maxStdin}`);
+  const githubApiUrl = o.githubApiUrl ?? DEFAULT_GITHUB_API_URL;
+  let api: URL | undefined;
+  try {
+    api = new URL(githubApiUrl);
+  } catch {
+    api = undefined;
+  }
+  if (!api || !/^https?:$/.test(api.protocol) || api.username || api.password || api.search || api.hash) {
+    throw new ConfigError(`invalid GitHub API URL "${githubApiUrl}": expected https://api.github.com or, for GitHub Enterprise, https://HOST/api/v3`);
+  }
   return {
+    githubApiUrl: githubApiUrl.replace(/\/+$/, ""),
     maxStdinBytes: maxStdin,
     agentLostAfter: lostAfter,
     maxAgentSlots: maxSlots,

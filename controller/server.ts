@@ -16,6 +16,7 @@ import { gitopsService } from "./api/gitops.js";
 import { Syncer } from "./gitops/sync.js";
 import { pushesFromSync } from "./gitops/pushes.js";
 import { startPoller } from "./gitops/poller.js";
+import { StatusReporter } from "./gitops/status.js";
 import { openStore, type Store } from "./store/db.js";
 import { Dispatcher } from "./runs/dispatcher.js";
 import { LogHub } from "./logs/hub.js";
@@ -115,8 +116,18 @@ export async function startController(opts: StartOptions): Promise<Controller> {
   const onCall = opts.onClientCall;
   const handlers = onCall ? wrapCalls(control, onCall) : control;
   server.addService(ControlServiceService, handlers);
-  const syncer = new Syncer(store.db, o.mirrorsDir, log, pushesFromSync(store, log));
-  const gitops = gitopsService({ store, syncer, log });
+  // Commit statuses back to GitHub for runs of GitHub repos with a token (off the run's path; once across controllers).
+  const statuses = await parts.start(
+    "commit statuses",
+    () => {
+      const r = new StatusReporter({ store, log: log.child({ part: "commit-status" }), apiUrl: o.githubApiUrl });
+      r.start();
+      return r;
+    },
+    (r) => r.stop(),
+  );
+  const syncer = new Syncer(store.db, o.mirrorsDir, log, pushesFromSync(store, log, statuses.onPushOutcome));
+  const gitops = gitopsService({ store, syncer, log, statusErrors: (repoId) => statuses.errors(repoId) });
   server.addService(GitOpsServiceService, onCall ? wrapCalls(gitops, onCall) : gitops);
   const host = opts.socket ? `unix:${opts.socket}` : o.host.includes(":") ? `[${o.host}]` : o.host;
   const bindTo = opts.socket ? host : `${host}:${o.port}`;

@@ -24,6 +24,7 @@ export default class ControllerCommand extends HodeiCommand {
     "max-agent-slots": Flags.integer({ description: "the most slots an agent gets, whatever it declares", default: DEFAULT_MAX_AGENT_SLOTS }),
     "mirrors-dir": Flags.string({ description: "where repository mirrors are kept (default: DATA_DIR/mirrors, or ~/.cache/hodei/mirrors with --database-url)", env: "HODEI_MIRRORS_DIR" }),
     "max-stdin": sizeFlag({ description: "the most stdin one run may be sent with hodei run -i, e.g. 64Mi (default: 64Mi)" }),
+    "github-api-url": Flags.string({ description: "GitHub's REST API, where commit statuses of runs from GitHub repos go; for GitHub Enterprise https://HOST/api/v3", default: "https://api.github.com", env: "HODEI_GITHUB_API_URL" }),
     "handshake-timeout": Flags.integer({ description: "milliseconds a new connection may take to complete its HTTP/2 preface before it is closed", default: DEFAULT_HANDSHAKE_TIMEOUT_MS }),
   };
 
@@ -55,6 +56,7 @@ export default class ControllerCommand extends HodeiCommand {
         handshakeTimeoutMs: flags["handshake-timeout"],
         maxStdinBytes: flags["max-stdin"],
         mirrorsDir: flags["mirrors-dir"],
+        githubApiUrl: flags["github-api-url"],
       });
     } catch (err) {
       onSignal();

@@ -25,7 +25,7 @@ export interface GitOpsDeps {
   syncer: Syncer;
   log: Logger;
   /** Commit statuses that could not be posted, per repo id, newest first (gitops/status.ts). */
-  statusErrors?: (repoId: string) => string[];
+  statusErrors?: (repoId: string) => string[] | Promise<string[]>;
 }
 
 export const REPO_NAME = /^[a-z0-9][a-z0-9._-]{0,62}$/;
@@ -102,10 +102,11 @@ export function gitopsService(deps: GitOpsDeps): GitOpsServiceServer {
 
   async function view(r: RepoRow, detail: boolean): Promise<Repo> {
     const head = r.last_sync_commit ?? "";
-    const [errors, defs, syncs] = await Promise.all([
+    const [errors, defs, syncs, statusErrors] = await Promise.all([
       head ? commitErrors(db, r.id, head) : Promise.resolve(undefined),
       head ? definitionsAt(db, r.id, head) : Promise.resolve([]),
       listSyncs(db, r.id, detail ? 10 : 1),
+      detail && deps.statusErrors ? deps.statusErrors(r.id) : [],
     ]);
     const toSync = (s: (typeof syncs)[number]): RepoSync => ({ startedAtMs: ms(s.started_at), durationMs: s.duration_ms, via: s.via, commit: s.commit ?? "", error: s.error ?? "" });
     return {
@@ -123,7 +124,7 @@ export function gitopsService(deps: GitOpsDeps): GitOpsServiceServer {
       errors: errors ?? [],
       jobs: defs.length,
       recentSyncs: detail ? syncs.map(toSync) : [],
-      statusErrors: detail ? (deps.statusErrors?.(r.id) ?? []) : [],
+      statusErrors,
     };
   }
 

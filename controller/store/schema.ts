@@ -195,6 +195,31 @@ export interface ScheduleTicksTable {
   claimed_at: ColumnType<Date, Date | string | undefined, Date | string>;
 }
 
+/** A commit status Hodei posts to GitHub, claimed once (store/statuses.ts, migrations/009_commit_statuses.ts). */
+export interface CommitStatusesTable {
+  /** run/<id>/pending, run/<id>/final or skip/<repo>/<commit>/<job>. */
+  key: string;
+  repo_id: Int8;
+  run_id: ColumnType<string | null, string | number | bigint | null | undefined, string | number | bigint | null>;
+  commit: string;
+  /** hodei/JOB */
+  context: string;
+  state: CommitStatusState;
+  description: string;
+  outcome: ColumnType<CommitStatusOutcome, CommitStatusOutcome | undefined, CommitStatusOutcome>;
+  /** The reporter posting it (until lease_until). */
+  owner: string;
+  lease_until: Timestamp;
+  attempts: Generated<number>;
+  last_error: string | null;
+  created_at: ColumnType<Date, Date | string | undefined, Date | string>;
+  updated_at: ColumnType<Date, Date | string | undefined, Date | string>;
+}
+
+/** GitHub's commit status states. */
+export type CommitStatusState = "pending" | "success" | "failure" | "error";
+export type CommitStatusOutcome = "todo" | "posted" | "failed" | "superseded";
+
 export interface Database {
   runs: RunsTable;
   run_attempts: RunAttemptsTable;
@@ -209,6 +234,7 @@ export interface Database {
   repo_syncs: RepoSyncsTable;
   schedule_ticks: ScheduleTicksTable;
   stdin_chunks: StdinChunksTable;
+  commit_statuses: CommitStatusesTable;
 }
 
 export type RunRow = Selectable<RunsTable>;
@@ -222,3 +248,4 @@ export type RepoRow = Selectable<ReposTable>;
 export type RepoSyncRow = Selectable<RepoSyncsTable>;
 export type JobDefinitionRow = Selectable<JobDefinitionsTable>;
 export type ScheduleTickRow = Selectable<ScheduleTicksTable>;
+export type CommitStatusRow = Selectable<CommitStatusesTable>;
