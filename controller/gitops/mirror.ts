@@ -37,6 +37,10 @@ function gitEnv(token?: string | null): Record<string, string> {
     GIT_SSH_COMMAND: process.env.GIT_SSH_COMMAND ?? "ssh -o BatchMode=yes -o StrictHostKeyChecking=accept-new",
     LC_ALL: "C",
   };
+  // Nothing here is interactive: an editor, pager or askpass the operator's
+  // shell (or npm, which sets EDITOR) exports is never needed, and simple-git
+  // refuses to run with them set ("Use of EDITOR is not permitted").
+  for (const k of Object.keys(env)) if (/^(GIT_)?(EDITOR|VISUAL|SEQUENCE_EDITOR|PAGER|ASKPASS)$|^SSH_ASKPASS$/i.test(k)) delete env[k];
   if (token) {
     env.GIT_CONFIG_COUNT = "1";
     env.GIT_CONFIG_KEY_0 = "http.extraHeader";
