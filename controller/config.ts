@@ -29,6 +29,8 @@ export interface ControllerOptions {
   mirrorsDir?: string;
   /** The most stdin bytes one run may be sent (`hodei run -i`; default 64 MiB). */
   maxStdinBytes?: number;
+  /** A schedule tick missed (controller down) fires once while younger than this (default 1 h); 0: never catch up. */
+  scheduleCatchUpMs?: number;
 }
 
 export interface CompiledControllerOptions {
@@ -45,6 +47,8 @@ export interface CompiledControllerOptions {
   handshakeTimeoutMs: number;
   mirrorsDir: string;
   maxStdinBytes: number;
+  /** The scheduler's catch-up window (always positive: 0 was turned into SCHEDULE_ON_TIME_MS). */
+  scheduleCatchUpMs: number;
 }
 
 export const DEFAULT_LISTEN = "127.0.0.1:7070";
@@ -52,6 +56,13 @@ export const DEFAULT_MAX_AGENT_SLOTS = 256;
 export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 10_000;
 /** Stdin is stored in the database until the run is deleted: enough for a data file piped in, not a disk image. */
 export const DEFAULT_MAX_STDIN_BYTES = 64 * 1024 * 1024;
+
+export const DEFAULT_SCHEDULE_CATCH_UP_MS = 60 * 60_000;
+/**
+ * `--schedule-catch-up 0` (never catch up) still lets a tick fire when the
+ * loop wakes for it a little late (a busy host, a slow database): within this.
+ */
+export const SCHEDULE_ON_TIME_MS = 15_000;
 
 export class ConfigError extends Error {
   override name = "ConfigError";
@@ -81,7 +92,10 @@ export function compileControllerOptions(o: ControllerOptions): CompiledControll
   if (!(Number.isInteger(handshake) && handshake >= 100 && handshake <= 600_000)) throw new ConfigError(`handshake timeout must be 100ms..10m, got ${handshake}ms`);
   const maxStdin = o.maxStdinBytes ?? DEFAULT_MAX_STDIN_BYTES;
   if (!(Number.isInteger(maxStdin) && maxStdin >= 0)) throw new ConfigError(`max stdin size must be a whole number of bytes, got ${maxStdin}`);
+  const catchUp = o.scheduleCatchUpMs ?? DEFAULT_SCHEDULE_CATCH_UP_MS;
+  if (!(Number.isFinite(catchUp) && catchUp >= 0 && catchUp <= 7 * 24 * 60 * 60_000)) throw new ConfigError(`schedule catch-up must be 0..7d, got ${catchUp}ms`);
   return {
+    scheduleCatchUpMs: Math.max(catchUp, SCHEDULE_ON_TIME_MS),
     maxStdinBytes: maxStdin,
     agentLostAfter: lostAfter,
     maxAgentSlots: maxSlots,

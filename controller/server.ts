@@ -16,6 +16,8 @@ import { gitopsService } from "./api/gitops.js";
 import { Syncer } from "./gitops/sync.js";
 import { pushesFromSync } from "./gitops/pushes.js";
 import { startPoller } from "./gitops/poller.js";
+import { repoScheduledJobs, startTickHousekeeping } from "./gitops/scheduled-jobs.js";
+import { Scheduler, type Clock } from "./scheduler/scheduler.js";
 import { openStore, type Store } from "./store/db.js";
 import { Dispatcher } from "./runs/dispatcher.js";
 import { LogHub } from "./logs/hub.js";
@@ -53,6 +55,8 @@ export interface StartOptions extends ControllerOptions {
   socket?: string;
   /** Called at the start of every ControlService call (the embedded daemon's idle clock). */
   onClientCall?: () => void;
+  /** The schedule loop's clock (tests). */
+  scheduleClock?: Clock;
 }
 
 /** Every handler of `service`, calling `before` first (the embedded daemon's idle clock). */
@@ -160,6 +164,28 @@ export async function startController(opts: StartOptions): Promise<Controller> {
     log.info({ address: http.address }, "http listening");
   }
   await parts.start("poller", () => startPoller(store.db, syncer, log), (stop) => stop());
+  // Schedules: the jobs at each repo's head; a sync may have changed them, so it wakes the loop.
+  await parts.start(
+    "scheduler",
+    async () => {
+      const scheduler = new Scheduler({
+        store,
+        jobs: repoScheduledJobs(store.db, log).jobs,
+        catchUpWindowMs: o.scheduleCatchUpMs,
+        clock: opts.scheduleClock,
+        onFired: (job, tick, runId) => log.info({ job, tick: tick.toISOString(), run: runId }, "schedule started a run"),
+        onError: (err, job) => log.warn({ err, job }, "schedule pass failed"),
+      });
+      const unsubscribe = syncer.onSynced(() => scheduler.poke());
+      await scheduler.start();
+      return { scheduler, unsubscribe };
+    },
+    async ({ scheduler, unsubscribe }) => {
+      unsubscribe();
+      await scheduler.stop();
+    },
+  );
+  await parts.start("schedule housekeeping", () => startTickHousekeeping(store.db, log), (stop) => stop());
   // Runs queued while no controller was up are placed as soon as agents connect; wake once anyway.
   dispatcher.wake();
 

@@ -23,6 +23,9 @@ export default class ControllerCommand extends HodeiCommand {
     http: Flags.string({ description: "HOST:PORT for /healthz and /readyz", env: "HODEI_HTTP" }),
     "max-agent-slots": Flags.integer({ description: "the most slots an agent gets, whatever it declares", default: DEFAULT_MAX_AGENT_SLOTS }),
     "max-stdin": sizeFlag({ description: "the most stdin one run may be sent with hodei run -i, e.g. 64Mi (default: 64Mi)" }),
+    "schedule-catch-up": durationFlag({
+      description: "a schedule tick missed while no controller was up fires once if it is younger than this; 0: never catch up (default: 1h)",
+    }),
     "handshake-timeout": Flags.integer({ description: "milliseconds a new connection may take to complete its HTTP/2 preface before it is closed", default: DEFAULT_HANDSHAKE_TIMEOUT_MS }),
   };
 
@@ -53,6 +56,7 @@ export default class ControllerCommand extends HodeiCommand {
         maxAgentSlots: flags["max-agent-slots"],
         handshakeTimeoutMs: flags["handshake-timeout"],
         maxStdinBytes: flags["max-stdin"],
+        scheduleCatchUpMs: flags["schedule-catch-up"],
       });
     } catch (err) {
       onSignal();
