@@ -42,6 +42,8 @@ export interface Controller {
   readonly agents: AgentRegistry;
   /** HOST:PORT of the HTTP health endpoints, when enabled. */
   readonly httpAddress?: string;
+  /** The schedule loop (tests wait for its passes). */
+  readonly scheduler: Scheduler;
   stop(): Promise<void>;
 }
 
@@ -165,7 +167,7 @@ export async function startController(opts: StartOptions): Promise<Controller> {
   }
   await parts.start("poller", () => startPoller(store.db, syncer, log), (stop) => stop());
   // Schedules: the jobs at each repo's head; a sync may have changed them, so it wakes the loop.
-  await parts.start(
+  const { scheduler } = await parts.start(
     "scheduler",
     async () => {
       const scheduler = new Scheduler({
@@ -193,5 +195,5 @@ export async function startController(opts: StartOptions): Promise<Controller> {
     await parts.releaseAll();
     log.info("controller stopped");
   };
-  return { address, store, dispatcher, agents, httpAddress, stop };
+  return { address, store, dispatcher, agents, httpAddress, scheduler, stop };
 }

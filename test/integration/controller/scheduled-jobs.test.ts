@@ -14,6 +14,7 @@ import { sql } from "kysely";
 import { pino } from "pino";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { Scheduler, type Clock } from "../../../controller/scheduler/scheduler.js";
+import { FakeClock, MIN, nextMinute } from "../../helpers/fake-clock.js";
 import { repoScheduledJobs, scheduleKey, scheduledSince, type ScheduleTrigger } from "../../../controller/gitops/scheduled-jobs.js";
 import { Syncer } from "../../../controller/gitops/sync.js";
 import { insertRepo } from "../../../controller/store/repos.js";
@@ -21,36 +22,8 @@ import { openStore, type Store } from "../../../controller/store/db.js";
 import type { RepoRow } from "../../../controller/store/schema.js";
 import { createTestStore, DIALECTS, type Dialect, type TestStore } from "../../helpers/db.js";
 
-const MIN = 60_000;
 const log = pino({ level: "silent" });
 
-/** Time stands still until the test moves it; timers fire in order as it passes them. */
-class FakeClock implements Clock {
-  private timers = new Set<{ at: number; fn: () => void }>();
-  constructor(public t: number) {}
-  now = (): Date => new Date(this.t);
-  setTimer = (fn: () => void, ms: number): (() => void) => {
-    const timer = { at: this.t + ms, fn };
-    this.timers.add(timer);
-    return () => void this.timers.delete(timer);
-  };
-  async advance(to: number, schedulers: Scheduler[]): Promise<void> {
-    for (;;) {
-      const due = [...this.timers].filter((x) => x.at <= to);
-      if (due.length === 0) break;
-      const at = Math.min(...due.map((x) => x.at));
-      this.t = Math.max(this.t, at);
-      for (const x of due.filter((d) => d.at === at)) {
-        this.timers.delete(x);
-        x.fn();
-      }
-      await Promise.all(schedulers.map((s) => s.settled()));
-    }
-    this.t = Math.max(this.t, to);
-  }
-}
-
-const nextMinute = (t: number): number => Math.floor(t / MIN) * MIN + MIN;
 
 function jobYaml(name: string, schedule: string[] | undefined, extra = ""): string {
   return [
