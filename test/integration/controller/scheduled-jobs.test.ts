@@ -189,6 +189,35 @@ describe.each(DIALECTS)("scheduled jobs from a repository (%s)", (dialect: Diale
     }
   });
 
+  it("a job removed and added again does not fire a tick it missed while it was gone", async () => {
+    const g = new GitRepo();
+    g.commit({ "back.yaml": jobYaml("back", ["* * * * *"]) });
+    const repo = await addRepo(g);
+    const clock = await clockAtSince(repo, ["back"]);
+    const boundary = nextMinute(clock.t);
+    const s = scheduler(store, clock, { only: `repo/${repo.id}/` });
+    await s.start();
+    await clock.advance(boundary + 1_000, [s]);
+    expect(ticksOf(await runsOf(repo), "back")).toEqual([new Date(boundary).toISOString()]);
+    await s.stop();
+
+    // Gone, then back: the sync that brings it back is recorded at boundary + 3.5 min (the clock's time).
+    g.commit({ "back.yaml": undefined });
+    await syncer.sync(repo, "manual");
+    g.commit({ "back.yaml": jobYaml("back", ["* * * * *"]) });
+    await syncer.sync(repo, "manual");
+    const returned = boundary + 3 * MIN + 30_000;
+    await sql`update repo_syncs set started_at = ${new Date(returned)} where id = (select max(id) from repo_syncs where repo_id = ${repo.id})`.execute(store.db);
+    expect((await scheduledSince(store.db, repo.id, ["back"])).get("back")).toEqual(new Date(returned));
+    // The last claim is the boundary's; the 3-minute tick is due by the catch-up rule, but the job was not there then.
+    clock.t = returned;
+    const s2 = scheduler(store, clock, { only: `repo/${repo.id}/` });
+    await s2.start();
+    expect(await runsOf(repo)).toHaveLength(1);
+    await clock.advance(boundary + 4 * MIN + 1_000, [s2]);
+    expect(ticksOf(await runsOf(repo), "back")).toEqual([boundary, boundary + 4 * MIN].map((t) => new Date(t).toISOString()));
+  });
+
   it("a newly added job does not fire a tick from before it appeared; the jobs that were there do", async () => {
     const g = new GitRepo();
     g.commit({ "old.yaml": jobYaml("old", ["* * * * *"]) });
