@@ -130,9 +130,14 @@ describe.each(DIALECTS)("scheduled jobs from a repository (%s)", (dialect: Diale
     return new FakeClock(Math.max(...[...since.values()].map((d) => d.getTime())));
   }
 
-  it("a `* * * * *` job starts exactly one run per minute boundary, at the head commit, with a schedule trigger", async () => {
+  it("a `* * * * *` job starts exactly one run per minute boundary, at the head commit, with a schedule trigger; a job with secrets none", async () => {
     const g = new GitRepo();
-    const head = g.commit({ "tick.yaml": jobYaml("tick", ["* * * * *"]), "other.yaml": jobYaml("not-scheduled", undefined) });
+    // Beside it: a job with no schedule, and one needing secrets (not scheduled: Hodei cannot inject them yet).
+    const head = g.commit({
+      "tick.yaml": jobYaml("tick", ["* * * * *"]),
+      "other.yaml": jobYaml("not-scheduled", undefined),
+      "secret.yaml": jobYaml("needs-secret", ["* * * * *"], "  secrets: [API_TOKEN]"),
+    });
     const repo = await addRepo(g);
     const clock = await clockAtSince(repo, ["tick"]);
     const boundary = nextMinute(clock.t);
