@@ -32,6 +32,8 @@ export interface ControllerOptions {
   maxStdinBytes?: number;
   /** GitHub's REST API, where commit statuses go (default https://api.github.com; Enterprise: https://HOST/api/v3). */
   githubApiUrl?: string;
+  /** A schedule tick missed (controller down) fires once while younger than this (default 1 h); 0: never catch up. */
+  scheduleCatchUpMs?: number;
 }
 
 export interface CompiledControllerOptions {
@@ -49,6 +51,8 @@ export interface CompiledControllerOptions {
   mirrorsDir: string;
   maxStdinBytes: number;
   githubApiUrl: string;
+  /** The scheduler's catch-up window (always positive: 0 was turned into SCHEDULE_ON_TIME_MS). */
+  scheduleCatchUpMs: number;
 }
 
 export const DEFAULT_LISTEN = "127.0.0.1:7070";
@@ -56,6 +60,13 @@ export const DEFAULT_MAX_AGENT_SLOTS = 256;
 export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 10_000;
 /** Stdin is stored in the database until the run is deleted: enough for a data file piped in, not a disk image. */
 export const DEFAULT_MAX_STDIN_BYTES = 64 * 1024 * 1024;
+
+export const DEFAULT_SCHEDULE_CATCH_UP_MS = 60 * 60_000;
+/**
+ * `--schedule-catch-up 0` (never catch up) still lets a tick fire when the
+ * loop wakes for it a little late (a busy host, a slow database): within this.
+ */
+export const SCHEDULE_ON_TIME_MS = 15_000;
 
 export class ConfigError extends Error {
   override name = "ConfigError";
@@ -95,8 +106,11 @@ export function compileControllerOptions(o: ControllerOptions): CompiledControll
   if (!api || !/^https?:$/.test(api.protocol) || api.username || api.password || api.search || api.hash) {
     throw new ConfigError(`invalid GitHub API URL "${githubApiUrl}": expected https://api.github.com or, for GitHub Enterprise, https://HOST/api/v3`);
   }
+  const catchUp = o.scheduleCatchUpMs ?? DEFAULT_SCHEDULE_CATCH_UP_MS;
+  if (!(Number.isFinite(catchUp) && catchUp >= 0 && catchUp <= 7 * 24 * 60 * 60_000)) throw new ConfigError(`schedule catch-up must be 0..7d, got ${catchUp}ms`);
   return {
     githubApiUrl: githubApiUrl.replace(/\/+$/, ""),
+    scheduleCatchUpMs: Math.max(catchUp, SCHEDULE_ON_TIME_MS),
     maxStdinBytes: maxStdin,
     agentLostAfter: lostAfter,
     maxAgentSlots: maxSlots,

@@ -17,6 +17,8 @@ import { Syncer } from "./gitops/sync.js";
 import { pushesFromSync } from "./gitops/pushes.js";
 import { startPoller } from "./gitops/poller.js";
 import { StatusReporter } from "./gitops/status.js";
+import { repoScheduledJobs, startTickHousekeeping } from "./gitops/scheduled-jobs.js";
+import { Scheduler, type Clock } from "./scheduler/scheduler.js";
 import { openStore, type Store } from "./store/db.js";
 import { Dispatcher } from "./runs/dispatcher.js";
 import { LogHub } from "./logs/hub.js";
@@ -41,6 +43,8 @@ export interface Controller {
   readonly agents: AgentRegistry;
   /** HOST:PORT of the HTTP health endpoints, when enabled. */
   readonly httpAddress?: string;
+  /** The schedule loop (tests wait for its passes). */
+  readonly scheduler: Scheduler;
   stop(): Promise<void>;
 }
 
@@ -54,6 +58,8 @@ export interface StartOptions extends ControllerOptions {
   socket?: string;
   /** Called at the start of every ControlService call (the embedded daemon's idle clock). */
   onClientCall?: () => void;
+  /** The schedule loop's clock (tests). */
+  scheduleClock?: Clock;
 }
 
 /** Every handler of `service`, calling `before` first (the embedded daemon's idle clock). */
@@ -172,6 +178,28 @@ export async function startController(opts: StartOptions): Promise<Controller> {
     log.info({ address: http.address }, "http listening");
   }
   await parts.start("poller", () => startPoller(store.db, syncer, log), (stop) => stop());
+  // Schedules: the jobs at each repo's head; a sync may have changed them, so it wakes the loop.
+  const { scheduler } = await parts.start(
+    "scheduler",
+    async () => {
+      const scheduler = new Scheduler({
+        store,
+        jobs: repoScheduledJobs(store.db, log).jobs,
+        catchUpWindowMs: o.scheduleCatchUpMs,
+        clock: opts.scheduleClock,
+        onFired: (job, tick, runId) => log.info({ job, tick: tick.toISOString(), run: runId }, "schedule started a run"),
+        onError: (err, job) => log.warn({ err, job }, "schedule pass failed"),
+      });
+      const unsubscribe = syncer.onSynced(() => scheduler.poke());
+      await scheduler.start();
+      return { scheduler, unsubscribe };
+    },
+    async ({ scheduler, unsubscribe }) => {
+      unsubscribe();
+      await scheduler.stop();
+    },
+  );
+  await parts.start("schedule housekeeping", () => startTickHousekeeping(store.db, log), (stop) => stop());
   // Runs queued while no controller was up are placed as soon as agents connect; wake once anyway.
   dispatcher.wake();
 
@@ -179,5 +207,5 @@ export async function startController(opts: StartOptions): Promise<Controller> {
     await parts.releaseAll();
     log.info("controller stopped");
   };
-  return { address, store, dispatcher, agents, httpAddress, stop };
+  return { address, store, dispatcher, agents, httpAddress, scheduler, stop };
 }

@@ -25,6 +25,9 @@ export default class ControllerCommand extends HodeiCommand {
     "mirrors-dir": Flags.string({ description: "where repository mirrors are kept (default: DATA_DIR/mirrors, or ~/.cache/hodei/mirrors with --database-url)", env: "HODEI_MIRRORS_DIR" }),
     "max-stdin": sizeFlag({ description: "the most stdin one run may be sent with hodei run -i, e.g. 64Mi (default: 64Mi)" }),
     "github-api-url": Flags.string({ description: "GitHub's REST API, where commit statuses of runs from GitHub repos go; for GitHub Enterprise https://HOST/api/v3", default: "https://api.github.com", env: "HODEI_GITHUB_API_URL" }),
+    "schedule-catch-up": durationFlag({
+      description: "a schedule tick missed while no controller was up fires once if it is younger than this; 0: never catch up (default: 1h)",
+    }),
     "handshake-timeout": Flags.integer({ description: "milliseconds a new connection may take to complete its HTTP/2 preface before it is closed", default: DEFAULT_HANDSHAKE_TIMEOUT_MS }),
   };
 
@@ -57,6 +60,7 @@ export default class ControllerCommand extends HodeiCommand {
         maxStdinBytes: flags["max-stdin"],
         mirrorsDir: flags["mirrors-dir"],
         githubApiUrl: flags["github-api-url"],
+        scheduleCatchUpMs: flags["schedule-catch-up"],
       });
     } catch (err) {
       onSignal();

@@ -91,6 +91,14 @@ export class Syncer {
     private readonly onChanges?: (repo: RepoRow, changes: RefChange[], mirror: Mirror, hints: readonly PushHint[]) => Promise<void>,
   ) {}
 
+  private readonly synced = new Set<(repo: RepoRow, r: SyncResult) => void>();
+
+  /** Calls `fn` after every successful sync (the scheduler re-reads the jobs); returns the unsubscribe. */
+  onSynced(fn: (repo: RepoRow, r: SyncResult) => void): () => void {
+    this.synced.add(fn);
+    return () => void this.synced.delete(fn);
+  }
+
   /** Hints given to sync() calls whose sync has not started yet, per repo. */
   private readonly hints = new Map<string, PushHint[]>();
 
@@ -146,7 +154,15 @@ export class Syncer {
       const durationMs = performance.now() - t0;
       await recordSync(this.db, repo.id, { startedAt, durationMs, via, commit: r.head });
       this.log.info({ repo: repo.name, via, head: r.head, changes: r.changes.length, errors: r.errors.length, ms: Math.round(durationMs) }, "repo synced");
-      return { ...r, durationMs };
+      const result = { ...r, durationMs };
+      for (const fn of this.synced) {
+        try {
+          fn(repo, result);
+        } catch (err) {
+          this.log.warn({ err, repo: repo.name }, "a sync listener failed");
+        }
+      }
+      return result;
     } catch (err) {
       const message = err instanceof Error ? err.message : String(err);
       await recordSync(this.db, repo.id, { startedAt, durationMs: performance.now() - t0, via, error: message }).catch(() => {});

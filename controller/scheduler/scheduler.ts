@@ -20,6 +20,7 @@
  * time: a long wait (a yearly job) is a chain of short ones, which also picks
  * up jobs that changed and a wall clock that was set.
  */
+import type { ScheduleEntry } from "../../schemas/types.js";
 import type { Writer } from "../store/runs.js";
 import { claimTick, lastClaimedTicks } from "../store/schedules.js";
 import { DEFAULT_CATCH_UP_WINDOW_MS, dueTicks, nextFire } from "./ticks.js";
@@ -27,14 +28,19 @@ import { DEFAULT_CATCH_UP_WINDOW_MS, dueTicks, nextFire } from "./ticks.js";
 export interface ScheduledJob {
   /** Names the job definition, stable across restarts and controllers (the claim's key). */
   key: string;
-  /** Five-field cron expressions; a tick is an instant any of them fires at (two firing at once are one tick). */
-  cron: readonly string[];
-  /** IANA time zone of `cron` (default UTC). */
+  /**
+   * Five-field cron expressions, each a string (in `timezone`) or with its own
+   * time zone, as in a job's `triggers.schedule`; a tick is an instant any of
+   * them fires at (two firing at once are one tick).
+   */
+  cron: readonly ScheduleEntry[];
+  /** IANA time zone of the entries that name none (default UTC). */
   timezone?: string;
   /**
    * When the job (its schedule) came to exist: ticks at or before it never
-   * fire. Default: when this scheduler first saw the job. Only matters until
-   * the job's first claimed tick.
+   * fire, even if the job has older claimed ticks (a job removed and added
+   * again counts from its return). Default: when this scheduler first saw the
+   * job, which only matters until the job's first claimed tick.
    */
   since?: Date;
   /** Creates the tick's run through `w` (inside the claim's transaction) and returns its id. */
@@ -70,6 +76,11 @@ export interface SchedulerOptions {
   onFired?: (jobKey: string, tick: Date, runId: string) => void;
   /** A pass, a job's schedule or a claim failed; the loop goes on. */
   onError?: (err: unknown, jobKey?: string) => void;
+}
+
+/** Each entry of the job as [expression, time zone]. */
+export function entries(job: Pick<ScheduledJob, "cron" | "timezone">): [string, string | undefined][] {
+  return job.cron.map((e) => (typeof e === "string" ? [e, job.timezone] : [e.cron, e.timezone ?? job.timezone]));
 }
 
 export class Scheduler {
@@ -160,12 +171,12 @@ export class Scheduler {
     for (const job of jobs) {
       if (this.stopped) break;
       if (!this.firstSeen.has(job.key)) this.firstSeen.set(job.key, now);
-      const since = job.since ?? this.firstSeen.get(job.key)!;
-      const last = claimed.get(job.key) ?? since;
+      const c = claimed.get(job.key);
+      const last = job.since ? (c && c > job.since ? c : job.since) : (c ?? this.firstSeen.get(job.key)!);
       try {
         let due: Date | undefined;
-        for (const expr of job.cron) {
-          const [t] = dueTicks(expr, job.timezone, last, now, this.windowMs);
+        for (const [expr, tz] of entries(job)) {
+          const [t] = dueTicks(expr, tz, last, now, this.windowMs);
           if (t && (!due || t > due)) due = t;
         }
         if (due) {
@@ -173,8 +184,8 @@ export class Scheduler {
           const r = await claimTick(this.opts.store, job.key, tick, (w) => job.submit(w, tick));
           if (r.claimed) this.opts.onFired?.(job.key, tick, r.runId);
         }
-        for (const expr of job.cron) {
-          const t = nextFire(expr, job.timezone, now);
+        for (const [expr, tz] of entries(job)) {
+          const t = nextFire(expr, tz, now);
           if (t) next = Math.min(next, t.getTime());
         }
       } catch (err) {

@@ -20,6 +20,7 @@ const FLAGS: Array<{ flag: string; rows: readonly GrammarRow[]; flags: Flags; re
   { flag: "max-unacked-logs", rows: SIZES, flags: AgentCommand.flags, required: ["--controller", "127.0.0.1:7070"] },
   { flag: "heartbeat-interval", rows: DURATIONS, flags: ControllerCommand.flags, required: [] },
   { flag: "unschedulable-after", rows: DURATIONS, flags: ControllerCommand.flags, required: [] },
+  { flag: "schedule-catch-up", rows: DURATIONS, flags: ControllerCommand.flags, required: [] },
   { flag: "deadline", rows: DURATIONS, flags: AgentsDrain.flags, required: [] },
 ];
 
