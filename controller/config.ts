@@ -3,6 +3,7 @@
  * compileControllerOptions() → CompiledControllerOptions.
  */
 import { homedir } from "node:os";
+import type { NewRepo } from "./store/repos.js";
 import { join } from "node:path";
 import { DEFAULT_GITHUB_API_URL } from "./gitops/github-repo.js";
 
@@ -26,6 +27,8 @@ export interface ControllerOptions {
   maxAgentSlots?: number;
   /** A connection that has not completed its HTTP/2 preface within this is closed (default 10 s). */
   handshakeTimeoutMs?: number;
+  /** Repositories from the config file (gitops/config-repos.ts), registered or updated at start. */
+  repos?: NewRepo[];
   /** Where repository mirrors are kept (default: DATA_DIR/mirrors, or the user's cache folder with PostgreSQL). */
   mirrorsDir?: string;
   /** The most stdin bytes one run may be sent (`hodei run -i`; default 64 MiB). */

@@ -15,6 +15,7 @@ import { GitOpsServiceService } from "../proto/gen/hodei/v1/gitops.js";
 import { gitopsService } from "./api/gitops.js";
 import { Syncer } from "./gitops/sync.js";
 import { pushesFromSync } from "./gitops/pushes.js";
+import { applyConfigRepos } from "./gitops/config-repos.js";
 import { startPoller } from "./gitops/poller.js";
 import { StatusReporter } from "./gitops/status.js";
 import { repoScheduledJobs, startTickHousekeeping } from "./gitops/scheduled-jobs.js";
@@ -133,6 +134,7 @@ export async function startController(opts: StartOptions): Promise<Controller> {
     (r) => r.stop(),
   );
   const syncer = new Syncer(store.db, o.mirrorsDir, log, pushesFromSync(store, log, statuses.onPushOutcome));
+  if (opts.repos?.length) await applyConfigRepos(store.db, syncer, opts.repos, log);
   const gitops = gitopsService({ store, syncer, log, statusErrors: (repoId) => statuses.errors(repoId) });
   server.addService(GitOpsServiceService, onCall ? wrapCalls(gitops, onCall) : gitops);
   const host = opts.socket ? `unix:${opts.socket}` : o.host.includes(":") ? `[${o.host}]` : o.host;

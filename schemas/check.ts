@@ -18,29 +18,35 @@ import { KINDS, type AnyDocument, type JobDocument, type Kind } from "./types.js
 
 export type { Issue } from "./messages.js";
 
-const ajv = new Ajv2020({
-  allErrors: true, // report every problem, not the first
-  strict: true, // a typo in our own schemas fails on first compile (the fixture tests compile each)
-  strictRequired: false, // the run/command oneOf names properties defined one level up
-  strictTuples: false, // command: prefixItems says what command[0] is, items the open-ended arguments
-  allowUnionTypes: true, // cpu is number | string
-  verbose: true, // errors carry data and parentSchema, which the messages need
-  useDefaults: true, // priority: 0
-  code: { optimize: false }, // halves compile time (CLI start-up); validation speed does not matter here
-});
-for (const [name, fn] of Object.entries(FORMATS)) {
-  ajv.addFormat(name, {
-    type: "string",
-    validate: (s: string) => {
-      try {
-        fn(s);
-        return true;
-      } catch {
-        return false;
-      }
-    },
+/** An Ajv with Hodei's options and formats (the job documents' and the controller config's validator). */
+export function createAjv(): Ajv2020 {
+  const ajv = new Ajv2020({
+    allErrors: true, // report every problem, not the first
+    strict: true, // a typo in our own schemas fails on first compile (the fixture tests compile each)
+    strictRequired: false, // the run/command oneOf names properties defined one level up
+    strictTuples: false, // command: prefixItems says what command[0] is, items the open-ended arguments
+    allowUnionTypes: true, // cpu is number | string
+    verbose: true, // errors carry data and parentSchema, which the messages need
+    useDefaults: true, // priority: 0
+    code: { optimize: false }, // halves compile time (CLI start-up); validation speed does not matter here
   });
+  for (const [name, fn] of Object.entries(FORMATS)) {
+    ajv.addFormat(name, {
+      type: "string",
+      validate: (s: string) => {
+        try {
+          fn(s);
+          return true;
+        } catch {
+          return false;
+        }
+      },
+    });
+  }
+  return ajv;
 }
+
+const ajv = createAjv();
 
 const SCHEMAS = {
   Job: jobSchema,

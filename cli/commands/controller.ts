@@ -4,6 +4,22 @@ import { startController } from "../../controller/server.js";
 import { ConfigError, DEFAULT_HANDSHAKE_TIMEOUT_MS, DEFAULT_MAX_AGENT_SLOTS } from "../../controller/config.js";
 import { CliError, UsageError } from "../errors.js";
 import { durationFlag, sizeFlag } from "../flags.js";
+import { parseControllerConfig } from "../../schemas/controller-config.js";
+import { resolveConfigRepos } from "../../controller/gitops/config-repos.js";
+import { readFile } from "node:fs/promises";
+
+/** The repositories of a --config file; every problem with it is a usage error (exit 2). */
+async function readConfigRepos(file: string): Promise<Awaited<ReturnType<typeof resolveConfigRepos>>> {
+  let text: string;
+  try {
+    text = await readFile(file, "utf8");
+  } catch (err) {
+    throw new ConfigError(`cannot read the config file ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+  const { config, errors } = parseControllerConfig(text, file);
+  if (!config) throw new ConfigError(`invalid config file:\n${errors.join("\n")}`);
+  return resolveConfigRepos(config.repos ?? [], file);
+}
 
 export default class ControllerCommand extends HodeiCommand {
   static override summary = "Run a controller: the gRPC API for agents and the CLI, over PostgreSQL or an embedded PGlite.";
@@ -22,6 +38,7 @@ export default class ControllerCommand extends HodeiCommand {
     "start-deadline": durationFlag({ description: "an assignment its agent has not started after this long is taken back and placed again (default: 2m)" }),
     http: Flags.string({ description: "HOST:PORT for /healthz and /readyz", env: "HODEI_HTTP" }),
     "max-agent-slots": Flags.integer({ description: "the most slots an agent gets, whatever it declares", default: DEFAULT_MAX_AGENT_SLOTS }),
+    config: Flags.string({ description: "a YAML file (kind: ControllerConfig) declaring the repositories this controller syncs; see docs/gitops.md", env: "HODEI_CONFIG" }),
     "mirrors-dir": Flags.string({ description: "where repository mirrors are kept (default: DATA_DIR/mirrors, or ~/.cache/hodei/mirrors with --database-url)", env: "HODEI_MIRRORS_DIR" }),
     "max-stdin": sizeFlag({ description: "the most stdin one run may be sent with hodei run -i, e.g. 64Mi (default: 64Mi)" }),
     "github-api-url": Flags.string({ description: "GitHub's REST API, where commit statuses of runs from GitHub repos go; for GitHub Enterprise https://HOST/api/v3", default: "https://api.github.com", env: "HODEI_GITHUB_API_URL" }),
@@ -46,7 +63,9 @@ export default class ControllerCommand extends HodeiCommand {
     process.on("SIGINT", onSignal);
     let controller;
     try {
+      const repos = flags.config ? await readConfigRepos(flags.config) : undefined;
       controller = await startController({
+        repos,
         databaseUrl: flags["database-url"],
         dataDir: flags["data-dir"],
         listen: flags.listen,
