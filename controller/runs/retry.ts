@@ -23,6 +23,10 @@ export function retryCause(reason: FinishReason, exitCode: number | null | undef
     case "timeout":
       return "timeout";
     case "infrastructure":
+    // Nothing of the job ran: a git server down, a network error or a commit
+    // not yet replicated are the platform's trouble, retried as `infrastructure`
+    // (a bad token or a deleted commit fails every retry the same way).
+    case "checkout":
       return "infrastructure";
     case "cancelled":
     case "unschedulable":
