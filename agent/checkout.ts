@@ -173,9 +173,15 @@ export async function checkout(src: CheckoutSource, workspace: string, opts: Che
   if (!src.url) throw new CheckoutError("cannot check out: the run names no repository URL");
   const git = new Git(src.token || undefined, opts);
   const cacheDir = cacheDirFor(opts.cacheRoot, src.url);
-  const result = await withLock(cacheDir, () => fetchIntoCache(git, src, cacheDir));
-  await materialise(git, src, cacheDir, workspace);
-  return result;
+  try {
+    const result = await withLock(cacheDir, () => fetchIntoCache(git, src, cacheDir));
+    await materialise(git, src, cacheDir, workspace);
+    return result;
+  } catch (err) {
+    // The whole text, ours included (a URL may hold the token): scrubbed once more on its way out.
+    const message = scrubToken(err instanceof Error ? err.message : String(err), src.token || undefined);
+    throw new CheckoutError(message);
+  }
 }
 
 async function hasCommit(git: Git, cacheDir: string, commit: string): Promise<boolean> {
