@@ -144,7 +144,9 @@ class Git {
       });
       child.once("close", (code) => {
         clearTimeout(timer);
-        if (timedOut) reject(new CheckoutError(`git ${args[0]} timed out after ${timeoutMs} ms`));
+        // The subcommand for people: the first word that is neither an option nor --git-dir's or -C's value.
+        const verb = args.find((a, i) => !a.startsWith("-") && args[i - 1] !== "--git-dir" && args[i - 1] !== "-C") ?? "";
+        if (timedOut) reject(new CheckoutError(`git ${verb} timed out after ${timeoutMs} ms`));
         else resolve({ code, stdout, stderr });
       });
     });

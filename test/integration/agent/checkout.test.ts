@@ -269,3 +269,39 @@ describe("checkout over smart HTTP with a token", () => {
     expect((bad as Error).message).not.toContain(Buffer.from(`x-access-token:${wrong}`).toString("base64"));
   });
 });
+
+describe("a server that accepts and never answers", () => {
+  let hole: ReturnType<typeof createNetServer>;
+  let port: number;
+  let connected: () => void;
+  const sockets: import("node:net").Socket[] = [];
+
+  beforeAll(async () => {
+    hole = createNetServer((s) => {
+      sockets.push(s);
+      connected?.();
+    });
+    await new Promise<void>((r) => hole.listen(0, "127.0.0.1", r));
+    port = (hole.address() as AddressInfo).port;
+  });
+
+  afterAll(async () => {
+    for (const s of sockets) s.destroy();
+    await new Promise<void>((r) => hole.close(() => r()));
+  });
+
+  it("git is killed at the timeout: a clear error, not a hang", async () => {
+    const err = await checkout({ url: `git://127.0.0.1:${port}/src.git`, commit: c1 }, ws(), { cacheRoot: join(root, "cache-hole"), timeoutMs: 1_000 }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(CheckoutError);
+    expect((err as Error).message).toMatch(/git fetch timed out after 1000 ms/);
+  });
+
+  it("a cancel stops git at once (the abort signal), whatever the timeout", async () => {
+    const ac = new AbortController();
+    const seen = new Promise<void>((r) => (connected = r));
+    const p = checkout({ url: `git://127.0.0.1:${port}/src.git`, commit: c1 }, ws(), { cacheRoot: join(root, "cache-hole-2"), signal: ac.signal });
+    await seen; // git is connected and waiting for the server
+    ac.abort();
+    await expect(p).rejects.toThrow(/checkout stopped: the run was cancelled/);
+  });
+});
