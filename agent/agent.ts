@@ -165,6 +165,7 @@ export class AgentRuntime {
         jobName: a.jobName,
         spec: { ...spec, killGraceMs: record.killGraceMs },
         workspace,
+        gitCacheDir: join(this.opts.workDir, "git-cache"),
         fetchSource: (digest) => this.connection.fetchSource(digest),
         feedStdin: spec.stdin ? (sink) => feedStdin((from) => this.connection.readStdin(a.runId, a.attempt, from), sink, log) : undefined,
       },

@@ -19,6 +19,10 @@ export interface JobRequest {
    * the executor stops it when the job finishes. Without it stdin is closed.
    */
   feedStdin?: (sink: Writable) => { stop(): void };
+  /** The agent's git cache (<workDir>/git-cache) for spec.checkout; without it a checkout fails. */
+  gitCacheDir?: string;
+  /** Per git command of a checkout (default 10 min). */
+  checkoutTimeoutMs?: number;
 }
 
 export interface JobResult {

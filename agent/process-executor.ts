@@ -11,6 +11,7 @@ import type { Logger } from "pino";
 import { FinishReason, LogStream } from "../proto/gen/hodei/v1/common.js";
 import type { Executor, JobEvents, JobRequest, JobResult, RunningJob, StopKind } from "./executor.js";
 import { SpawnError } from "./errors.js";
+import { CheckoutError } from "./checkout.js";
 import { setLongTimeout, type LongTimer } from "./long-timer.js";
 import type { JobTree, Trees } from "./tree.js";
 import { prepareLaunch, runFileName } from "./workspace.js";
@@ -64,6 +65,8 @@ class ProcessJob implements RunningJob {
   private stdinFeed?: { stop(): void };
   /** Cleared when the run finishes; the tree's SIGKILL timer is not (see exited()). */
   private readonly timers: LongTimer[] = [];
+  /** Stops a checkout (git) still preparing the workspace when the run is stopped. */
+  private readonly preparing = new AbortController();
 
   constructor(
     private readonly req: JobRequest,
@@ -79,7 +82,11 @@ class ProcessJob implements RunningJob {
     if (this.done || this.stopKind) return;
     this.stopKind = kind;
     this.stopMessage = message;
-    if (!this.child) return; // still preparing: launch() sees stopKind and never spawns
+    if (!this.child) {
+      // Still preparing: launch() sees stopKind and never spawns; a checkout's git stops now.
+      this.preparing.abort();
+      return;
+    }
     this.tree?.terminate();
     this.killLater(graceMs);
   }
@@ -99,8 +106,10 @@ class ProcessJob implements RunningJob {
   private async launch(): Promise<void> {
     let plan;
     try {
-      plan = await prepareLaunch(this.req);
+      plan = await prepareLaunch(this.req, this.preparing.signal);
     } catch (err) {
+      if (this.stopKind) return this.finish({ message: `${this.stopMessage} (before the process started)` });
+      if (err instanceof CheckoutError) return this.checkoutFailed(err);
       return this.spawnFailed(err);
     }
     if (this.stopKind) return this.finish({ message: `${this.stopMessage} (before the process started)` });
@@ -186,6 +195,13 @@ class ProcessJob implements RunningJob {
     }
     if (signal) return this.finish({ reason: FinishReason.FINISH_REASON_SIGNALED, signal, message: `killed by ${signal}` });
     this.finish({ reason: FinishReason.FINISH_REASON_EXITED, exitCode: code ?? 0, message: "" });
+  }
+
+  /** The job never started: git's (scrubbed) error goes to the run's log as system lines. */
+  private checkoutFailed(err: CheckoutError): void {
+    const text = err.message.split("\n").map((l) => `hodei: checkout failed: ${l}\n`).join("");
+    this.events.onOutput(LogStream.LOG_STREAM_SYSTEM, Buffer.from(text));
+    this.finish({ reason: FinishReason.FINISH_REASON_CHECKOUT, message: err.message.split("\n")[0]!.slice(0, 500) });
   }
 
   private spawnFailed(err: unknown): void {

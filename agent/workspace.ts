@@ -7,6 +7,7 @@ import { isAbsolute, join, relative, resolve } from "node:path";
 import type { JobRequest } from "./executor.js";
 import { SpawnError } from "./errors.js";
 import { unpackBundle } from "./unpack.js";
+import { checkout, CheckoutError } from "./checkout.js";
 
 export interface LaunchPlan {
   file: string;
@@ -63,7 +64,8 @@ export function jobEnv(req: JobRequest, parent: NodeJS.ProcessEnv = process.env)
   env.PATH ??= "/usr/local/bin:/usr/bin:/bin";
   env.CI = "true";
   Object.assign(env, req.spec.env);
-  // Identity last: a job cannot pretend to be another run.
+  // Identity last: a job cannot pretend to be another run, commit or event.
+  Object.assign(env, req.spec.hodeiEnv);
   env.HODEI_RUN_ID = req.runId;
   env.HODEI_ATTEMPT = String(req.attempt);
   env.HODEI_JOB = req.jobName;
@@ -103,7 +105,14 @@ async function unpackSource(req: JobRequest): Promise<void> {
   }
 }
 
-export async function prepareLaunch(req: JobRequest): Promise<LaunchPlan> {
+/** The repository at the run's commit into the (empty) workspace; a CheckoutError ends the run with reason checkout. */
+async function checkoutSource(req: JobRequest, signal?: AbortSignal): Promise<void> {
+  const c = req.spec.checkout!;
+  if (!req.gitCacheDir) throw new CheckoutError("the run needs a checkout but this executor has no git cache");
+  await checkout({ url: c.url, commit: c.commit, ref: c.ref || undefined, token: c.token || undefined }, req.workspace, { cacheRoot: req.gitCacheDir, timeoutMs: req.checkoutTimeoutMs, signal });
+}
+
+export async function prepareLaunch(req: JobRequest, signal?: AbortSignal): Promise<LaunchPlan> {
   const { spec, workspace } = req;
   const hasScript = spec.script.trim() !== "";
   const hasCommand = spec.command.length > 0;
@@ -111,6 +120,7 @@ export async function prepareLaunch(req: JobRequest): Promise<LaunchPlan> {
     throw new SpawnError(hasScript ? "spec has both script and command; give one" : "spec has neither script nor command");
   }
   const cwd = resolveWorkdir(workspace, spec.workdir);
+  if (spec.checkout) await checkoutSource(req, signal);
   if (spec.sourceDigest) await unpackSource(req);
   try {
     await mkdir(join(workspace, ".hodei"), { recursive: true });

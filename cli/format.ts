@@ -1,5 +1,5 @@
 /** Human output: tables, durations, state colours, in one place. */
-import type { Run, Agent, Attempt } from "../proto/gen/hodei/v1/control.js";
+import type { Run, Agent, Attempt, Trigger } from "../proto/gen/hodei/v1/control.js";
 
 const useColor = (): boolean => Boolean(process.stdout.isTTY) && !process.env.NO_COLOR;
 
@@ -118,6 +118,49 @@ function rawOutcome(r: Pick<Run, "state" | "reason" | "exitCode" | "signal" | "m
   }
 }
 
+/** A ref for people: refs/heads/main → main, refs/tags/v1 → v1, refs/pull/7/head → pull/7/head. */
+export function shortRef(ref: string): string {
+  return ref.replace(/^refs\/(heads|tags)\//, "").replace(/^refs\//, "");
+}
+
+/** Where a run came from, short (runs ls): `push main@abc1234`, `schedule`, `manual`; a fork is marked. */
+export function triggerShort(t: Trigger | undefined): string {
+  if (!t || !t.event) return "manual";
+  const at = t.commit ? `${t.ref ? shortRef(t.ref) : ""}@${t.commit.slice(0, 7)}` : t.ref ? shortRef(t.ref) : "";
+  return `${t.event}${at ? ` ${at}` : ""}${t.fork ? " (fork)" : ""}`;
+}
+
+/** The trigger's lines of `runs get`; none for a run submitted from a file. */
+export function triggerRows(t: Trigger | undefined): [string, string][] {
+  if (!t || !t.event) return [["event", "manual"]];
+  const rows: [string, string][] = [["event", t.via ? `${t.event} (${t.via})` : t.event]];
+  if (t.repo) rows.push(["repo", t.repo]);
+  if (t.ref) rows.push(["ref", t.ref]);
+  if (t.commit) rows.push(["commit", t.commit]);
+  if (t.before && !/^0+$/.test(t.before)) rows.push(["before", t.before]);
+  if (t.base) rows.push(["base", t.base]);
+  if (t.actor) rows.push(["actor", t.actor]);
+  if (t.deliveryId) rows.push(["delivery", t.deliveryId]);
+  if (t.event === "pull_request" || t.fork) rows.push(["fork", t.fork ? "yes (secrets are withheld)" : "no"]);
+  return rows;
+}
+
+function triggerJson(t: Trigger | undefined): Record<string, unknown> | null {
+  if (!t || !t.event) return null;
+  return {
+    event: t.event,
+    repo: t.repo || null,
+    ref: t.ref || null,
+    commit: t.commit || null,
+    before: t.before || null,
+    base: t.base || null,
+    actor: t.actor || null,
+    deliveryId: t.deliveryId || null,
+    fork: t.fork,
+    via: t.via || null,
+  };
+}
+
 export function runJson(r: Run): Record<string, unknown> {
   return {
     id: r.id,
@@ -131,6 +174,7 @@ export function runJson(r: Run): Record<string, unknown> {
     agent: r.agentName || r.agentId || null,
     priority: r.priority,
     source: r.source || null,
+    trigger: triggerJson(r.trigger),
     createdAt: r.createdAtMs ? new Date(r.createdAtMs).toISOString() : null,
     startedAt: r.startedAtMs ? new Date(r.startedAtMs).toISOString() : null,
     finishedAt: r.finishedAtMs ? new Date(r.finishedAtMs).toISOString() : null,

@@ -30,6 +30,8 @@ export interface JobSpec {
   shell?: "bash" | "sh";
   env?: Record<string, string>;
   workdir?: string;
+  /** Check the repo out at the run's commit before a repo-triggered job starts (default true). */
+  checkout?: boolean;
   timeout?: string;
   killGrace?: string;
   image?: string;

@@ -59,6 +59,7 @@ const REASONS: Record<number, FinishReason> = {
   [PbReason.FINISH_REASON_CANCELLED]: "cancelled",
   [PbReason.FINISH_REASON_SPAWN_FAILED]: "spawn_failed",
   [PbReason.FINISH_REASON_INFRASTRUCTURE]: "infrastructure",
+  [PbReason.FINISH_REASON_CHECKOUT]: "checkout",
 };
 
 export async function handleRunFinished(deps: ReportDeps, session: AgentSession, m: RunFinished): Promise<void> {

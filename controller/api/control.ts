@@ -147,6 +147,10 @@ export function controlService(deps: ControlDeps): ControlServiceServer {
         idempotencyKey: key,
         requestHash: hash,
         sourceDigest: old.source_digest ?? undefined,
+        // A rerun of a repo's run runs at the same commit, checked out the same way, as from the same event
+        // (as GitHub's re-run; a fork's run stays a fork's run).
+        trigger: old.trigger ?? undefined,
+        repoId: old.repo_id ?? undefined,
       });
       return runToProto(created ? run : sameRequest(run, hash, key));
     }),

@@ -1,4 +1,4 @@
-import type { Run, Agent, Attempt } from "../../proto/gen/hodei/v1/control.js";
+import type { Run, Agent, Attempt, Trigger } from "../../proto/gen/hodei/v1/control.js";
 import type { RunAttemptRow } from "../store/schema.js";
 import type { RunRow } from "../store/schema.js";
 import type { AgentRow } from "../store/schema.js";
@@ -57,6 +57,26 @@ export function runToProto(r: RunRow & { agent_name?: string | null }, history?:
     notBeforeMs: r.state === "queued" ? ms(r.not_before) : 0,
     unschedulableReason: "",
     stdin: r.stdin,
+    trigger: triggerToProto(r.trigger),
+  };
+}
+
+/** runs.trigger (gitops/pushes.ts RunTrigger, jsonb) for the wire; undefined for a run submitted from a file. */
+export function triggerToProto(t: unknown): Trigger | undefined {
+  if (t === null || typeof t !== "object") return undefined;
+  const o = t as Record<string, unknown>;
+  const str = (v: unknown): string => (typeof v === "string" ? v : "");
+  return {
+    event: str(o.event),
+    repo: str(o.repo),
+    ref: str(o.ref),
+    commit: str(o.commit),
+    before: str(o.before),
+    base: str(o.base),
+    actor: str(o.actor),
+    deliveryId: str(o.deliveryId),
+    fork: o.fork === true,
+    via: str(o.via),
   };
 }
 

@@ -15,7 +15,8 @@ import type { RunRow } from "../store/schema.js";
 import type { AgentSession } from "../agents/session.js";
 import type { AgentRegistry } from "../agents/registry.js";
 import type { HodeiEvent } from "../bus/events.js";
-import { toExecSpec } from "./exec-spec.js";
+import { reposForRuns } from "../store/repos.js";
+import { runExecSpec, type RepoForSpec } from "./exec-spec.js";
 
 export class Dispatcher {
   private passRunning = false;
@@ -132,13 +133,23 @@ export class Dispatcher {
       const free = s.free;
       if (free <= 0) continue;
       const runs = await claimRuns(this.store, s.id, s.labels, free);
-      for (const run of runs) this.assign(s, run);
+      if (runs.length === 0) continue;
+      let repos: Map<string, RepoForSpec>;
+      try {
+        repos = await reposForRuns(this.store.db, runs);
+      } catch (err) {
+        // Claimed but not sent: back to the queue (they never started), then the pass fails as any other.
+        for (const run of runs) void this.requeue(run);
+        throw err;
+      }
+      for (const run of runs) this.assign(s, run, run.repo_id === null ? undefined : repos.get(String(run.repo_id)));
     }
   }
 
-  private assign(s: AgentSession, run: RunRow): void {
+  private assign(s: AgentSession, run: RunRow, repo: RepoForSpec | undefined): void {
     s.running.set(run.id, { attempt: run.attempt, nextSeq: 0, assignedAt: Date.now() });
-    const sent = s.send({ msg: { $case: "assign", value: { runId: run.id, attempt: run.attempt, jobName: run.job_name, spec: { ...toExecSpec(run.job), sourceDigest: run.source_digest ?? "", stdin: run.stdin } } } });
+    // The spec may hold the repo's token: it goes to this agent's stream and nowhere else (never logged).
+    const sent = s.send({ msg: { $case: "assign", value: { runId: run.id, attempt: run.attempt, jobName: run.job_name, spec: runExecSpec(run, repo) } } });
     if (!sent) {
       s.running.delete(run.id);
       void this.requeue(run);

@@ -22,7 +22,11 @@ export function retryCause(reason: FinishReason, exitCode: number | null | undef
       return "failure";
     case "timeout":
       return "timeout";
+    // checkout: nothing of the job ran; a git server down, a network error or a
+    // commit not yet replicated are the platform's trouble, retried as
+    // `infrastructure` (a bad token or a deleted commit fails every retry alike).
     case "infrastructure":
+    case "checkout":
       return "infrastructure";
     case "cancelled":
     case "unschedulable":

@@ -27,7 +27,11 @@ export type RunState = "queued" | "assigned" | "running" | "succeeded" | "failed
 export const RUN_STATES: readonly RunState[] = ["queued", "assigned", "running", "succeeded", "failed", "cancelled", "timed_out"];
 
 /** Why an attempt ended; mirrors FinishReason in proto/hodei/v1/common.proto. */
-export type FinishReason = "exited" | "signaled" | "timeout" | "cancelled" | "spawn_failed" | "infrastructure" | "unschedulable";
+/**
+ * `checkout`: the agent could not check the repository out at the run's
+ * commit, so the job never started (git's error is in the run's log).
+ */
+export type FinishReason = "exited" | "signaled" | "timeout" | "cancelled" | "spawn_failed" | "infrastructure" | "unschedulable" | "checkout";
 
 export type RunEvent =
   | { type: "assign" }
@@ -59,6 +63,7 @@ export function outcomeState(reason: FinishReason, exitCode?: number | null): Ru
     case "spawn_failed":
     case "infrastructure":
     case "unschedulable":
+    case "checkout":
       return "failed";
   }
 }

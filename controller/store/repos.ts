@@ -66,6 +66,14 @@ export async function getRepo(db: Db, id: string): Promise<RepoRow | undefined> 
   return db.selectFrom("repos").selectAll().where("id", "=", id).executeTakeFirst();
 }
 
+/** URL and token of the repos these runs check out (runs.repo_id), by repo id; one query, none when no run has a repo. */
+export async function reposForRuns(db: Db, runs: readonly { repo_id: string | null }[]): Promise<Map<string, { url: string; token: string | null }>> {
+  const ids = [...new Set(runs.flatMap((r) => (r.repo_id === null ? [] : [String(r.repo_id)])))];
+  if (ids.length === 0) return new Map();
+  const rows = await db.selectFrom("repos").select(["id", "url", "token"]).where("id", "in", ids).execute();
+  return new Map(rows.map((r) => [String(r.id), { url: r.url, token: r.token }]));
+}
+
 /** Deletes a repo with its refs, definitions and history; its runs stay (repo_id set null). */
 export async function deleteRepo(db: Db, name: string): Promise<RepoRow | undefined> {
   return db.deleteFrom("repos").where("name", "=", name).returningAll().executeTakeFirst();

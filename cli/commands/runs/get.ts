@@ -1,6 +1,6 @@
 import { Args } from "@oclif/core";
 import { HodeiCommand } from "../../base.js";
-import { attemptOutcome, formatDuration, outcome, renderCell, runDuration, runJson, stateCell, table, type Cell } from "../../format.js";
+import { attemptOutcome, formatDuration, outcome, renderCell, runDuration, runJson, stateCell, table, triggerRows, type Cell } from "../../format.js";
 
 export default class RunsGet extends HodeiCommand {
   static override summary = "Show one run.";
@@ -19,6 +19,7 @@ export default class RunsGet extends HodeiCommand {
         ["attempt", String(r.attempt)],
         ["agent", r.agentName || r.agentId || "-"],
         ["source", r.source || "-"],
+        ...triggerRows(r.trigger),
         ["created", r.createdAtMs ? new Date(r.createdAtMs).toISOString() : "-"],
         ["started", r.startedAtMs ? new Date(r.startedAtMs).toISOString() : "-"],
         ["finished", r.finishedAtMs ? new Date(r.finishedAtMs).toISOString() : "-"],

@@ -1,6 +1,6 @@
 import { Flags } from "@oclif/core";
 import { HodeiCommand } from "../../base.js";
-import { ago, runDuration, runJson, stateCell, table } from "../../format.js";
+import { ago, runDuration, runJson, stateCell, table, triggerShort } from "../../format.js";
 
 export default class RunsLs extends HodeiCommand {
   static override summary = "List runs, most recent first.";
@@ -17,8 +17,8 @@ export default class RunsLs extends HodeiCommand {
     if (!this.jsonEnabled()) {
       process.stdout.write(
         table(
-          ["ID", "JOB", "STATE", "EXIT", "ATTEMPT", "AGENT", "CREATED", "DURATION"],
-          runs.map((r) => [r.id, r.jobName, stateCell(r.state), r.exitCode === undefined ? "-" : String(r.exitCode), String(r.attempt), r.agentName || "-", ago(r.createdAtMs), runDuration(r)]),
+          ["ID", "JOB", "TRIGGER", "STATE", "EXIT", "ATTEMPT", "AGENT", "CREATED", "DURATION"],
+          runs.map((r) => [r.id, r.jobName, triggerShort(r.trigger), stateCell(r.state), r.exitCode === undefined ? "-" : String(r.exitCode), String(r.attempt), r.agentName || "-", ago(r.createdAtMs), runDuration(r)]),
         ),
       );
     }

@@ -102,4 +102,19 @@ describe.each(DIALECTS)("SubmitRun and RerunRun (%s)", (dialect) => {
       expect(err.message).toContain("triggers.manual: false");
     });
   });
+
+  describe("the trigger of a run", () => {
+    it("GetRun has the stored trigger (jsonb, both dialects), a file's run none; a rerun keeps it", async () => {
+      const { insertRun } = await import("../../../controller/store/runs.js");
+      const doc = JSON.parse(job("pushed")) as unknown;
+      const trigger = { event: "push", repo: "web", ref: "refs/heads/main", commit: "c".repeat(40), before: "b".repeat(40), actor: "ana", deliveryId: "d-9", fork: false, via: "webhook" };
+      const { run } = await insertRun(store, { jobName: "pushed", job: doc, selector: {}, priority: 0, source: "web@c", trigger });
+      const got = await client.getRun(run.id);
+      expect(got.trigger).toEqual({ ...trigger, base: "" });
+      const rerun = await client.rerunRun(run.id, "");
+      expect((await client.getRun(rerun.id)).trigger).toEqual({ ...trigger, base: "" });
+      const plain = await client.submitRun({ jobJson: job("plain"), source: "t", idempotencyKey: "" });
+      expect((await client.getRun(plain.id)).trigger).toBeUndefined();
+    });
+  });
 });

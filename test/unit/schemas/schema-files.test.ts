@@ -27,7 +27,7 @@ const specProps = (s: Json): string[] => Object.keys(((s["$defs"] as Json)["spec
 // Record<keyof T, true> fails to compile when a key is missing or extra, so
 // these lists follow the TypeScript types; the tests compare them to the schemas.
 const JOB_KEYS: Record<keyof JobSpec, true> = {
-  run: true, command: true, shell: true, env: true, workdir: true, timeout: true, killGrace: true, image: true, secrets: true,
+  run: true, command: true, shell: true, env: true, workdir: true, checkout: true, timeout: true, killGrace: true, image: true, secrets: true,
   resources: true, selector: true, retries: true, priority: true, concurrency: true, triggers: true,
 };
 const POLICY_KEYS: Record<keyof PolicySpec, true> = { projects: true, limits: true, allowedImages: true, quotas: true, concurrency: true };

@@ -192,11 +192,50 @@ export interface ExecSpec {
   sourceDigest: string;
   /** The job's stdin is a pipe fed from ReadStdin; false: it is closed (/dev/null). */
   stdin: boolean;
+  /**
+   * The repository to check out into the workspace before the job starts (a
+   * run started by a push); absent: no checkout (a `hodei run`, or a job with
+   * spec.checkout: false). workdir is then relative to the checkout.
+   */
+  checkout?:
+    | Checkout
+    | undefined;
+  /**
+   * Variables describing the run (HODEI_EVENT, HODEI_COMMIT, HODEI_REF,
+   * HODEI_REPO): set after env, so a job's own env cannot override them.
+   */
+  hodeiEnv: { [key: string]: string };
 }
 
 export interface ExecSpec_EnvEntry {
   key: string;
   value: string;
+}
+
+export interface ExecSpec_HodeiEnvEntry {
+  key: string;
+  value: string;
+}
+
+/**
+ * Where the agent gets the run's source from: a shallow fetch of `commit`
+ * (into its per-agent cache of the repository), then a checkout of it.
+ */
+export interface Checkout {
+  /** The repository's URL (https://, ssh, git://, file://), without credentials. */
+  url: string;
+  /** The full 40-hex commit to check out (HEAD of the workspace, detached). */
+  commit: string;
+  /**
+   * The ref the commit was pushed to (refs/heads/main): fetched instead when
+   * the server refuses to serve an unadvertised commit by its id.
+   */
+  ref: string;
+  /**
+   * A credential: sent to the git server as an HTTP Authorization header,
+   * never on a command line, never logged, scrubbed from every error text.
+   */
+  token: string;
 }
 
 export interface Cancel {
@@ -2430,6 +2469,8 @@ function createBaseExecSpec(): ExecSpec {
     killGraceMs: 0,
     sourceDigest: "",
     stdin: false,
+    checkout: undefined,
+    hodeiEnv: {},
   };
 }
 
@@ -2462,6 +2503,12 @@ export const ExecSpec: MessageFns<ExecSpec> = {
     if (message.stdin !== false) {
       writer.uint32(72).bool(message.stdin);
     }
+    if (message.checkout !== undefined) {
+      Checkout.encode(message.checkout, writer.uint32(82).fork()).join();
+    }
+    globalThis.Object.entries(message.hodeiEnv).forEach(([key, value]: [string, string]) => {
+      ExecSpec_HodeiEnvEntry.encode({ key: key as any, value }, writer.uint32(90).fork()).join();
+    });
     return writer;
   },
 
@@ -2553,6 +2600,25 @@ export const ExecSpec: MessageFns<ExecSpec> = {
             message.stdin = reader.bool();
             continue;
           }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.checkout = Checkout.decode(reader, reader.uint32());
+            continue;
+          }
+          case 11: {
+            if (tag !== 90) {
+              break;
+            }
+
+            const entry11 = ExecSpec_HodeiEnvEntry.decode(reader, reader.uint32());
+            if (entry11.value !== undefined) {
+              message.hodeiEnv[entry11.key] = entry11.value;
+            }
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2601,6 +2667,34 @@ export const ExecSpec: MessageFns<ExecSpec> = {
         ? globalThis.String(object.source_digest)
         : "",
       stdin: isSet(object.stdin) ? globalThis.Boolean(object.stdin) : false,
+      checkout: isSet(object.checkout) ? Checkout.fromJSON(object.checkout) : undefined,
+      hodeiEnv: isObject(object.hodeiEnv)
+        ? (globalThis.Object.entries(object.hodeiEnv) as [string, any][]).reduce(
+          (acc: { [key: string]: string }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, key, {
+              value: globalThis.String(value),
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
+        : isObject(object.hodei_env)
+        ? (globalThis.Object.entries(object.hodei_env) as [string, any][]).reduce(
+          (acc: { [key: string]: string }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, key, {
+              value: globalThis.String(value),
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
+        : {},
     };
   },
 
@@ -2639,6 +2733,18 @@ export const ExecSpec: MessageFns<ExecSpec> = {
     if (message.stdin !== false) {
       obj.stdin = message.stdin;
     }
+    if (message.checkout !== undefined) {
+      obj.checkout = Checkout.toJSON(message.checkout);
+    }
+    if (message.hodeiEnv) {
+      const entries = globalThis.Object.entries(message.hodeiEnv) as [string, string][];
+      if (entries.length > 0) {
+        obj.hodeiEnv = {};
+        entries.forEach(([k, v]) => {
+          obj.hodeiEnv[k] = v;
+        });
+      }
+    }
     return obj;
   },
 
@@ -2664,6 +2770,18 @@ export const ExecSpec: MessageFns<ExecSpec> = {
     message.killGraceMs = object.killGraceMs ?? 0;
     message.sourceDigest = object.sourceDigest ?? "";
     message.stdin = object.stdin ?? false;
+    message.checkout = (object.checkout !== undefined && object.checkout !== null)
+      ? Checkout.fromPartial(object.checkout)
+      : undefined;
+    message.hodeiEnv = (globalThis.Object.entries(object.hodeiEnv ?? {}) as [string, string][]).reduce(
+      (acc: { [key: string]: string }, [key, value]: [string, string]) => {
+        if (value !== undefined) {
+          acc[key] = globalThis.String(value);
+        }
+        return acc;
+      },
+      {},
+    );
     return message;
   },
 };
@@ -2749,6 +2867,208 @@ export const ExecSpec_EnvEntry: MessageFns<ExecSpec_EnvEntry> = {
     const message = createBaseExecSpec_EnvEntry();
     message.key = object.key ?? "";
     message.value = object.value ?? "";
+    return message;
+  },
+};
+
+function createBaseExecSpec_HodeiEnvEntry(): ExecSpec_HodeiEnvEntry {
+  return { key: "", value: "" };
+}
+
+export const ExecSpec_HodeiEnvEntry: MessageFns<ExecSpec_HodeiEnvEntry> = {
+  encode(message: ExecSpec_HodeiEnvEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.key !== "") {
+      writer.uint32(10).string(message.key);
+    }
+    if (message.value !== "") {
+      writer.uint32(18).string(message.value);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ExecSpec_HodeiEnvEntry {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseExecSpec_HodeiEnvEntry();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.key = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.value = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ExecSpec_HodeiEnvEntry {
+    return {
+      key: isSet(object.key) ? globalThis.String(object.key) : "",
+      value: isSet(object.value) ? globalThis.String(object.value) : "",
+    };
+  },
+
+  toJSON(message: ExecSpec_HodeiEnvEntry): unknown {
+    const obj: any = {};
+    if (message.key !== "") {
+      obj.key = message.key;
+    }
+    if (message.value !== "") {
+      obj.value = message.value;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ExecSpec_HodeiEnvEntry>): ExecSpec_HodeiEnvEntry {
+    return ExecSpec_HodeiEnvEntry.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ExecSpec_HodeiEnvEntry>): ExecSpec_HodeiEnvEntry {
+    const message = createBaseExecSpec_HodeiEnvEntry();
+    message.key = object.key ?? "";
+    message.value = object.value ?? "";
+    return message;
+  },
+};
+
+function createBaseCheckout(): Checkout {
+  return { url: "", commit: "", ref: "", token: "" };
+}
+
+export const Checkout: MessageFns<Checkout> = {
+  encode(message: Checkout, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.url !== "") {
+      writer.uint32(10).string(message.url);
+    }
+    if (message.commit !== "") {
+      writer.uint32(18).string(message.commit);
+    }
+    if (message.ref !== "") {
+      writer.uint32(26).string(message.ref);
+    }
+    if (message.token !== "") {
+      writer.uint32(34).string(message.token);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): Checkout {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCheckout();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.url = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.commit = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.ref = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.token = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): Checkout {
+    return {
+      url: isSet(object.url) ? globalThis.String(object.url) : "",
+      commit: isSet(object.commit) ? globalThis.String(object.commit) : "",
+      ref: isSet(object.ref) ? globalThis.String(object.ref) : "",
+      token: isSet(object.token) ? globalThis.String(object.token) : "",
+    };
+  },
+
+  toJSON(message: Checkout): unknown {
+    const obj: any = {};
+    if (message.url !== "") {
+      obj.url = message.url;
+    }
+    if (message.commit !== "") {
+      obj.commit = message.commit;
+    }
+    if (message.ref !== "") {
+      obj.ref = message.ref;
+    }
+    if (message.token !== "") {
+      obj.token = message.token;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<Checkout>): Checkout {
+    return Checkout.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<Checkout>): Checkout {
+    const message = createBaseCheckout();
+    message.url = object.url ?? "";
+    message.commit = object.commit ?? "";
+    message.ref = object.ref ?? "";
+    message.token = object.token ?? "";
     return message;
   },
 };

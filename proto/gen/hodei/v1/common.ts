@@ -72,6 +72,11 @@ export enum FinishReason {
   FINISH_REASON_SPAWN_FAILED = 5,
   /** FINISH_REASON_INFRASTRUCTURE - The agent was lost or the infrastructure failed. */
   FINISH_REASON_INFRASTRUCTURE = 6,
+  /**
+   * FINISH_REASON_CHECKOUT - The repository could not be checked out (ExecSpec.checkout): the job never
+   * started; git's error is in the run's log.
+   */
+  FINISH_REASON_CHECKOUT = 7,
   UNRECOGNIZED = -1,
 }
 
@@ -98,6 +103,9 @@ export function finishReasonFromJSON(object: any): FinishReason {
     case 6:
     case "FINISH_REASON_INFRASTRUCTURE":
       return FinishReason.FINISH_REASON_INFRASTRUCTURE;
+    case 7:
+    case "FINISH_REASON_CHECKOUT":
+      return FinishReason.FINISH_REASON_CHECKOUT;
     case -1:
     case "UNRECOGNIZED":
     default:
@@ -121,6 +129,8 @@ export function finishReasonToJSON(object: FinishReason): string {
       return "FINISH_REASON_SPAWN_FAILED";
     case FinishReason.FINISH_REASON_INFRASTRUCTURE:
       return "FINISH_REASON_INFRASTRUCTURE";
+    case FinishReason.FINISH_REASON_CHECKOUT:
+      return "FINISH_REASON_CHECKOUT";
     case FinishReason.UNRECOGNIZED:
     default:
       return "UNRECOGNIZED";

@@ -129,7 +129,7 @@ export interface Run {
   attempt: number;
   exitCode?: number | undefined;
   signal: string;
-  /** Why the run ended: exited, signaled, timeout, cancelled, spawn_failed, infrastructure. */
+  /** Why the run ended: exited, signaled, timeout, cancelled, spawn_failed, infrastructure, unschedulable, checkout. */
   reason: string;
   message: string;
   agentId: string;
@@ -149,6 +149,35 @@ export interface Run {
   unschedulableReason: string;
   /** The job's stdin comes from WriteStdin (submitted with stdin: true). */
   stdin: boolean;
+  /**
+   * Where the run came from (a push, a schedule, ...); absent for a run
+   * submitted from a file (`hodei run`).
+   */
+  trigger?: Trigger | undefined;
+}
+
+/** The event that started a run. */
+export interface Trigger {
+  /** push, pull_request, schedule, manual */
+  event: string;
+  /** The repo's name (`hodei repos ls`). */
+  repo: string;
+  /** The ref pushed to (refs/heads/main, refs/tags/v1). */
+  ref: string;
+  /** The commit the run checks out. */
+  commit: string;
+  /** The ref's previous commit (a push). */
+  before: string;
+  /** The commit changed files were compared with. */
+  base: string;
+  /** Who pushed, when the forge said. */
+  actor: string;
+  /** The webhook delivery that announced it. */
+  deliveryId: string;
+  /** A pull request from a fork: secrets are withheld from it. */
+  fork: boolean;
+  /** How the push was found: webhook or poll. */
+  via: string;
 }
 
 export interface Attempt {
@@ -1494,6 +1523,7 @@ function createBaseRun(): Run {
     notBeforeMs: 0,
     unschedulableReason: "",
     stdin: false,
+    trigger: undefined,
   };
 }
 
@@ -1558,6 +1588,9 @@ export const Run: MessageFns<Run> = {
     }
     if (message.stdin !== false) {
       writer.uint32(160).bool(message.stdin);
+    }
+    if (message.trigger !== undefined) {
+      Trigger.encode(message.trigger, writer.uint32(170).fork()).join();
     }
     return writer;
   },
@@ -1735,6 +1768,14 @@ export const Run: MessageFns<Run> = {
             message.stdin = reader.bool();
             continue;
           }
+          case 21: {
+            if (tag !== 170) {
+              break;
+            }
+
+            message.trigger = Trigger.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1811,6 +1852,7 @@ export const Run: MessageFns<Run> = {
         ? globalThis.String(object.unschedulable_reason)
         : "",
       stdin: isSet(object.stdin) ? globalThis.Boolean(object.stdin) : false,
+      trigger: isSet(object.trigger) ? Trigger.fromJSON(object.trigger) : undefined,
     };
   },
 
@@ -1876,6 +1918,9 @@ export const Run: MessageFns<Run> = {
     if (message.stdin !== false) {
       obj.stdin = message.stdin;
     }
+    if (message.trigger !== undefined) {
+      obj.trigger = Trigger.toJSON(message.trigger);
+    }
     return obj;
   },
 
@@ -1904,6 +1949,237 @@ export const Run: MessageFns<Run> = {
     message.notBeforeMs = object.notBeforeMs ?? 0;
     message.unschedulableReason = object.unschedulableReason ?? "";
     message.stdin = object.stdin ?? false;
+    message.trigger = (object.trigger !== undefined && object.trigger !== null)
+      ? Trigger.fromPartial(object.trigger)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseTrigger(): Trigger {
+  return {
+    event: "",
+    repo: "",
+    ref: "",
+    commit: "",
+    before: "",
+    base: "",
+    actor: "",
+    deliveryId: "",
+    fork: false,
+    via: "",
+  };
+}
+
+export const Trigger: MessageFns<Trigger> = {
+  encode(message: Trigger, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.event !== "") {
+      writer.uint32(10).string(message.event);
+    }
+    if (message.repo !== "") {
+      writer.uint32(18).string(message.repo);
+    }
+    if (message.ref !== "") {
+      writer.uint32(26).string(message.ref);
+    }
+    if (message.commit !== "") {
+      writer.uint32(34).string(message.commit);
+    }
+    if (message.before !== "") {
+      writer.uint32(42).string(message.before);
+    }
+    if (message.base !== "") {
+      writer.uint32(50).string(message.base);
+    }
+    if (message.actor !== "") {
+      writer.uint32(58).string(message.actor);
+    }
+    if (message.deliveryId !== "") {
+      writer.uint32(66).string(message.deliveryId);
+    }
+    if (message.fork !== false) {
+      writer.uint32(72).bool(message.fork);
+    }
+    if (message.via !== "") {
+      writer.uint32(82).string(message.via);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): Trigger {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseTrigger();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.event = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.repo = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.ref = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.commit = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.before = reader.string();
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.base = reader.string();
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.actor = reader.string();
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.deliveryId = reader.string();
+            continue;
+          }
+          case 9: {
+            if (tag !== 72) {
+              break;
+            }
+
+            message.fork = reader.bool();
+            continue;
+          }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.via = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): Trigger {
+    return {
+      event: isSet(object.event) ? globalThis.String(object.event) : "",
+      repo: isSet(object.repo) ? globalThis.String(object.repo) : "",
+      ref: isSet(object.ref) ? globalThis.String(object.ref) : "",
+      commit: isSet(object.commit) ? globalThis.String(object.commit) : "",
+      before: isSet(object.before) ? globalThis.String(object.before) : "",
+      base: isSet(object.base) ? globalThis.String(object.base) : "",
+      actor: isSet(object.actor) ? globalThis.String(object.actor) : "",
+      deliveryId: isSet(object.deliveryId)
+        ? globalThis.String(object.deliveryId)
+        : isSet(object.delivery_id)
+        ? globalThis.String(object.delivery_id)
+        : "",
+      fork: isSet(object.fork) ? globalThis.Boolean(object.fork) : false,
+      via: isSet(object.via) ? globalThis.String(object.via) : "",
+    };
+  },
+
+  toJSON(message: Trigger): unknown {
+    const obj: any = {};
+    if (message.event !== "") {
+      obj.event = message.event;
+    }
+    if (message.repo !== "") {
+      obj.repo = message.repo;
+    }
+    if (message.ref !== "") {
+      obj.ref = message.ref;
+    }
+    if (message.commit !== "") {
+      obj.commit = message.commit;
+    }
+    if (message.before !== "") {
+      obj.before = message.before;
+    }
+    if (message.base !== "") {
+      obj.base = message.base;
+    }
+    if (message.actor !== "") {
+      obj.actor = message.actor;
+    }
+    if (message.deliveryId !== "") {
+      obj.deliveryId = message.deliveryId;
+    }
+    if (message.fork !== false) {
+      obj.fork = message.fork;
+    }
+    if (message.via !== "") {
+      obj.via = message.via;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<Trigger>): Trigger {
+    return Trigger.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<Trigger>): Trigger {
+    const message = createBaseTrigger();
+    message.event = object.event ?? "";
+    message.repo = object.repo ?? "";
+    message.ref = object.ref ?? "";
+    message.commit = object.commit ?? "";
+    message.before = object.before ?? "";
+    message.base = object.base ?? "";
+    message.actor = object.actor ?? "";
+    message.deliveryId = object.deliveryId ?? "";
+    message.fork = object.fork ?? false;
+    message.via = object.via ?? "";
     return message;
   },
 };

@@ -68,6 +68,7 @@ const OUTCOMES: Record<FinishReason, (number | null)[]> = {
   timeout: [null],
   cancelled: [null],
   spawn_failed: [null],
+  checkout: [null],
   infrastructure: [null],
   unschedulable: [null],
 };
