@@ -17,20 +17,22 @@ export interface NewRepo {
   pollIntervalMs: number;
 }
 
+/** A repo's settings as columns (everything `repos add` or the config file sets but the name). */
+const settings = (r: NewRepo) => ({
+  url: r.url,
+  branch: r.branch,
+  path: r.path,
+  platform: r.platform,
+  webhook_secret: r.webhookSecret ?? null,
+  token: r.token ?? null,
+  poll_interval_ms: r.pollIntervalMs,
+});
+
 /** Inserts a repo; undefined when the name is taken. */
 export async function insertRepo(db: Db, r: NewRepo): Promise<RepoRow | undefined> {
   return db
     .insertInto("repos")
-    .values({
-      name: r.name,
-      url: r.url,
-      branch: r.branch,
-      path: r.path,
-      platform: r.platform,
-      webhook_secret: r.webhookSecret ?? null,
-      token: r.token ?? null,
-      poll_interval_ms: r.pollIntervalMs,
-    })
+    .values({ name: r.name, ...settings(r) })
     .onConflict((oc) => oc.column("name").doNothing())
     .returningAll()
     .executeTakeFirst();
@@ -40,15 +42,7 @@ export async function insertRepo(db: Db, r: NewRepo): Promise<RepoRow | undefine
 export async function updateRepo(db: Db, id: string, r: NewRepo): Promise<RepoRow | undefined> {
   return db
     .updateTable("repos")
-    .set({
-      url: r.url,
-      branch: r.branch,
-      path: r.path,
-      platform: r.platform,
-      webhook_secret: r.webhookSecret ?? null,
-      token: r.token ?? null,
-      poll_interval_ms: r.pollIntervalMs,
-    })
+    .set(settings(r))
     .where("id", "=", id)
     .returningAll()
     .executeTakeFirst();

@@ -18,14 +18,21 @@ export class FakeClock implements Clock {
     this.timers.add(timer);
     return () => void this.timers.delete(timer);
   };
-  /** Moves to `to`, firing the timers it passes at their instants and waiting for the schedulers' passes. */
+  get pending(): number {
+    return this.timers.size;
+  }
+  /**
+   * Moves to `to`, firing the timers it passes at their instants and waiting
+   * for the schedulers' passes. Timers due at one instant fire in random
+   * order: which controller reaches the database first is left to chance.
+   */
   async advance(to: number, schedulers: Scheduler[]): Promise<void> {
     for (;;) {
       const due = [...this.timers].filter((x) => x.at <= to);
       if (due.length === 0) break;
       const at = Math.min(...due.map((x) => x.at));
       this.t = Math.max(this.t, at);
-      for (const x of due.filter((d) => d.at === at)) {
+      for (const x of due.filter((d) => d.at === at).sort(() => Math.random() - 0.5)) {
         this.timers.delete(x);
         x.fn();
       }

@@ -11,45 +11,11 @@ import { openStore, type Store } from "../../../controller/store/db.js";
 import { insertRun, type Writer } from "../../../controller/store/runs.js";
 import { lastClaimedTick } from "../../../controller/store/schedules.js";
 import { createTestStore, withAdminClient, type TestStore } from "../../helpers/db.js";
+import { FakeClock, MIN } from "../../helpers/fake-clock.js";
 
-const MIN = 60_000;
 const HOUR = 60 * MIN;
 const T0 = new Date("2026-06-01T10:00:00Z").getTime();
 
-/** Time stands still until the test moves it; timers fire in order as it passes them. */
-class FakeClock implements Clock {
-  private timers = new Set<{ at: number; fn: () => void }>();
-  constructor(public t: number) {}
-  now = (): Date => new Date(this.t);
-  setTimer = (fn: () => void, ms: number): (() => void) => {
-    const timer = { at: this.t + ms, fn };
-    this.timers.add(timer);
-    return () => void this.timers.delete(timer);
-  };
-  get pending(): number {
-    return this.timers.size;
-  }
-  /**
-   * Moves to `to`. At each instant some timers are due, fires them all (every
-   * scheduler waiting for that tick wakes at once) and waits for the passes.
-   */
-  async advance(to: number, schedulers: Scheduler[]): Promise<void> {
-    for (;;) {
-      const due = [...this.timers].filter((x) => x.at <= to);
-      if (due.length === 0) break;
-      const at = Math.min(...due.map((x) => x.at));
-      this.t = Math.max(this.t, at);
-      // In random order: which controller reaches the database first is left to chance.
-      const now = due.filter((d) => d.at === at).sort(() => Math.random() - 0.5);
-      for (const x of now) {
-        this.timers.delete(x);
-        x.fn();
-      }
-      await Promise.all(schedulers.map((s) => s.settled()));
-    }
-    this.t = Math.max(this.t, to);
-  }
-}
 
 /** A scheduled job whose runs are plain queued runs named after it. */
 function job(key: string, cron: string[], over: Partial<ScheduledJob> = {}): ScheduledJob {

@@ -4,32 +4,22 @@
  * runs one query at a time, so nothing there can race.
  */
 import { sql } from "kysely";
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { openStore, type Store } from "../../../../controller/store/db.js";
+import { beforeAll, describe, expect, it } from "vitest";
+import type { Store } from "../../../../controller/store/db.js";
 import { cancelQueued, claimRuns, insertRun } from "../../../../controller/store/runs.js";
-import { createTestStore, type TestStore } from "../../../helpers/db.js";
-import { reset } from "./fixtures.js";
+import type { TestStore } from "../../../helpers/db.js";
+import { racingStores } from "./fixtures.js";
 
 const RUNS = 500;
 const CLAIMERS = 8;
 const BATCH = 10;
 
 describe("concurrency (postgres)", () => {
+  const race = racingStores(CLAIMERS);
   let store: TestStore;
   let peers: Store[] = [];
-  beforeAll(async () => {
-    store = await createTestStore("postgres");
-    // One pool per claimer, one connection each: eight sessions, as eight controllers would have.
-    peers = await Promise.all(Array.from({ length: CLAIMERS }, () => openStore({ databaseUrl: store.url!, migrate: false, poolSize: 1 })));
-  });
-  afterAll(async () => {
-    await Promise.all(peers.map((p) => p.close()));
-    await store?.dispose();
-  });
-  beforeEach(async () => {
-    await reset(store.db);
-    // Open every connection now, so the claimers start together rather than in connect order.
-    await Promise.all(peers.map((p) => sql`select 1`.execute(p.db)));
+  beforeAll(() => {
+    ({ store, peers } = race);
   });
 
   /** Queues `n` runs in one statement, with a spread of priorities. */

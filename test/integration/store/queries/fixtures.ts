@@ -3,7 +3,9 @@
  * (test/helpers/db.ts); tests that need an empty queue call `reset` first.
  */
 import { sql } from "kysely";
-import type { Db } from "../../../../controller/store/db.js";
+import { afterAll, beforeAll, beforeEach } from "vitest";
+import { openStore, type Db, type Store } from "../../../../controller/store/db.js";
+import { createTestStore, type TestStore } from "../../../helpers/db.js";
 import { claimRuns, insertRun, markStarted, type SubmitInput, type Writer } from "../../../../controller/store/runs.js";
 import type { RunRow, RunState } from "../../../../controller/store/schema.js";
 import { finishAttempt } from "../../../../controller/store/attempts.js";
@@ -71,4 +73,35 @@ export async function startedRun(s: Writer, agentId = "agent-1"): Promise<RunRow
   await submit(s, { selector: labels });
   const [run] = await claimRuns(s, agentId, labels, 1);
   return (await markStarted(s, run!.id, run!.attempt, new Date()))!;
+}
+
+/**
+ * For races between controllers on one PostgreSQL database (PGlite runs one
+ * query at a time, so nothing there can race): a migrated store and `count`
+ * more on the same database, one connection each as separate controllers
+ * would have, all connected (so they start together) and reset before each test.
+ */
+export function racingStores(count: number): { readonly store: TestStore; readonly peers: Store[] } {
+  let store: TestStore | undefined;
+  let peers: Store[] = [];
+  beforeAll(async () => {
+    store = await createTestStore("postgres");
+    peers = await Promise.all(Array.from({ length: count }, () => openStore({ databaseUrl: store!.url!, migrate: false, poolSize: 1 })));
+  });
+  afterAll(async () => {
+    await Promise.all(peers.map((p) => p.close()));
+    await store?.dispose();
+  });
+  beforeEach(async () => {
+    await reset(store!.db);
+    await Promise.all(peers.map((p) => sql`select 1`.execute(p.db)));
+  });
+  return {
+    get store() {
+      return store!;
+    },
+    get peers() {
+      return peers;
+    },
+  };
 }

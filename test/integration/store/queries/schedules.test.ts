@@ -6,11 +6,11 @@
 import { sql } from "kysely";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import type { HodeiEvent } from "../../../../controller/bus/events.js";
-import { openStore, type Store } from "../../../../controller/store/db.js";
+import type { Store } from "../../../../controller/store/db.js";
 import { insertRun, type Writer } from "../../../../controller/store/runs.js";
 import { claimTick, forgetTicksBefore, lastClaimedTick, lastClaimedTicks } from "../../../../controller/store/schedules.js";
 import { DIALECTS, createTestStore, type TestStore } from "../../../helpers/db.js";
-import { countRows, reset } from "./fixtures.js";
+import { countRows, racingStores, reset } from "./fixtures.js";
 
 const T1 = new Date("2026-03-29T01:00:00Z");
 const T2 = new Date("2026-03-29T01:15:00Z");
@@ -139,20 +139,11 @@ describe.each(DIALECTS)("schedule ticks (%s)", (dialect) => {
 
 describe("schedule ticks: claimers racing on one PostgreSQL database", () => {
   const CLAIMERS = 6;
+  const race = racingStores(CLAIMERS);
   let store: TestStore;
   let peers: Store[] = [];
-  beforeAll(async () => {
-    store = await createTestStore("postgres");
-    // One connection each, as separate controllers would have.
-    peers = await Promise.all(Array.from({ length: CLAIMERS }, () => openStore({ databaseUrl: store.url!, migrate: false, poolSize: 1 })));
-  });
-  afterAll(async () => {
-    await Promise.all(peers.map((p) => p.close()));
-    await store?.dispose();
-  });
-  beforeEach(async () => {
-    await reset(store.db);
-    await Promise.all(peers.map((p) => sql`select 1`.execute(p.db)));
+  beforeAll(() => {
+    ({ store, peers } = race);
   });
 
   it("two concurrent claimers of one tick: exactly one run; the second waits for the first's commit", async () => {
