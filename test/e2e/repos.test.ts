@@ -81,6 +81,13 @@ describe("hodei repos", { timeout: 240_000 }, () => {
     expect(log).not.toContain(TOKEN);
   });
 
+  it("hodei jobs match --repo matches the definitions the controller has at the repository's head", async () => {
+    const r = await hodeiJson<{ jobs: { name: string; run: boolean; reason: string }[]; errors: { message: string }[] }>(["jobs", "match", "--repo", "demo", "--event", "push", "--ref", "main"], { env: env() });
+    expect(r.jobs.find((j) => j.name === "on-push")).toMatchObject({ run: true, reason: "branch 'main' matched 'main'" });
+    expect(r.jobs.find((j) => j.name === "hello")).toMatchObject({ run: false });
+    expect(r.errors.map((e) => e.message)).toEqual([expect.stringMatching(/^\.hodei\/broken\.yaml:5:8: /)]);
+  });
+
   it("hodei run JOB --repo runs the repository's job by name at the branch head and follows it; a later commit is picked up", async () => {
     const r = await hodei(["run", "hello", "--repo", "demo"], { env: env() });
     expect(r.code).toBe(0);

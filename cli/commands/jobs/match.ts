@@ -38,7 +38,7 @@ export default class JobsMatch extends HodeiCommand {
     "Filters follow GitHub Actions' semantics (docs/triggers.md). " +
     "Invalid definitions are printed on stderr as FILE:LINE:COL: message and do not stop the valid jobs from being matched. " +
     "Exits 0 when every definition is valid (whether or not anything would run), 1 when any definition is invalid or nothing was found, 2 for a usage error. " +
-    "Hodei does not act on triggers yet: this shows what they will do.";
+    "With --repo NAME instead of PATH, the definitions the controller has at the head of that repository are matched.";
   static override examples = [
     "<%= config.bin %> jobs match . --event push --ref main --changed src/app.ts,README.md",
     "<%= config.bin %> jobs match . --event push --ref refs/tags/v1.2.0",
@@ -61,17 +61,13 @@ export default class JobsMatch extends HodeiCommand {
       multiple: true,
     }),
     type: Flags.string({ description: "pull_request: the activity type", options: [...PULL_REQUEST_TYPES], default: "opened" }),
-    repo: Flags.string({ description: "ask the controller about a repository it syncs (not built yet: give a PATH)", helpValue: "NAME" }),
+    repo: Flags.string({ description: "match the definitions the controller has at the head of this repository's tracked branch (hodei repos ls), instead of a PATH", helpValue: "NAME" }),
   };
-  static override usage = "jobs match [PATH] --event push|pull_request|schedule|manual [--ref REF] [--base REF] [--changed FILE,...] [--type TYPE]";
+  static override usage = "jobs match [PATH | --repo NAME] --event push|pull_request|schedule|manual [--ref REF] [--base REF] [--changed FILE,...] [--type TYPE]";
 
   async run(): Promise<MatchJson> {
     const { args, flags, raw } = await this.parse(JobsMatch);
-    if (flags.repo !== undefined) {
-      throw new UsageError(
-        "--repo asks the controller about a repository it syncs, and repository sync is not built yet; give the PATH of a working tree instead (hodei jobs match PATH ...)",
-      );
-    }
+    if (flags.repo !== undefined && args.path !== undefined) throw new UsageError("give a PATH or --repo NAME, not both");
     const given = (name: string): boolean => raw.some((r) => r.type === "flag" && r.flag === name);
     const onlyFor = (flag: string, event: string): void => {
       if (given(flag) && flags.event !== event) throw new UsageError(`--${flag} only applies to --event ${event}`);
@@ -82,27 +78,15 @@ export default class JobsMatch extends HodeiCommand {
     if (given("changed") && flags.event !== "push" && flags.event !== "pull_request") throw new UsageError(`--changed does not apply to --event ${flags.event}`);
 
     const event = this.eventOf(flags);
-    const path = args.path ?? ".";
-    const result = await loadPaths([path]);
-    const errors = [...result.errors];
-    if (errors.length === 0 && (await isDirectory(path)) && (await discoverSpecFiles(path)).length === 0) {
-      errors.push(
-        noPosition(
-          path,
-          (await isRepositoryRoot(path)) ? "no .hodei/ folder found (a repository keeps its Hodei definitions in .hodei/)" : "no .yaml or .yml files found (looked in .hodei/, in */.hodei/, in the folder itself and in jobs/)",
-        ),
-      );
-    }
-    const jobs = result.documents.filter((d) => d.kind === "Job");
-    if (errors.length === 0 && jobs.length === 0) errors.push(noPosition(path, "no jobs found"));
-
+    const { jobs, errors } = flags.repo !== undefined ? await this.fromController(flags.controller, flags.repo) : await fromPath(args.path ?? ".");
     const output: MatchJson = {
       event,
       jobs: jobs.map(({ doc, file, line }) => {
-        const triggers = (doc as JobDocument).spec.triggers;
+        const job = doc as JobDocument;
+        const triggers = job.spec.triggers;
         const m = matchJob(triggers, event);
         return {
-          name: doc.metadata.name,
+          name: job.metadata.name,
           file,
           line,
           ...m,
@@ -116,7 +100,6 @@ export default class JobsMatch extends HodeiCommand {
 
     for (const e of errors) process.stderr.write(`${formatSpecError(e)}\n`);
     // docs/specs.md "Not built yet": only manual runs are acted on today; say so rather than let the table be taken for what happens.
-    if (event.kind !== "manual") process.stderr.write(`note: Hodei does not start runs from ${event.kind} events yet; this shows what the triggers will do\n`);
     if (output.jobs.length > 0) {
       process.stdout.write(
         table(
@@ -126,6 +109,17 @@ export default class JobsMatch extends HodeiCommand {
       );
     }
     return output;
+  }
+
+  /** The jobs at the head of a registered repository, as the controller has them. */
+  private async fromController(controller: string | undefined, repo: string): Promise<Loaded> {
+    const client = await this.connect(controller);
+    const r = await client.listJobs(repo);
+    const jobs = r.jobs.map((j) => ({ doc: JSON.parse(j.jobJson) as JobDocument, file: j.file, line: 0 }));
+    // "REPO: FILE:LINE:COL: message" lines, as the controller stored them.
+    const errors = r.errors.map((e) => noPosition(repo, e.replace(/^[^:]+: /, "")));
+    if (errors.length === 0 && jobs.length === 0) errors.push(noPosition(repo, "the repository defines no jobs at its head (hodei repos get shows its last sync)"));
+    return { jobs, errors };
   }
 
   private eventOf(flags: { event: string; ref?: string; base?: string; changed?: string[]; type: string }): TriggerEvent {
@@ -149,6 +143,28 @@ export default class JobsMatch extends HodeiCommand {
         return { kind: "manual" };
     }
   }
+}
+
+interface Loaded {
+  jobs: { doc: unknown; file: string; line: number }[];
+  errors: SpecError[];
+}
+
+/** The jobs under PATH, read here, with no controller. */
+async function fromPath(path: string): Promise<Loaded> {
+  const result = await loadPaths([path]);
+  const errors = [...result.errors];
+  if (errors.length === 0 && (await isDirectory(path)) && (await discoverSpecFiles(path)).length === 0) {
+    errors.push(
+      noPosition(
+        path,
+        (await isRepositoryRoot(path)) ? "no .hodei/ folder found (a repository keeps its Hodei definitions in .hodei/)" : "no .yaml or .yml files found (looked in .hodei/, in */.hodei/, in the folder itself and in jobs/)",
+      ),
+    );
+  }
+  const jobs = result.documents.filter((d) => d.kind === "Job");
+  if (errors.length === 0 && jobs.length === 0) errors.push(noPosition(path, "no jobs found"));
+  return { jobs, errors };
 }
 
 async function isDirectory(p: string): Promise<boolean> {
