@@ -98,6 +98,28 @@ export class Mirror {
     }
   }
 
+  /**
+   * Brings a pull (merge) request's head commit into the mirror: the server's
+   * ref for it (GitHub refs/pull/N/head, GitLab refs/merge-requests/N/head),
+   * kept as refs/hodei/pr/N, which refs() does not list; failing that, the
+   * commit itself (servers that allow fetching a reachable sha). True when the
+   * mirror has `sha` afterwards.
+   */
+  async fetchPullHead(ref: string, sha: string): Promise<boolean> {
+    const m = /^refs\/(?:pull|merge-requests)\/(\d{1,10})\/head$/.exec(ref);
+    if (!m || !/^[0-9a-f]{40}$/.test(sha)) throw new MirrorError(`not a pull request head: ${ref.slice(0, 100)} ${sha.slice(0, 60)}`);
+    if (await this.hasCommit(sha)) return true;
+    for (const spec of [`+${ref}:refs/hodei/pr/${m[1]}`, sha]) {
+      try {
+        await this.git().raw(["fetch", "--force", "--no-write-fetch-head", this.source.url, spec]);
+      } catch {
+        continue; // the next way, or false
+      }
+      if (await this.hasCommit(sha)) return true;
+    }
+    return false;
+  }
+
   /** Every branch (refs/heads/…) and tag (refs/tags/…) with the commit it points at (tags peeled). */
   async refs(): Promise<Map<string, string>> {
     let out: string;
