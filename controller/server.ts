@@ -16,6 +16,7 @@ import { gitopsService } from "./api/gitops.js";
 import { Syncer } from "./gitops/sync.js";
 import { pushesFromSync } from "./gitops/pushes.js";
 import { startPoller } from "./gitops/poller.js";
+import { webhookRoute } from "./gitops/webhooks.js";
 import { openStore, type Store } from "./store/db.js";
 import { Dispatcher } from "./runs/dispatcher.js";
 import { LogHub } from "./logs/hub.js";
@@ -38,7 +39,7 @@ export interface Controller {
   readonly dispatcher: Dispatcher;
   /** The agents connected to this process. */
   readonly agents: AgentRegistry;
-  /** HOST:PORT of the HTTP health endpoints, when enabled. */
+  /** HOST:PORT of the HTTP listener (health, webhooks), when enabled. */
   readonly httpAddress?: string;
   stop(): Promise<void>;
 }
@@ -155,7 +156,7 @@ export async function startController(opts: StartOptions): Promise<Controller> {
   let httpAddress: string | undefined;
   if (o.http) {
     const { host: h, port: p } = o.http;
-    const http = await parts.start("http", () => startHttp(store.db, h, p), (x) => x.close());
+    const http = await parts.start("http", () => startHttp(store.db, h, p, [webhookRoute({ store, syncer, log })]), (x) => x.close());
     httpAddress = http.address;
     log.info({ address: http.address }, "http listening");
   }
