@@ -30,9 +30,17 @@ export interface MirrorSource {
 }
 
 /** The git environment: never prompt (a sync must fail, not hang), and the token as a header. */
+/**
+ * Variables naming programs a fetch never needs (editors, pagers, password
+ * prompts). simple-git refuses to run git while any is set, so a controller
+ * started from a shell (or a test runner) with EDITOR set could not sync.
+ */
+const INTERACTIVE_ENV = new Set(["editor", "visual", "git_editor", "git_sequence_editor", "pager", "git_pager", "git_askpass", "ssh_askpass"]);
+
 function gitEnv(token?: string | null): Record<string, string> {
+  const inherited = Object.fromEntries(Object.entries(process.env).filter(([k, v]) => v !== undefined && !INTERACTIVE_ENV.has(k.toLowerCase()))) as Record<string, string>;
   const env: Record<string, string> = {
-    ...(process.env as Record<string, string>),
+    ...inherited,
     GIT_TERMINAL_PROMPT: "0",
     GIT_SSH_COMMAND: process.env.GIT_SSH_COMMAND ?? "ssh -o BatchMode=yes -o StrictHostKeyChecking=accept-new",
     LC_ALL: "C",
