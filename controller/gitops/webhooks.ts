@@ -281,7 +281,14 @@ export function webhookRoute(deps: WebhookDeps): HttpRoute {
       for (const repoId of repoIds) await record({ provider, deliveryId: deliveryId || "-", repoId, event: eventName, status: r.status, outcome: r.message });
       log.info({ provider, event: eventName, delivery: deliveryId, status: r.status, why: r.message }, "webhook refused");
       replyJson(res, r.status, { error: r.message, ...r.extra }, r.status === 413 || r.status === 405 ? { connection: "close", ...(r.status === 405 ? { allow: "POST" } : {}) } : {});
-      if (r.status === 413) res.once("finish", () => req.destroy());
+      if (r.status === 413) {
+        // Discard (never buffer) what the client still sends, so it reads the
+        // answer rather than a reset; a client that keeps sending is cut off.
+        req.removeAllListeners("data");
+        req.resume();
+        const cut = setTimeout(() => req.destroy(), 5_000);
+        req.once("close", () => clearTimeout(cut));
+      }
     };
     try {
       if (req.method !== "POST") throw new Refusal(405, `webhooks are POST requests, not ${String(req.method).slice(0, 20)}`);
