@@ -54,6 +54,8 @@ export interface StartOptions extends ControllerOptions {
   socket?: string;
   /** Called at the start of every ControlService call (the embedded daemon's idle clock). */
   onClientCall?: () => void;
+  /** How long a webhook's answer waits for its sync and runs before saying 202 (default 4 s; tests wait longer). */
+  webhookReplyWithinMs?: number;
 }
 
 /** Every handler of `service`, calling `before` first (the embedded daemon's idle clock). */
@@ -156,7 +158,7 @@ export async function startController(opts: StartOptions): Promise<Controller> {
   let httpAddress: string | undefined;
   if (o.http) {
     const { host: h, port: p } = o.http;
-    const http = await parts.start("http", () => startHttp(store.db, h, p, [webhookRoute({ store, syncer, log })]), (x) => x.close());
+    const http = await parts.start("http", () => startHttp(store.db, h, p, [webhookRoute({ store, syncer, log, replyWithinMs: opts.webhookReplyWithinMs })]), (x) => x.close());
     httpAddress = http.address;
     log.info({ address: http.address }, "http listening");
   }

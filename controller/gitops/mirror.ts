@@ -106,6 +106,17 @@ export class Mirror {
     }
   }
 
+  /** The commit `obj` is or points at (an annotated tag is peeled), or undefined when the mirror has none. */
+  async commitOf(obj: string): Promise<string | undefined> {
+    if (!/^[0-9a-f]{40}$/.test(obj)) return undefined;
+    try {
+      const c = (await this.git().raw(["rev-parse", "--verify", "--quiet", `${obj}^{commit}`])).trim();
+      return /^[0-9a-f]{40}$/.test(c) ? c : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
   /**
    * Brings a pull (merge) request's head commit into the mirror: the server's
    * ref for it (GitHub refs/pull/N/head, GitLab refs/merge-requests/N/head),

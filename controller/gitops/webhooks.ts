@@ -258,9 +258,11 @@ export function webhookRoute(deps: WebhookDeps): HttpRoute {
       if (intent.deleted) return result(none, `${intent.ref} was deleted: deletions start nothing`);
       await syncer.sync(repo, "webhook", [{ ref: intent.ref, after: intent.after, deliveryId, actor: intent.actor }]);
       const mirror = await syncer.mirror(repo);
-      if (!(await mirror.hasCommit(intent.after))) return result(none, `commit ${intent.after} is not in the repository after a sync (pushed over already?): nothing started`);
+      // An annotated tag's push names the tag object: its commit is what runs (and what a sync records).
+      const after = await mirror.commitOf(intent.after);
+      if (!after) return result(none, `commit ${intent.after} is not in the repository after a sync (pushed over already?): nothing started`);
       // The sync started the runs of the refs it saw move; this covers a push it did not see as one (already synced by a poll, or the repo's first sync).
-      const o = await startPushRuns(store, repo, mirror, { ref: intent.ref, before: intent.before, after: intent.after, via: "webhook", deliveryId, actor: intent.actor }, log);
+      const o = await startPushRuns(store, repo, mirror, { ref: intent.ref, before: intent.before, after, via: "webhook", deliveryId, actor: intent.actor }, log);
       return result(o);
     }
     if (intent.kind === "pull_request") {
@@ -280,7 +282,7 @@ export function webhookRoute(deps: WebhookDeps): HttpRoute {
     const refuse = async (r: Refusal): Promise<void> => {
       for (const repoId of repoIds) await record({ provider, deliveryId: deliveryId || "-", repoId, event: eventName, status: r.status, outcome: r.message });
       log.info({ provider, event: eventName, delivery: deliveryId, status: r.status, why: r.message }, "webhook refused");
-      replyJson(res, r.status, { error: r.message, ...r.extra }, r.status === 413 || r.status === 405 ? { connection: "close", ...(r.status === 405 ? { allow: "POST" } : {}) } : {});
+      replyJson(res, r.status, { error: r.message, ...r.extra }, r.status === 405 ? { connection: "close", allow: "POST" } : {});
       if (r.status === 413) {
         // Discard (never buffer) what the client still sends, so it reads the
         // answer rather than a reset; a client that keeps sending is cut off.
