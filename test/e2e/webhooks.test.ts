@@ -7,13 +7,15 @@
  * GitHub-shaped push to /webhooks/github. A real `git push` of a commit adding
  * a job starts that job at the pushed commit, and the run succeeds.
  *
- * Smart HTTP (git http-backend) is not covered here: git:// and (in
- * test/integration/controller/webhooks.test.ts) file:// are.
+ * The same over smart HTTP: `git http-backend` behind a small CGI shim (a
+ * node http server), the hook run by http-backend's receive-pack.
  */
-import { execFileSync, spawn, type ChildProcess } from "node:child_process";
+import { execFile, execFileSync, spawn, type ChildProcess } from "node:child_process";
+import { promisify } from "node:util";
 import { createHmac, randomUUID } from "node:crypto";
 import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
+import { createServer as createHttpServer, type Server } from "node:http";
 import { join } from "node:path";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -25,6 +27,7 @@ let db: Awaited<ReturnType<typeof createTestDatabase>>;
 let controller: ControllerProc;
 let agent: Proc;
 let daemon: ChildProcess;
+let httpGit: Server | undefined;
 let client: pg.Client;
 let url: string;
 const dir = tempDir("hodei-wh-e2e-");
@@ -38,6 +41,10 @@ const env = (): NodeJS.ProcessEnv => ({ HODEI_CONTROLLER: controller.address });
 const git = (cwd: string, ...args: string[]): string =>
   execFileSync("git", ["-c", "user.name=e2e", "-c", "user.email=e2e@example.com", "-c", "init.defaultBranch=main", ...args], { cwd, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] }).trim();
 
+/** git without blocking this process (the smart HTTP server below runs in it). */
+const gitAsync = async (cwd: string, ...args: string[]): Promise<string> =>
+  (await promisify(execFile)("git", ["-c", "user.name=e2e", "-c", "user.email=e2e@example.com", "-c", "init.defaultBranch=main", ...args], { cwd, encoding: "utf8" })).stdout.trim();
+
 function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const s = createServer();
@@ -50,7 +57,7 @@ function freePort(): Promise<number> {
 }
 
 /** The post-receive hook: per updated ref, a GitHub push payload signed with the secret, POSTed with curl (unless `hold` exists). */
-function hookScript(httpAddress: string): string {
+function hookScript(httpAddress: string, url: string): string {
   return `#!/bin/sh
 set -u
 while read old new ref; do
@@ -119,7 +126,7 @@ beforeAll(async () => {
   git(work, "commit", "-q", "-m", "first");
   git(work, "push", "-q", "origin", "main");
   const hook = join(bare, "hooks", "post-receive");
-  writeFileSync(hook, hookScript(controller.httpAddress!));
+  writeFileSync(hook, hookScript(controller.httpAddress!, url));
   chmodSync(hook, 0o755);
   const add = await hodei(["repos", "add", url, "--name", "repo", "--webhook-secret-file", secretFile, "--poll-interval", "0"], { env: env() });
   expect(add.code, add.stderr).toBe(0);
@@ -127,6 +134,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   daemon?.kill();
+  await new Promise((r) => (httpGit ? httpGit.close(r) : r(undefined)));
   await agent?.stop();
   await controller?.stop();
   await client?.end();
@@ -218,4 +226,81 @@ describe("a git push announced by the repository's post-receive hook", () => {
     ms.sort((a, b) => a - b);
     console.log(`[webhooks] git push → run started over 20 pushes: median ${ms[10]} ms, max ${ms[19]} ms (${ms.join(", ")})`);
   }, 600_000);
+});
+
+/** `git http-backend` as CGI behind a node http server: smart HTTP for every repository under `root`. */
+function serveSmartHttp(root: string): Promise<{ server: Server; port: number }> {
+  const server = createHttpServer((req, res) => {
+    const u = new URL(req.url ?? "/", "http://x");
+    const cgi = spawn("git", ["http-backend"], {
+      env: {
+        ...process.env,
+        GIT_PROJECT_ROOT: root,
+        GIT_HTTP_EXPORT_ALL: "1",
+        PATH_INFO: decodeURIComponent(u.pathname),
+        QUERY_STRING: u.search.slice(1),
+        REQUEST_METHOD: req.method ?? "GET",
+        CONTENT_TYPE: req.headers["content-type"] ?? "",
+        REMOTE_ADDR: "127.0.0.1",
+        REMOTE_USER: "e2e",
+        ...(req.headers["content-encoding"] ? { HTTP_CONTENT_ENCODING: String(req.headers["content-encoding"]) } : {}),
+        ...(req.headers["git-protocol"] ? { GIT_PROTOCOL: String(req.headers["git-protocol"]) } : {}),
+      },
+      stdio: ["pipe", "pipe", "ignore"],
+    });
+    req.pipe(cgi.stdin);
+    let head = Buffer.alloc(0);
+    let started = false;
+    cgi.stdout.on("data", (c: Buffer) => {
+      if (started) return void res.write(c);
+      head = Buffer.concat([head, c]);
+      const end = head.indexOf("\r\n\r\n");
+      if (end < 0) return;
+      started = true;
+      let status = 200;
+      for (const line of head.subarray(0, end).toString().split("\r\n")) {
+        const i = line.indexOf(":");
+        const [k, v] = [line.slice(0, i).trim(), line.slice(i + 1).trim()];
+        if (k.toLowerCase() === "status") status = Number(v.split(" ")[0]);
+        else res.setHeader(k, v);
+      }
+      res.writeHead(status);
+      res.write(head.subarray(end + 4));
+    });
+    cgi.on("close", () => res.end());
+  });
+  return new Promise((resolve) => server.listen(0, "127.0.0.1", () => resolve({ server, port: (server.address() as { port: number }).port })));
+}
+
+describe("the same over smart HTTP (git http-backend)", () => {
+  it("a git push over http:// whose hook delivers the push starts the job at the pushed commit", async () => {
+    const web = join(served, "web.git");
+    git(served, "init", "-q", "--bare", web);
+    git(web, "config", "http.receivepack", "true");
+    const { server, port } = await serveSmartHttp(served);
+    httpGit = server;
+    const webUrl = `http://127.0.0.1:${port}/web.git`;
+    const webWork = join(dir, "web-work");
+    await gitAsync(dir, "clone", "-q", webUrl, webWork);
+    writeFileSync(join(webWork, "README"), "web\n");
+    git(webWork, "add", "-A");
+    git(webWork, "commit", "-q", "-m", "first");
+    await gitAsync(webWork, "push", "-q", "origin", "main");
+    const hook = join(web, "hooks", "post-receive");
+    writeFileSync(hook, hookScript(controller.httpAddress!, webUrl));
+    chmodSync(hook, 0o755);
+    const add = await hodei(["repos", "add", webUrl, "--name", "web", "--webhook-secret-file", secretFile, "--poll-interval", "0"], { env: env() });
+    expect(add.code, add.stderr).toBe(0);
+
+    mkdirSync(join(webWork, ".hodei"), { recursive: true });
+    writeFileSync(join(webWork, ".hodei", "webjob.yaml"), "apiVersion: hodei.dev/v1\nkind: Job\nmetadata: { name: webjob }\nspec:\n  run: echo hello over http\n  triggers: { push: { branches: [main] } }\n");
+    git(webWork, "add", "-A");
+    git(webWork, "commit", "-q", "-m", "web job");
+    const sha = git(webWork, "rev-parse", "HEAD");
+    await gitAsync(webWork, "push", "-q", "origin", "main");
+    const a = answer(sha);
+    if (a.accepted !== true) expect(a).toMatchObject({ repo: "web", started: [{ job: "webjob" }] });
+    const run = await eventually(async () => (await runsOf("webjob")).find((r) => r.state === "succeeded"), "the run of webjob succeeds", 60_000);
+    expect(await triggerOf(run.id)).toMatchObject({ event: "push", commit: sha, repo: "web", via: "webhook" });
+  });
 });
