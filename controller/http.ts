@@ -1,14 +1,29 @@
 /**
- * Health over HTTP, for load balancers and orchestrators:
+ * The controller's HTTP listener (`--http`): one server whose routes are
+ * given to it. Its own are health, for load balancers and orchestrators:
  *   GET /healthz  200 while the process serves (liveness)
  *   GET /readyz   200 when the database answers within 2 s, 503 otherwise (readiness)
+ * Others (the webhooks, controller/gitops/webhooks.ts) are passed in by
+ * server.ts. A route that throws answers 500 and leaves the server serving.
  */
-import { createServer, type Server } from "node:http";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { sql } from "kysely";
 import type { Db } from "./store/db.js";
 
 const READY_TIMEOUT_MS = 2_000;
+
+/** Handles the request and returns true, or returns false: not its path. `path` has no query. */
+export interface HttpRoute {
+  /** The paths it serves, for the 404 answer's list. */
+  readonly paths: readonly string[];
+  handle(req: IncomingMessage, res: ServerResponse, path: string): boolean | Promise<boolean>;
+}
+
+export function replyJson(res: ServerResponse, code: number, body: Record<string, unknown>, headers: Record<string, string> = {}): void {
+  if (res.headersSent) return;
+  res.writeHead(code, { "content-type": "application/json", ...headers }).end(JSON.stringify(body) + "\n");
+}
 
 export async function databaseReady(db: Db): Promise<{ ok: boolean; error?: string }> {
   let timer: NodeJS.Timeout | undefined;
@@ -25,19 +40,32 @@ export async function databaseReady(db: Db): Promise<{ ok: boolean; error?: stri
   }
 }
 
-export async function startHttp(db: Db, host: string, port: number): Promise<{ address: string; close(): Promise<void> }> {
+export function healthRoute(db: Db): HttpRoute {
+  return {
+    paths: ["/healthz", "/readyz"],
+    handle(req, res, path) {
+      if (path !== "/healthz" && path !== "/readyz") return false;
+      if (req.method !== "GET" && req.method !== "HEAD") {
+        replyJson(res, 405, { error: "only GET" }, { allow: "GET, HEAD" });
+        return true;
+      }
+      if (path === "/healthz") replyJson(res, 200, { status: "ok" });
+      else void databaseReady(db).then((r) => replyJson(res, r.ok ? 200 : 503, r.ok ? { status: "ready" } : { status: "not ready", database: r.error }));
+      return true;
+    },
+  };
+}
+
+export async function startHttp(db: Db, host: string, port: number, routes: readonly HttpRoute[] = []): Promise<{ address: string; close(): Promise<void> }> {
+  const all = [healthRoute(db), ...routes];
   const server: Server = createServer((req, res) => {
-    const reply = (code: number, body: Record<string, unknown>): void => {
-      res.writeHead(code, { "content-type": "application/json" }).end(JSON.stringify(body) + "\n");
-    };
-    if (req.method !== "GET" && req.method !== "HEAD") return reply(405, { error: "only GET" });
-    const path = (req.url ?? "/").split("?")[0];
-    if (path === "/healthz") return reply(200, { status: "ok" });
-    if (path === "/readyz") {
-      void databaseReady(db).then((r) => reply(r.ok ? 200 : 503, r.ok ? { status: "ready" } : { status: "not ready", database: r.error }));
-      return;
-    }
-    reply(404, { error: "not found", paths: ["/healthz", "/readyz"] });
+    const path = (req.url ?? "/").split("?")[0]!;
+    void (async () => {
+      for (const r of all) if (await r.handle(req, res, path)) return;
+      replyJson(res, 404, { error: "not found", paths: all.flatMap((r) => r.paths) });
+    })().catch(() => {
+      replyJson(res, 500, { error: "internal error" }, { connection: "close" });
+    });
   });
   server.headersTimeout = 10_000;
   server.requestTimeout = 10_000;

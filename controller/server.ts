@@ -20,6 +20,7 @@ import { startPoller } from "./gitops/poller.js";
 import { StatusReporter } from "./gitops/status.js";
 import { repoScheduledJobs, startTickHousekeeping } from "./gitops/scheduled-jobs.js";
 import { Scheduler, type Clock } from "./scheduler/scheduler.js";
+import { webhookRoute } from "./gitops/webhooks.js";
 import { openStore, type Store } from "./store/db.js";
 import { Dispatcher } from "./runs/dispatcher.js";
 import { LogHub } from "./logs/hub.js";
@@ -42,7 +43,7 @@ export interface Controller {
   readonly dispatcher: Dispatcher;
   /** The agents connected to this process. */
   readonly agents: AgentRegistry;
-  /** HOST:PORT of the HTTP health endpoints, when enabled. */
+  /** HOST:PORT of the HTTP listener (health, webhooks), when enabled. */
   readonly httpAddress?: string;
   /** The schedule loop (tests wait for its passes). */
   readonly scheduler: Scheduler;
@@ -61,6 +62,8 @@ export interface StartOptions extends ControllerOptions {
   onClientCall?: () => void;
   /** The schedule loop's clock (tests). */
   scheduleClock?: Clock;
+  /** How long a webhook's answer waits for its sync and runs before saying 202 (default 4 s; tests wait longer). */
+  webhookReplyWithinMs?: number;
 }
 
 /** Every handler of `service`, calling `before` first (the embedded daemon's idle clock). */
@@ -175,7 +178,7 @@ export async function startController(opts: StartOptions): Promise<Controller> {
   let httpAddress: string | undefined;
   if (o.http) {
     const { host: h, port: p } = o.http;
-    const http = await parts.start("http", () => startHttp(store.db, h, p), (x) => x.close());
+    const http = await parts.start("http", () => startHttp(store.db, h, p, [webhookRoute({ store, syncer, log, replyWithinMs: opts.webhookReplyWithinMs, onPushOutcome: statuses.onPushOutcome })]), (x) => x.close());
     httpAddress = http.address;
     log.info({ address: http.address }, "http listening");
   }

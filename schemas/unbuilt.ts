@@ -23,9 +23,6 @@ export const UNBUILT: readonly Unbuilt[] = [
   { kind: "Job", pointer: "/spec/secrets", message: "`secrets` cannot be injected yet; the controller refuses to run this job rather than run it without them" },
   { kind: "Job", pointer: "/spec/resources", message: "`resources` is not used yet; placement ignores it and no limits are applied" },
   { kind: "Job", pointer: "/spec/image", message: "`image` is not used yet; the job runs directly on the agent's host, not in a container" },
-  { kind: "Job", pointer: "/spec/triggers/push", message: "`triggers.push` is not built yet; pushes do not start runs" },
-  { kind: "Job", pointer: "/spec/triggers/pullRequest", message: "`triggers.pullRequest` is not built yet; pull requests do not start runs" },
-  { kind: "Job", pointer: "/spec/triggers/reportSkipped", message: "`triggers.reportSkipped` is not built yet; no commit status is reported for skipped jobs" },
   { kind: "Policy", pointer: "", message: "Policy documents are not enforced yet; none of their limits, quotas, images or concurrency caps apply" },
   { kind: "Provider", pointer: "", message: "Provider documents are not used yet; runs go to the agents started with `hodei agent` (or the embedded one)" },
 ];

@@ -34,6 +34,12 @@ const PASSED_ENV = ["PATH", "HOME", "USER", "LANG", "TMPDIR", "XDG_CONFIG_HOME",
   "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "no_proxy", "ALL_PROXY", "all_proxy"];
 
 /** The git environment: never prompt (a sync must fail, not hang), and the token as a header. */
+/**
+ * Variables naming programs a fetch never needs (editors, pagers, password
+ * prompts). simple-git refuses to run git while any is set, so a controller
+ * started from a shell (or a test runner) with EDITOR set could not sync.
+ */
+
 function gitEnv(token?: string | null): Record<string, string> {
   const env: Record<string, string> = {};
   for (const k of PASSED_ENV) if (process.env[k] !== undefined) env[k] = process.env[k]!;
@@ -101,6 +107,39 @@ export class Mirror {
     } catch (err) {
       this.fail(`git fetch ${redactUrl(this.source.url)} failed`, err);
     }
+  }
+
+  /** The commit `obj` is or points at (an annotated tag is peeled), or undefined when the mirror has none. */
+  async commitOf(obj: string): Promise<string | undefined> {
+    if (!/^[0-9a-f]{40}$/.test(obj)) return undefined;
+    try {
+      const c = (await this.git().raw(["rev-parse", "--verify", "--quiet", `${obj}^{commit}`])).trim();
+      return /^[0-9a-f]{40}$/.test(c) ? c : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /**
+   * Brings a pull (merge) request's head commit into the mirror: the server's
+   * ref for it (GitHub refs/pull/N/head, GitLab refs/merge-requests/N/head),
+   * kept as refs/hodei/pr/N, which refs() does not list; failing that, the
+   * commit itself (servers that allow fetching a reachable sha). True when the
+   * mirror has `sha` afterwards.
+   */
+  async fetchPullHead(ref: string, sha: string): Promise<boolean> {
+    const m = /^refs\/(?:pull|merge-requests)\/(\d{1,10})\/head$/.exec(ref);
+    if (!m || !/^[0-9a-f]{40}$/.test(sha)) throw new MirrorError(`not a pull request head: ${ref.slice(0, 100)} ${sha.slice(0, 60)}`);
+    if (await this.hasCommit(sha)) return true;
+    for (const spec of [`+${ref}:refs/hodei/pr/${m[1]}`, sha]) {
+      try {
+        await this.git().raw(["fetch", "--force", "--no-write-fetch-head", this.source.url, spec]);
+      } catch {
+        continue; // the next way, or false
+      }
+      if (await this.hasCommit(sha)) return true;
+    }
+    return false;
   }
 
   /** Every branch (refs/heads/…) and tag (refs/tags/…) with the commit it points at (tags peeled). */

@@ -29,6 +29,8 @@ export interface RunTrigger {
   deliveryId?: string;
   /** A pull request from a fork: secrets are to be withheld from it. */
   fork?: boolean;
+  /** The pull (merge) request's number. */
+  pullRequest?: number;
   via?: string;
 }
 
@@ -95,6 +97,91 @@ export async function startPushRuns(store: Store, repo: RepoRow, mirror: Mirror,
     out.runs.push(run);
   }
   if (out.runs.length) log.info({ repo: repo.name, ref: p.ref, commit: p.after, via: p.via, runs: out.runs.map((r) => r.id) }, "push started runs");
+  return out;
+}
+
+/** A pull request (GitHub) or merge request (GitLab) event, from a webhook. */
+export interface PullRequest {
+  number: number;
+  /** opened, synchronize, reopened, closed... (GitLab's actions mapped to these). */
+  action: string;
+  /** The server's ref for the head: refs/pull/N/head or refs/merge-requests/N/head. */
+  ref: string;
+  /** The head commit. */
+  head: string;
+  /** The head branch's name (filters never look at it). */
+  headBranch?: string;
+  /** The base branch's name. */
+  base: string;
+  /** The base commit, when the payload names it. */
+  baseCommit?: string;
+  /** The head lives in another repository. */
+  fork: boolean;
+  deliveryId?: string;
+  actor?: string;
+}
+
+/**
+ * One run per (pull request, head commit, job): the action is left out, so
+ * `opened` then `synchronize` (or a redelivery, or `reopened`) naming the same
+ * head commit start one run; a new head commit starts new ones.
+ */
+const prKey = (repo: RepoRow, pr: PullRequest, job: string): string =>
+  `gitops-pr:${repo.id}:${pr.head}:${createHash("sha256").update(`${pr.number}\0${job}`).digest("hex").slice(0, 24)}`;
+
+/**
+ * The jobs defined at a pull request's head commit whose pullRequest triggers
+ * match get one run each, at that commit. The head must be in the mirror
+ * (Mirror.fetchPullHead); changed files are base...head from the mirror.
+ */
+export async function startPullRequestRuns(store: Store, repo: RepoRow, mirror: Mirror, pr: PullRequest, log: Logger): Promise<PushOutcome> {
+  const out: PushOutcome = { runs: [], skippedByPaths: [], decisions: [] };
+  const db = store.db;
+  if (!(await hasCommit(db, repo.id, pr.head))) {
+    const r = await readCommit(mirror, repo, pr.head);
+    await putCommit(db, repo.id, pr.head, r.defs, r.errors);
+  }
+  const defs = await definitionsAt(db, repo.id, pr.head);
+  if (defs.length === 0) return out;
+  const base = pr.baseCommit && (await mirror.hasCommit(pr.baseCommit)) ? pr.baseCommit : (await getRefs(db, repo.id)).get(`refs/heads/${pr.base}`);
+  const changed = base ? await mirror.changedFiles(ZERO_COMMIT, pr.head, base) : undefined;
+  for (const d of defs) {
+    const job = d.job as JobDocument;
+    const m = matchJob(job.spec.triggers, { kind: "pull_request", action: pr.action, base: pr.base, head: pr.headBranch, changed });
+    out.decisions.push({ job: d.name, run: m.run, reason: m.reason });
+    if (!m.run) {
+      if (m.skippedByPaths && job.spec.triggers?.reportSkipped) out.skippedByPaths.push({ job: d.name, reason: m.reason });
+      continue;
+    }
+    if (job.spec.secrets?.length) {
+      out.decisions[out.decisions.length - 1] = { job: d.name, run: false, reason: `needs secrets (${job.spec.secrets.join(", ")}), which Hodei cannot inject yet` };
+      continue;
+    }
+    const trigger: RunTrigger = {
+      event: "pull_request",
+      repo: repo.name,
+      ref: pr.ref,
+      commit: pr.head,
+      base: `refs/heads/${pr.base}`,
+      actor: pr.actor,
+      deliveryId: pr.deliveryId,
+      fork: pr.fork,
+      pullRequest: pr.number,
+      via: "webhook",
+    };
+    const { run } = await insertRun(store, {
+      jobName: d.name,
+      job,
+      selector: job.spec.selector ?? {},
+      priority: job.spec.priority ?? 0,
+      source: `${repo.name}@${pr.head.slice(0, 12)}:${d.file}`,
+      idempotencyKey: prKey(repo, pr, d.name),
+      trigger,
+      repoId: repo.id,
+    });
+    out.runs.push(run);
+  }
+  if (out.runs.length) log.info({ repo: repo.name, pullRequest: pr.number, commit: pr.head, runs: out.runs.map((r) => r.id) }, "pull request started runs");
   return out;
 }
 

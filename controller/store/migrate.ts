@@ -6,6 +6,7 @@ import * as m004 from "./migrations/004_source_bundles.js";
 import * as m005 from "./migrations/005_stdin.js";
 import * as m006 from "./migrations/006_gitops.js";
 import * as m007 from "./migrations/007_schedule_ticks.js";
+import * as m008 from "./migrations/008_webhook_deliveries.js";
 import * as m009 from "./migrations/009_commit_statuses.js";
 
 /** Migrations live in code so the built package carries them; names sort in order. */
@@ -17,6 +18,7 @@ const migrations: Record<string, Migration> = {
   "005_stdin": m005,
   "006_gitops": m006,
   "007_schedule_ticks": m007,
+  "008_webhook_deliveries": m008,
   "009_commit_statuses": m009,
 };
 

@@ -220,6 +220,21 @@ export interface CommitStatusesTable {
 export type CommitStatusState = "pending" | "success" | "failure" | "error";
 export type CommitStatusOutcome = "todo" | "posted" | "failed" | "superseded";
 
+/** One request to /webhooks/..., accepted or refused; see migrations/008_webhook_deliveries.ts. */
+export interface WebhookDeliveriesTable {
+  id: ColumnType<string, never, never>;
+  provider: string;
+  delivery_id: string;
+  /** provider:repo id:delivery id on a verified delivery (unique: the dedupe); null otherwise. */
+  claim: string | null;
+  repo_id: ColumnType<string | null, string | number | bigint | null | undefined, string | number | bigint | null>;
+  event: string;
+  received_at: ColumnType<Date, Date | string | undefined, Date | string>;
+  /** The HTTP status answered. */
+  status: number;
+  outcome: string;
+}
+
 export interface Database {
   runs: RunsTable;
   run_attempts: RunAttemptsTable;
@@ -233,6 +248,7 @@ export interface Database {
   repo_pushes: RepoPushesTable;
   repo_syncs: RepoSyncsTable;
   schedule_ticks: ScheduleTicksTable;
+  webhook_deliveries: WebhookDeliveriesTable;
   stdin_chunks: StdinChunksTable;
   commit_statuses: CommitStatusesTable;
 }
@@ -249,3 +265,4 @@ export type RepoSyncRow = Selectable<RepoSyncsTable>;
 export type JobDefinitionRow = Selectable<JobDefinitionsTable>;
 export type ScheduleTickRow = Selectable<ScheduleTicksTable>;
 export type CommitStatusRow = Selectable<CommitStatusesTable>;
+export type WebhookDeliveryRow = Selectable<WebhookDeliveriesTable>;

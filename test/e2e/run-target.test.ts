@@ -99,7 +99,7 @@ describe("hodei run TARGET", SLOW, () => {
 
 /**
  * One job with every unbuilt Job field but secrets (which is refused), plus a
- * Policy and a Provider; and a schedule, which is built: no warning.
+ * Policy and a Provider; and triggers, which are built: no warning.
  */
 const UNBUILT_JOB = job(
   "unbuilt",
@@ -139,16 +139,13 @@ describe("fields accepted but not built yet", SLOW, () => {
       `${file}:6:3: warning: ${UNBUILT[3]!.message} (at /spec/image)`,
       `${file}:8:3: warning: ${UNBUILT[0]!.message} (at /spec/concurrency)`,
       `${file}:7:3: warning: ${UNBUILT[2]!.message} (at /spec/resources)`,
-      `${file}:10:5: warning: ${UNBUILT[4]!.message} (at /spec/triggers/push)`,
-      `${file}:12:5: warning: ${UNBUILT[5]!.message} (at /spec/triggers/pullRequest)`,
-      `${file}:13:5: warning: ${UNBUILT[6]!.message} (at /spec/triggers/reportSkipped)`,
-      `${file}:15:1: warning: ${UNBUILT[7]!.message}`,
-      `${file}:20:1: warning: ${UNBUILT[8]!.message}`,
+      `${file}:15:1: warning: ${UNBUILT[4]!.message}`,
+      `${file}:20:1: warning: ${UNBUILT[5]!.message}`,
       `${file}:29:3: warning: ${UNBUILT[1]!.message} (at /spec/secrets)`,
     ].sort((a, b) => lineOf(a) - lineOf(b)));
-    expect(lines.at(-1)).toBe("4 documents valid in 1 file (9 warnings: accepted but not acted on yet)");
-    expect(UNBUILT).toHaveLength(9);
-    expect(r.stderr).not.toContain("/spec/triggers/schedule");
+    expect(lines.at(-1)).toBe("4 documents valid in 1 file (6 warnings: accepted but not acted on yet)");
+    expect(UNBUILT).toHaveLength(6);
+    expect(r.stderr).not.toContain("/spec/triggers");
   });
 
   it("hodei validate --json carries them as data", async () => {
@@ -161,14 +158,14 @@ describe("fields accepted but not built yet", SLOW, () => {
   it("hodei run warns on stderr and still runs; --json carries the warnings", async () => {
     const r = await hodei(["run", runFile], { env });
     expect([r.code, r.stdout.toString()]).toEqual([0, "still runs\n"]);
-    for (const pointer of ["/spec/image", "/spec/resources", "/spec/concurrency", "/spec/triggers/push", "/spec/triggers/pullRequest", "/spec/triggers/reportSkipped"]) {
+    for (const pointer of ["/spec/image", "/spec/resources", "/spec/concurrency"]) {
       expect(r.stderr).toContain(`hodei: ${runFile}:`);
       expect(r.stderr).toContain(`(at ${pointer})`);
     }
     expect(r.stderr).toContain("warning: `concurrency` is not enforced yet; the run may overlap others in its group");
     const json = await hodeiJson<{ state: string; warnings: { pointer: string }[] }>(["run", runFile], { env });
     expect(json.state).toBe("succeeded");
-    expect(json.warnings.map((w) => w.pointer)).toEqual(["/spec/image", "/spec/resources", "/spec/concurrency", "/spec/triggers/push", "/spec/triggers/pullRequest", "/spec/triggers/reportSkipped"]);
+    expect(json.warnings.map((w) => w.pointer)).toEqual(["/spec/image", "/spec/resources", "/spec/concurrency"]);
   });
 
   it("secrets: refused before a run exists, with the reason and exit 125", async () => {
