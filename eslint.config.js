@@ -2,7 +2,7 @@ import js from "@eslint/js";
 import tseslint from "typescript-eslint";
 
 export default tseslint.config(
-  { ignores: ["dist/**", "node_modules/**", "proto/gen/**", "action/dist/**"] },
+  { ignores: ["dist/**", "node_modules/**", "proto/gen/**", "schemas/gen/**", "action/dist/**"] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

@@ -4,74 +4,33 @@
  * JSON Schema cannot express. Positions are the loader's business; this
  * module speaks only in JSON pointers.
  */
-import { Ajv2020, type ValidateFunction } from "ajv/dist/2020.js";
+import type { ErrorObject } from "ajv/dist/2020.js";
 import { parseDuration } from "./durations.js";
 import { quote } from "./errors.js";
-import { FORMATS } from "./formats.js";
-import jobSchema from "./job.schema.json" with { type: "json" };
+import * as generated from "./gen/documents.js";
 import { describeValue, translateErrors, type Issue } from "./messages.js";
-import policySchema from "./policy.schema.json" with { type: "json" };
-import providerSchema from "./provider.schema.json" with { type: "json" };
 import { nulIssues } from "./scan.js";
 import { didYouMean } from "./suggest.js";
 import { KINDS, type AnyDocument, type JobDocument, type Kind } from "./types.js";
 
 export type { Issue } from "./messages.js";
 
-/** An Ajv with Hodei's options and formats (the job documents' and the controller config's validator). */
-export function createAjv(): Ajv2020 {
-  const ajv = new Ajv2020({
-    allErrors: true, // report every problem, not the first
-    strict: true, // a typo in our own schemas fails on first compile (the fixture tests compile each)
-    strictRequired: false, // the run/command oneOf names properties defined one level up
-    strictTuples: false, // command: prefixItems says what command[0] is, items the open-ended arguments
-    allowUnionTypes: true, // cpu is number | string
-    verbose: true, // errors carry data and parentSchema, which the messages need
-    useDefaults: true, // priority: 0
-    code: { optimize: false }, // halves compile time (CLI start-up); validation speed does not matter here
-  });
-  for (const [name, fn] of Object.entries(FORMATS)) {
-    ajv.addFormat(name, {
-      type: "string",
-      validate: (s: string) => {
-        try {
-          fn(s);
-          return true;
-        } catch {
-          return false;
-        }
-      },
-    });
-  }
-  return ajv;
+/**
+ * A validator generated ahead of time by scripts/gen-validators.mjs (ajv's
+ * standalone code, in schemas/gen/): compiling the schemas on every start cost
+ * the CLI about half a second, and ajv itself is no longer loaded. It applies
+ * defaults (useDefaults) and sets `errors` as ajv's own validators do, with
+ * `data`, `schema` and `parentSchema` (verbose) for the messages.
+ */
+export interface Validator {
+  (data: unknown): boolean;
+  errors?: ErrorObject[] | null;
 }
 
-const ajv = createAjv();
-
-const SCHEMAS = {
-  Job: jobSchema,
-  Policy: policySchema,
-  Provider: providerSchema,
-  // For documents whose kind is missing or unknown: still check the envelope
-  // (apiVersion, metadata, stray top-level fields) so one run reports them all.
-  envelope: {
-    ...jobSchema,
-    $id: "https://hodei.dev/schemas/v1/envelope.schema.json",
-    properties: { ...jobSchema.properties, kind: { type: "string" }, spec: { type: "object" } },
-  },
-};
-
-// Compiled once per process, on first use: compiling all of them costs about
-// 100 ms of CLI start-up, and most loads only ever see Jobs.
-const compiled = new Map<keyof typeof SCHEMAS, ValidateFunction>();
-function validator(which: keyof typeof SCHEMAS): ValidateFunction {
-  let v = compiled.get(which);
-  if (!v) {
-    v = ajv.compile(SCHEMAS[which]);
-    compiled.set(which, v);
-  }
-  return v;
-}
+// Job, Policy and Provider by kind; `envelope` for documents whose kind is
+// missing or unknown: it still checks apiVersion, metadata and stray
+// top-level fields, so one run reports them all.
+const VALIDATORS: Readonly<Record<Kind | "envelope", Validator>> = generated;
 
 const isMapping = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
 
@@ -89,7 +48,7 @@ export function checkDocument(obj: unknown): { doc?: AnyDocument; issues: Issue[
   }
   const kind = obj["kind"];
   const known = typeof kind === "string" && (KINDS as readonly string[]).includes(kind);
-  const validate = validator(known ? (kind as Kind) : "envelope");
+  const validate = VALIDATORS[known ? (kind as Kind) : "envelope"];
   const issues: Issue[] = [];
   if (!known && typeof kind === "string") {
     issues.push({

@@ -3,12 +3,12 @@
  * with errors as FILE:LINE:COL: message like every other Hodei file.
  */
 import { LineCounter, parseDocument } from "yaml";
-import { createAjv } from "./check.js";
+import type { Validator } from "./check.js";
 import { formatSpecError, type SpecError } from "./errors.js";
 import { translateErrors } from "./messages.js";
 import { locate } from "./position.js";
 import { MAX_FILE_BYTES } from "./read.js";
-import schema from "./controller.schema.json" with { type: "json" };
+import { ControllerConfig as generatedValidator } from "./gen/controller-config.js";
 
 export interface ControllerConfigRepo {
   name?: string;
@@ -27,7 +27,8 @@ export interface ControllerConfig {
   repos?: ControllerConfigRepo[];
 }
 
-let validate: ReturnType<ReturnType<typeof createAjv>["compile"]> | undefined;
+/** controller.schema.json, compiled ahead of time by scripts/gen-validators.mjs. */
+const validate: Validator = generatedValidator;
 
 /** The config in `text`, or every problem with it as FILE:LINE:COL: message. */
 export function parseControllerConfig(text: string, file: string): { config?: ControllerConfig; errors: string[] } {
@@ -43,7 +44,6 @@ export function parseControllerConfig(text: string, file: string): { config?: Co
   } catch (e) {
     return { errors: [at(0, `cannot read the file: ${e instanceof Error ? e.message : String(e)}`)] };
   }
-  validate ??= createAjv().compile(schema);
   if (!validate(value)) {
     const issues = translateErrors(validate.errors ?? []);
     return { errors: issues.map((i) => at(locate(doc.contents, () => undefined, i.pointer, i.at)?.range?.[0], i.message, i.pointer)) };

@@ -67,6 +67,28 @@ export const FORMATS: Readonly<Record<string, Check>> = {
   },
 };
 
+/**
+ * FORMATS as ajv format definitions: valid or not, the words come later from
+ * formatProblem. scripts/gen-validators.mjs registers these with ajv, and the
+ * validators it generates (schemas/gen/) call `.validate` on them at run time.
+ */
+export const AJV_FORMATS: Readonly<Record<string, { type: "string"; validate: (s: string) => boolean }>> = Object.fromEntries(
+  Object.entries(FORMATS).map(([name, fn]) => [
+    name,
+    {
+      type: "string",
+      validate: (s: string): boolean => {
+        try {
+          fn(s);
+          return true;
+        } catch {
+          return false;
+        }
+      },
+    },
+  ]),
+);
+
 /** What a field of this format looks like, for "expected a string, got a number" hints. */
 export const FORMAT_HINTS: Readonly<Record<string, string>> = {
   duration: 'durations need a unit, e.g. "10s"',
