@@ -10,6 +10,12 @@
 // A chunk is numbered when a batch is cut, so while the stream is
 // backpressured or down, chunks pile up in `pending` and coalesce: a flood
 // becomes few large chunks and batches, a lone line goes out alone at once.
+// A trickle is paced by the acks: while MAX_INFLIGHT_BATCHES batches await
+// their LogAck, what waits is small (< MAX_CHUNK_BYTES, nothing numbered) and
+// stays in `pending`, growing into one chunk that goes out with the next ack.
+// Without this, 500 lines/s became 500 batches/s, each its own store
+// transaction and follower message, and a controller that could not keep up
+// fell further behind the longer the job ran.
 // Once memory is over its limit, every chunk that can no longer grow is
 // numbered at once and written to disk, so nothing piles up in memory.
 import type { Logger } from "pino";
@@ -24,6 +30,11 @@ export const MAX_BATCH_BYTES = 1 << 20;
 export const MAX_CHUNK_BYTES = 64 * 1024;
 /** A merged chunk carries its first part's timestamp; keep that within a second of the truth. */
 const COALESCE_WINDOW_MS = 1000;
+/**
+ * Batches sent and not yet acknowledged, past which small output waits for an
+ * ack. Two: the controller has the next batch at hand while it stores one.
+ */
+export const MAX_INFLIGHT_BATCHES = 2;
 /** Unreadable spool records replaced by a system line per nextBatch() (see lost()). */
 const MAX_LOST_PER_BATCH = 1024;
 
@@ -56,6 +67,8 @@ export class LogPipe {
   private sent = 0;
   private next = 0;
   private isClosed = false;
+  /** End sequence (exclusive) of each batch sent on this stream and not yet acknowledged, oldest first. */
+  private inflight: number[] = [];
   private readonly budget: LogBudget;
 
   constructor(
@@ -92,8 +105,13 @@ export class LogPipe {
     return this.next;
   }
 
-  /** The next batch to send on the current stream, or undefined when all is sent. */
+  /**
+   * The next batch to send on the current stream, or undefined when all is
+   * sent, or when what waits is small and MAX_INFLIGHT_BATCHES batches await
+   * their ack (it waits for the next ack, growing meanwhile).
+   */
   nextBatch(maxBytes = MAX_BATCH_BYTES): LogBatch | undefined {
+    if (this.held) return undefined;
     this.numberPending();
     if (this.sent >= this.next) return undefined;
     const chunks: LogChunk[] = [];
@@ -121,11 +139,19 @@ export class LogPipe {
     }
     const batch = { runId: this.runId, attempt: this.attempt, firstSeq: this.sent, chunks };
     this.sent = seq;
+    this.inflight.push(seq);
     return batch;
   }
 
   /** The controller stored every chunk below nextSeq. */
   ack(nextSeq: number): void {
+    // Every LogAck answers a batch (the controller acks each one, in order, even
+    // one it refuses): free the batches it covers, or else the oldest, so an
+    // ack that covers less (a refused gap) cannot hold output back for good.
+    // An extra ack (after a Hello, RunFinished) only lets a batch go early.
+    const before = this.inflight.length;
+    this.inflight = this.inflight.filter((end) => end > nextSeq);
+    if (this.inflight.length === before) this.inflight.shift();
     const upTo = Math.min(nextSeq, this.next);
     if (upTo <= this.acked) return;
     let k = 0;
@@ -142,6 +168,7 @@ export class LogPipe {
   /** A new stream: everything unacknowledged must be sent again. */
   rewind(): void {
     this.sent = this.acked;
+    this.inflight = [];
   }
 
   /** Drop everything held, give its bytes back to the budget and delete the spool (the run is forgotten). */
@@ -175,6 +202,19 @@ export class LogPipe {
   }
   get spoolFiles(): string[] {
     return this.spool?.files ?? [];
+  }
+  /** Batches sent on this stream that await their ack. */
+  get inflightBatches(): number {
+    return this.inflight.length;
+  }
+  /**
+   * Output waits for an ack: the window is full and all that waits is small
+   * and still pending. Numbered chunks (spilled to the spool, or the last ones
+   * at close) and anything of a chunk's size go at once, as before: a flood is
+   * paced by the stream's flow control, not by round trips.
+   */
+  private get held(): boolean {
+    return this.inflight.length >= MAX_INFLIGHT_BATCHES && this.sent === this.next && this.pendingBytes < MAX_CHUNK_BYTES;
   }
   get allSent(): boolean {
     return this.pending.length === 0 && this.sent === this.next;

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { LogBudget } from "../../../agent/budget.js";
-import { LogPipe, MAX_BATCH_BYTES, MAX_CHUNK_BYTES } from "../../../agent/logpipe.js";
+import { LogPipe, MAX_BATCH_BYTES, MAX_CHUNK_BYTES, MAX_INFLIGHT_BATCHES } from "../../../agent/logpipe.js";
 import { LogStream } from "../../../proto/gen/hodei/v1/common.js";
 
 const { LOG_STREAM_STDOUT: OUT, LOG_STREAM_STDERR: ERR } = LogStream;
@@ -63,14 +63,17 @@ describe("LogPipe", () => {
 
   it("keeps chunks until acked, and resends from the acked sequence after rewind", () => {
     const pipe = new LogPipe("r", 1);
-    for (const s of ["a", "b", "c"]) {
+    for (const s of ["a", "b"]) {
       pipe.push(OUT, b(s), 1);
       pipe.nextBatch();
     }
+    pipe.push(OUT, b("c"), 1);
+    expect(pipe.nextBatch()).toBeUndefined(); // two batches await their ack: "c" waits
     expect(pipe.memoryBytes).toBe(3);
     pipe.ack(2);
     expect(pipe.ackedSeq).toBe(2);
     expect(pipe.memoryBytes).toBe(1);
+    expect(pipe.nextBatch()).toMatchObject({ firstSeq: 2 });
     expect(pipe.nextBatch()).toBeUndefined();
     pipe.rewind();
     const resent = pipe.nextBatch()!;
@@ -81,6 +84,61 @@ describe("LogPipe", () => {
     pipe.ack(99); // beyond what exists: clamped
     expect(pipe.ackedSeq).toBe(3);
     expect(pipe.allAcked).toBe(true);
+  });
+
+  it("paces a trickle by its acks: small output waits while two batches are unacknowledged, then goes as one chunk", () => {
+    const pipe = new LogPipe("r", 1);
+    const sent: string[][] = [];
+    const send = (): void => {
+      for (let batch = pipe.nextBatch(); batch; batch = pipe.nextBatch()) sent.push(batch.chunks.map((c) => c.data.toString()));
+    };
+    // 500 lines while nothing is acknowledged: the first two go alone at once, the rest wait and merge.
+    for (let i = 0; i < 500; i++) {
+      pipe.push(OUT, b(`${i}\n`), 1_000 + i);
+      send();
+    }
+    expect(sent).toEqual([["0\n"], ["1\n"]]);
+    expect(pipe.inflightBatches).toBe(MAX_INFLIGHT_BATCHES);
+    expect(pipe.nextSeq).toBe(2); // the waiting lines are not numbered yet: still one growing chunk
+    pipe.ack(1);
+    send();
+    expect(sent).toHaveLength(3);
+    expect(sent[2]).toEqual([Array.from({ length: 498 }, (_, i) => `${i + 2}\n`).join("")]);
+    // Nothing was lost or reordered, and 500 lines cost three batches.
+    expect(sent.flat().join("")).toBe(Array.from({ length: 500 }, (_, i) => `${i}\n`).join(""));
+  });
+
+  it("a flood, numbered chunks and the end are not held back by the ack window", () => {
+    const pipe = new LogPipe("r", 1);
+    pipe.push(OUT, b("a"), 1);
+    pipe.nextBatch();
+    pipe.push(OUT, b("b"), 1);
+    pipe.nextBatch();
+    pipe.push(OUT, b("c"), 1);
+    expect(pipe.nextBatch()).toBeUndefined();
+    pipe.push(OUT, Buffer.alloc(MAX_CHUNK_BYTES), 1); // a chunk's worth waits: it goes
+    expect(pipe.nextBatch()!.chunks.map((c) => c.data.length)).toEqual([1, MAX_CHUNK_BYTES]);
+    pipe.push(ERR, b("last"), 1);
+    expect(pipe.nextBatch()).toBeUndefined();
+    pipe.close(); // the job ended: its last output goes at once, so RunFinished can follow
+    expect(pipe.nextBatch()!.chunks.map((c) => c.data.toString())).toEqual(["last"]);
+    expect(pipe.allSent).toBe(true);
+  });
+
+  it("an ack that covers less than a batch (a refused gap) still frees a slot, and a new stream starts with none in flight", () => {
+    const pipe = new LogPipe("r", 1);
+    for (const s of ["a", "b"]) {
+      pipe.push(OUT, b(s), 1);
+      pipe.nextBatch();
+    }
+    pipe.push(OUT, b("c"), 1);
+    pipe.ack(0);
+    expect(pipe.nextBatch()).toMatchObject({ firstSeq: 2 });
+    pipe.push(OUT, b("d"), 1);
+    expect(pipe.nextBatch()).toBeUndefined();
+    pipe.rewind();
+    expect(pipe.inflightBatches).toBe(0);
+    expect(pipe.nextBatch()).toMatchObject({ firstSeq: 0 });
   });
 
   it("an ack can skip chunks never sent on this stream", () => {

@@ -108,6 +108,32 @@ describe("Outbox", () => {
     expect(outbox.size).toBe(1);
   });
 
+  it("sends a trickle of lines in a bounded number of batches: output waits for acks, not one batch per line", () => {
+    const { sink, outbox, run } = setup();
+    let acks = 0;
+    const batches = (): number => sink.sent.filter((m) => m.$case === "logBatch").length;
+    // 1000 lines, one per turn of the event loop (as a job writing every 2 ms
+    // is read), with the controller storing one batch per 10 lines (a store
+    // slower than the lines). Each ack lets one batch go, so batches are
+    // bounded by acks + the window (+ the last at the end), whatever the line count.
+    for (let i = 0; i < 1000; i++) {
+      outbox.output(run, LogStream.LOG_STREAM_STDOUT, Buffer.from(`${i}\n`));
+      outbox.flush();
+      if (i % 10 === 9 && acks < batches()) {
+        // The oldest batch not yet acknowledged is stored: ack it, as the controller does, one LogAck per batch.
+        const m = sink.sent.filter((x) => x.$case === "logBatch")[acks]!;
+        if (m.$case === "logBatch") outbox.ack({ runId: "r", attempt: 1, nextSeq: m.value.firstSeq + m.value.chunks.length, endRecorded: false });
+        acks++;
+      }
+    }
+    outbox.finished(run, result);
+    outbox.flush();
+    expect(batches()).toBeLessThanOrEqual(acks + 2 + 1);
+    const text = sink.sent.flatMap((m) => (m.$case === "logBatch" ? m.value.chunks.map((c) => c.data.toString()) : [])).join("");
+    expect(text).toBe(Array.from({ length: 1000 }, (_, i) => `${i}\n`).join(""));
+    expect(sink.kinds().at(-1)).toBe("runFinished");
+  });
+
   it("takes turns between runs so a flood does not starve a quiet run", () => {
     const { sink, outbox, run } = setup();
     const quiet = outbox.add("q", 1, 1000);
