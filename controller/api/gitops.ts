@@ -7,10 +7,10 @@ import type { Logger } from "pino";
 import type { GitOpsServiceServer, Job, Repo, RepoSync } from "../../proto/gen/hodei/v1/gitops.js";
 import type { Store } from "../store/db.js";
 import type { JobDefinitionRow, RepoRow } from "../store/schema.js";
-import { commitErrors, definitionsAt, deleteRepo, getRepoByName, hasCommit, insertRepo, listRepos, listSyncs, putCommit, type NewRepo } from "../store/repos.js";
+import { commitErrors, definitionsAt, deleteRepo, getRepoByName, insertRepo, listRepos, listSyncs, type NewRepo } from "../store/repos.js";
 import { insertRun, lastRunsOfRepoJobs, listRuns } from "../store/runs.js";
-import { readCommit, SyncError, type Syncer } from "../gitops/sync.js";
-import type { RunTrigger } from "../gitops/pushes.js";
+import { SyncError, type Syncer } from "../gitops/sync.js";
+import { definitionsOf, type RunTrigger } from "../gitops/pushes.js";
 import type { JobDocument } from "../../schemas/load.js";
 import { checkManual, checkSecrets, idempotencyKey, requestHash, sameRequest } from "./submit-checks.js";
 import { redactUrl } from "../gitops/mirror.js";
@@ -214,11 +214,7 @@ export function gitopsService(deps: GitOpsDeps): GitOpsServiceServer {
         commit = await mirror.resolveCommit(ref);
       }
       if (!commit) throw notFound(`branch, tag or commit ${ref.slice(0, 100)} in repository ${repo.name}`);
-      if (!(await hasCommit(db, repo.id, commit))) {
-        const r = await readCommit(mirror, repo, commit);
-        await putCommit(db, repo.id, commit, r.defs, r.errors);
-      }
-      const def = (await definitionsAt(db, repo.id, commit)).find((d) => d.name === req.job);
+      const def = (await definitionsOf(store, repo, mirror, commit)).find((d) => d.name === req.job);
       if (!def) {
         const errors = (await commitErrors(db, repo.id, commit)) ?? [];
         const hint = errors.length ? `; its definitions have errors:\n${errors.slice(0, 20).join("\n")}` : `; hodei jobs ls --repo ${repo.name} lists its jobs`;

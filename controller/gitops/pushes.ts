@@ -9,11 +9,11 @@
 import { createHash } from "node:crypto";
 import type { Logger } from "pino";
 import type { Store } from "../store/db.js";
-import type { RepoRow, RunRow } from "../store/schema.js";
+import type { JobDefinitionRow, RepoRow, RunRow } from "../store/schema.js";
 import { claimPush, definitionsAt, getRefs, hasCommit, putCommit } from "../store/repos.js";
 import { insertRun } from "../store/runs.js";
 import type { JobDocument } from "../../schemas/load.js";
-import { diffBase, isZeroSha, matchJob } from "./match.js";
+import { diffBase, isZeroSha, matchJob, type TriggerEvent } from "./match.js";
 import { readCommit, type PushHint, type RefChange } from "./sync.js";
 import { ZERO_COMMIT, type Mirror } from "./mirror.js";
 
@@ -56,47 +56,73 @@ const key = (repo: RepoRow, p: Push, job: string): string =>
   `gitops:${repo.id}:${p.after}:${createHash("sha256").update(`${p.ref}\0${job}`).digest("hex").slice(0, 24)}`;
 
 export async function startPushRuns(store: Store, repo: RepoRow, mirror: Mirror, p: Push, log: Logger): Promise<PushOutcome> {
-  const out: PushOutcome = { runs: [], skippedByPaths: [], decisions: [] };
-  if (isZeroSha(p.after)) return out; // a deleted branch or tag starts nothing
-  const db = store.db;
-  if (!(await hasCommit(db, repo.id, p.after))) {
-    const r = await readCommit(mirror, repo, p.after);
-    await putCommit(db, repo.id, p.after, r.defs, r.errors);
-  }
-  const defs = await definitionsAt(db, repo.id, p.after);
-  if (defs.length === 0) return out;
+  if (isZeroSha(p.after)) return emptyOutcome(); // a deleted branch or tag starts nothing
+  const defs = await definitionsOf(store, repo, mirror, p.after);
+  if (defs.length === 0) return emptyOutcome();
   // Changed files from the mirror (a payload's list is cut at 3000 files); a new branch compares with the default branch.
   const against = diffBase({ before: p.before, after: p.after }, repo.branch);
-  const base = against?.startsWith("refs/heads/") ? (await getRefs(db, repo.id)).get(against) : against;
+  const base = against?.startsWith("refs/heads/") ? (await getRefs(store.db, repo.id)).get(against) : against;
   const isTag = p.ref.startsWith("refs/tags/");
   const changed = isTag ? undefined : await mirror.changedFiles(base === p.before ? p.before : ZERO_COMMIT, p.after, base);
-  await claimPush(db, { repoId: repo.id, ref: p.ref, commit: p.after, via: p.via, deliveryId: p.deliveryId });
+  await claimPush(store.db, { repoId: repo.id, ref: p.ref, commit: p.after, via: p.via, deliveryId: p.deliveryId });
+  const out = await startMatching(store, repo, defs, p.after, {
+    event: { kind: "push", ref: p.ref, before: p.before, after: p.after, changed },
+    trigger: { event: "push", repo: repo.name, ref: p.ref, commit: p.after, before: p.before, actor: p.actor, deliveryId: p.deliveryId, fork: false, via: p.via },
+    key: (job) => key(repo, p, job),
+  });
+  if (out.runs.length) log.info({ repo: repo.name, ref: p.ref, commit: p.after, via: p.via, runs: out.runs.map((r) => r.id) }, "push started runs");
+  return out;
+}
+
+const emptyOutcome = (): PushOutcome => ({ runs: [], skippedByPaths: [], decisions: [] });
+
+/** The valid jobs at `commit`, reading the commit's definitions first if no sync has. */
+export async function definitionsOf(store: Store, repo: RepoRow, mirror: Mirror, commit: string): Promise<JobDefinitionRow[]> {
+  if (!(await hasCommit(store.db, repo.id, commit))) {
+    const r = await readCommit(mirror, repo, commit);
+    await putCommit(store.db, repo.id, commit, r.defs, r.errors);
+  }
+  return definitionsAt(store.db, repo.id, commit);
+}
+
+/**
+ * One run, at `commit`, for each definition whose triggers match the event;
+ * every job's decision and reason, and the jobs only a paths filter skipped
+ * that asked for a "skipped" status. A job that needs secrets does not run
+ * (they cannot be injected yet).
+ */
+async function startMatching(
+  store: Store,
+  repo: RepoRow,
+  defs: readonly JobDefinitionRow[],
+  commit: string,
+  how: { event: TriggerEvent; trigger: RunTrigger; key: (job: string) => string },
+): Promise<PushOutcome> {
+  const out = emptyOutcome();
   for (const d of defs) {
     const job = d.job as JobDocument;
-    const m = matchJob(job.spec.triggers, { kind: "push", ref: p.ref, before: p.before, after: p.after, changed });
+    const m = matchJob(job.spec.triggers, how.event);
+    if (m.run && job.spec.secrets?.length) {
+      out.decisions.push({ job: d.name, run: false, reason: `needs secrets (${job.spec.secrets.join(", ")}), which Hodei cannot inject yet` });
+      continue;
+    }
     out.decisions.push({ job: d.name, run: m.run, reason: m.reason });
     if (!m.run) {
       if (m.skippedByPaths && job.spec.triggers?.reportSkipped) out.skippedByPaths.push({ job: d.name, reason: m.reason });
       continue;
     }
-    if (job.spec.secrets?.length) {
-      out.decisions[out.decisions.length - 1] = { job: d.name, run: false, reason: `needs secrets (${job.spec.secrets.join(", ")}), which Hodei cannot inject yet` };
-      continue;
-    }
-    const trigger: RunTrigger = { event: "push", repo: repo.name, ref: p.ref, commit: p.after, before: p.before, actor: p.actor, deliveryId: p.deliveryId, fork: false, via: p.via };
     const { run } = await insertRun(store, {
       jobName: d.name,
       job,
       selector: job.spec.selector ?? {},
       priority: job.spec.priority ?? 0,
-      source: `${repo.name}@${p.after.slice(0, 12)}:${d.file}`,
-      idempotencyKey: key(repo, p, d.name),
-      trigger,
+      source: `${repo.name}@${commit.slice(0, 12)}:${d.file}`,
+      idempotencyKey: how.key(d.name),
+      trigger: how.trigger,
       repoId: repo.id,
     });
     out.runs.push(run);
   }
-  if (out.runs.length) log.info({ repo: repo.name, ref: p.ref, commit: p.after, via: p.via, runs: out.runs.map((r) => r.id) }, "push started runs");
   return out;
 }
 
@@ -135,29 +161,13 @@ const prKey = (repo: RepoRow, pr: PullRequest, job: string): string =>
  * (Mirror.fetchPullHead); changed files are base...head from the mirror.
  */
 export async function startPullRequestRuns(store: Store, repo: RepoRow, mirror: Mirror, pr: PullRequest, log: Logger): Promise<PushOutcome> {
-  const out: PushOutcome = { runs: [], skippedByPaths: [], decisions: [] };
-  const db = store.db;
-  if (!(await hasCommit(db, repo.id, pr.head))) {
-    const r = await readCommit(mirror, repo, pr.head);
-    await putCommit(db, repo.id, pr.head, r.defs, r.errors);
-  }
-  const defs = await definitionsAt(db, repo.id, pr.head);
-  if (defs.length === 0) return out;
-  const base = pr.baseCommit && (await mirror.hasCommit(pr.baseCommit)) ? pr.baseCommit : (await getRefs(db, repo.id)).get(`refs/heads/${pr.base}`);
+  const defs = await definitionsOf(store, repo, mirror, pr.head);
+  if (defs.length === 0) return emptyOutcome();
+  const base = pr.baseCommit && (await mirror.hasCommit(pr.baseCommit)) ? pr.baseCommit : (await getRefs(store.db, repo.id)).get(`refs/heads/${pr.base}`);
   const changed = base ? await mirror.changedFiles(ZERO_COMMIT, pr.head, base) : undefined;
-  for (const d of defs) {
-    const job = d.job as JobDocument;
-    const m = matchJob(job.spec.triggers, { kind: "pull_request", action: pr.action, base: pr.base, head: pr.headBranch, changed });
-    out.decisions.push({ job: d.name, run: m.run, reason: m.reason });
-    if (!m.run) {
-      if (m.skippedByPaths && job.spec.triggers?.reportSkipped) out.skippedByPaths.push({ job: d.name, reason: m.reason });
-      continue;
-    }
-    if (job.spec.secrets?.length) {
-      out.decisions[out.decisions.length - 1] = { job: d.name, run: false, reason: `needs secrets (${job.spec.secrets.join(", ")}), which Hodei cannot inject yet` };
-      continue;
-    }
-    const trigger: RunTrigger = {
+  const out = await startMatching(store, repo, defs, pr.head, {
+    event: { kind: "pull_request", action: pr.action, base: pr.base, head: pr.headBranch, changed },
+    trigger: {
       event: "pull_request",
       repo: repo.name,
       ref: pr.ref,
@@ -168,19 +178,9 @@ export async function startPullRequestRuns(store: Store, repo: RepoRow, mirror: 
       fork: pr.fork,
       pullRequest: pr.number,
       via: "webhook",
-    };
-    const { run } = await insertRun(store, {
-      jobName: d.name,
-      job,
-      selector: job.spec.selector ?? {},
-      priority: job.spec.priority ?? 0,
-      source: `${repo.name}@${pr.head.slice(0, 12)}:${d.file}`,
-      idempotencyKey: prKey(repo, pr, d.name),
-      trigger,
-      repoId: repo.id,
-    });
-    out.runs.push(run);
-  }
+    },
+    key: (job) => prKey(repo, pr, job),
+  });
   if (out.runs.length) log.info({ repo: repo.name, pullRequest: pr.number, commit: pr.head, runs: out.runs.map((r) => r.id) }, "pull request started runs");
   return out;
 }
