@@ -7,7 +7,7 @@ import type { Logger } from "pino";
 import type { GitOpsServiceServer, Job, Repo, RepoSync } from "../../proto/gen/hodei/v1/gitops.js";
 import type { Store } from "../store/db.js";
 import type { JobDefinitionRow, RepoRow } from "../store/schema.js";
-import { commitErrors, definitionsAt, deleteRepo, getRepoByName, insertRepo, listRepos, listSyncs, type NewRepo } from "../store/repos.js";
+import { commitErrors, countDefinitions, definitionsAt, deleteRepo, getRepoByName, insertRepo, listRepos, listSyncs, type NewRepo } from "../store/repos.js";
 import { insertRun, lastRunsOfRepoJobs, listRuns } from "../store/runs.js";
 import { SyncError, type Syncer } from "../gitops/sync.js";
 import { definitionsOf, type RunTrigger } from "../gitops/pushes.js";
@@ -102,9 +102,9 @@ export function gitopsService(deps: GitOpsDeps): GitOpsServiceServer {
 
   async function view(r: RepoRow, detail: boolean): Promise<Repo> {
     const head = r.last_sync_commit ?? "";
-    const [errors, defs, syncs, statusErrors] = await Promise.all([
+    const [errors, jobs, syncs, statusErrors] = await Promise.all([
       head ? commitErrors(db, r.id, head) : Promise.resolve(undefined),
-      head ? definitionsAt(db, r.id, head) : Promise.resolve([]),
+      head ? countDefinitions(db, r.id, head) : Promise.resolve(0),
       listSyncs(db, r.id, detail ? 10 : 1),
       detail && deps.statusErrors ? deps.statusErrors(r.id) : [],
     ]);
@@ -122,7 +122,7 @@ export function gitopsService(deps: GitOpsDeps): GitOpsServiceServer {
       headCommit: head,
       lastSync: syncs[0] ? toSync(syncs[0]) : undefined,
       errors: errors ?? [],
-      jobs: defs.length,
+      jobs,
       recentSyncs: detail ? syncs.map(toSync) : [],
       statusErrors,
     };
@@ -208,11 +208,12 @@ export function gitopsService(deps: GitOpsDeps): GitOpsServiceServer {
       if (ref.length > 255) throw invalid("ref is longer than 255 characters");
       // The ref's head as it is now: sync first (a commit sha the mirror already has needs no fetch).
       const mirror = await syncer.mirror(repo);
-      let commit = /^[0-9a-f]{40}$/.test(ref) && (await mirror.hasCommit(ref)) ? ref : undefined;
-      if (!commit) {
+      let resolved = /^[0-9a-f]{40}$/.test(ref) && (await mirror.hasCommit(ref)) ? { commit: ref, ref } : undefined;
+      if (!resolved) {
         await syncOrExplain(repo, "manual");
-        commit = await mirror.resolveCommit(ref);
+        resolved = await mirror.resolveCommit(ref);
       }
+      const commit = resolved?.commit;
       if (!commit) throw notFound(`branch, tag or commit ${ref.slice(0, 100)} in repository ${repo.name}`);
       const def = (await definitionsOf(store, repo, mirror, commit)).find((d) => d.name === req.job);
       if (!def) {
@@ -224,8 +225,7 @@ export function gitopsService(deps: GitOpsDeps): GitOpsServiceServer {
       checkManual(job, "started by hand or through the API");
       checkSecrets(job);
       const withEnv: JobDocument = Object.keys(env).length ? { ...job, spec: { ...job.spec, env: { ...job.spec.env, ...env } } } : job;
-      const fullRef = ref.startsWith("refs/") || /^[0-9a-f]{40}$/.test(ref) ? ref : (await mirror.refs()).has(`refs/heads/${ref}`) ? `refs/heads/${ref}` : `refs/tags/${ref}`;
-      const trigger: RunTrigger = { event: "manual", repo: repo.name, ref: fullRef, commit, via: "api" };
+      const trigger: RunTrigger = { event: "manual", repo: repo.name, ref: resolved!.ref, commit, via: "api" };
       const hash = requestHash("run-job", repo.id, def.name, commit, JSON.stringify(env), String(req.stdin));
       const { run, created } = await insertRun(store, {
         jobName: def.name,

@@ -160,18 +160,20 @@ export class Mirror {
 
   /**
    * The commit a branch or tag name, a full ref or a (possibly short) sha
-   * names in the mirror; undefined when it names none. Branches win over tags
-   * of the same name, as in git.
+   * names in the mirror, with the full ref it matched (the sha itself for a
+   * commit); undefined when it names none. Branches win over tags of the
+   * same name, as in git.
    */
-  async resolveCommit(ref: string): Promise<string | undefined> {
+  async resolveCommit(ref: string): Promise<{ commit: string; ref: string } | undefined> {
     const refs = await this.refs();
     for (const r of [ref, `refs/heads/${ref}`, `refs/tags/${ref}`]) {
-      const c = refs.get(r);
-      if (c) return c;
+      const commit = refs.get(r);
+      if (commit) return { commit, ref: r };
     }
     if (!/^[0-9a-f]{7,40}$/.test(ref)) return undefined;
     try {
-      return (await this.git().raw(["rev-parse", "--verify", "--quiet", `${ref}^{commit}`])).trim() || undefined;
+      const commit = (await this.git().raw(["rev-parse", "--verify", "--quiet", `${ref}^{commit}`])).trim();
+      return commit ? { commit, ref: commit } : undefined;
     } catch {
       return undefined;
     }

@@ -203,14 +203,12 @@ export class Syncer {
       }
       for (const [ref, before] of old) if (!refs.has(ref)) changes.push({ ref, before, after: ZERO_COMMIT });
     }
-    let errors: string[] = [];
     for (const c of commits) {
       if (await hasCommit(this.db, repo.id, c)) continue;
       const r = await readCommit(mirror, repo, c);
       await putCommit(this.db, repo.id, c, r.defs, r.errors);
-      if (c === head) errors = r.errors;
     }
-    if (head && errors.length === 0) errors = (await commitErrors(this.db, repo.id, head)) ?? [];
+    const errors = head ? ((await commitErrors(this.db, repo.id, head)) ?? []) : [];
     // Act on the changes before recording the new refs: a controller that dies
     // in between finds the same changes on its next sync (and claimPush keeps
     // the ones already acted on from acting twice).

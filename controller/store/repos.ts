@@ -135,6 +135,12 @@ export async function definitionsAt(db: Db, repoId: string, commit: string): Pro
   return db.selectFrom("job_definitions").selectAll().where("repo_id", "=", repoId).where("commit", "=", commit).orderBy("name").execute();
 }
 
+/** How many valid job definitions a commit has (without reading them). */
+export async function countDefinitions(db: Db, repoId: string, commit: string): Promise<number> {
+  const r = await db.selectFrom("job_definitions").select((eb) => eb.fn.countAll<string>().as("n")).where("repo_id", "=", repoId).where("commit", "=", commit).executeTakeFirst();
+  return Number(r?.n ?? 0);
+}
+
 /** The validation errors of a commit's definitions, or undefined when it has not been read. */
 export async function commitErrors(db: Db, repoId: string, commit: string): Promise<string[] | undefined> {
   const r = await db.selectFrom("repo_commits").select("errors").where("repo_id", "=", repoId).where("commit", "=", commit).executeTakeFirst();
