@@ -86,6 +86,7 @@ export class AgentRuntime {
       { controller: this.opts.controller, agent: this.opts.name, slots: this.opts.slots, workDir: this.opts.workDir, killMethod: this.exec.killMethod },
       "agent starting",
     );
+    if (this.opts.dialAfter) await this.opts.dialAfter;
     this.connection.start();
   }
 

@@ -40,6 +40,12 @@ export interface AgentOptions {
   backoff?: Partial<BackoffOptions>;
   /** Defaults to pino on stderr at info. */
   logger?: Logger;
+  /**
+   * The first dial waits for this: the embedded daemon starts its agent while
+   * its controller is still starting, and says when it listens. A rejection
+   * fails the start.
+   */
+  dialAfter?: Promise<void>;
 }
 
 export interface CompiledAgentOptions {
@@ -59,6 +65,7 @@ export interface CompiledAgentOptions {
   readonly helloTimeoutMs: number;
   readonly backoff: BackoffOptions;
   readonly logger: Logger;
+  readonly dialAfter?: Promise<void>;
   readonly compiled: true;
 }
 
@@ -132,6 +139,7 @@ export function compileAgentOptions(opts: AgentOptions | CompiledAgentOptions): 
     helloTimeoutMs: Math.max(100, nonNegative("hello-timeout", opts.helloTimeoutMs, DEFAULTS.helloTimeoutMs)),
     backoff,
     logger: opts.logger ?? defaultLogger(),
+    dialAfter: opts.dialAfter,
     compiled: true,
   };
 }

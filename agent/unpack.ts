@@ -22,6 +22,9 @@ interface Entry {
   link: string;
 }
 
+/** Regular files written at once: their parents are checked first, so the order between them does not matter. */
+const PARALLEL_WRITES = 32;
+
 /** Unpacks `gz` into `workspace` (which must exist); returns how many entries it wrote. */
 export async function unpackBundle(gz: Buffer, workspace: string): Promise<number> {
   let tar: Buffer;
@@ -31,12 +34,99 @@ export async function unpackBundle(gz: Buffer, workspace: string): Promise<numbe
     throw new BundleError(`source bundle is not valid gzip or unpacks beyond ${MAX_UNPACKED_BYTES} bytes: ${(err as Error).message}`, undefined, { cause: err });
   }
   const root = await realpath(workspace);
+  const w = new Writer(root);
   let n = 0;
   for (const e of entries(tar)) {
-    await write(root, e);
+    await w.write(e);
     n++;
   }
+  await w.flush();
   return n;
+}
+
+/**
+ * Writes entries in archive order, except that runs of regular files are
+ * written concurrently (a tree of small files is bound by syscall latency,
+ * not bytes). Safe because a directory, once checked to be a real directory
+ * inside the workspace, stays one: no later entry may replace a directory,
+ * and a symlink or directory entry waits for every pending file first.
+ */
+class Writer {
+  /** Real directories inside the workspace, checked (or made) by us. */
+  private readonly dirs = new Set<string>();
+  private pending: Promise<void>[] = [];
+  private pendingPaths = new Set<string>();
+
+  constructor(private readonly root: string) {
+    this.dirs.add(root);
+  }
+
+  async write(e: Entry): Promise<void> {
+    const target = join(this.root, safeName(e.path));
+    if (e.type !== "file" || this.pendingPaths.has(target) || this.pending.length >= PARALLEL_WRITES) await this.flush();
+    const parent = await this.parentOf(target, e.path);
+    if (e.type === "file") {
+      this.pendingPaths.add(target);
+      const written = writeFileEntry(target, e);
+      // Awaited in flush(); marked handled now, as an early failure may wait there while later files are queued.
+      written.catch(() => {});
+      this.pending.push(written);
+      return;
+    }
+    const existing = await lstat(target).catch(() => undefined);
+    if (existing?.isDirectory()) {
+      if (e.type === "dir") return void this.dirs.add(target);
+      throw new BundleError(`source bundle replaces the directory "${e.path}"`);
+    }
+    if (existing) await rm(target);
+    if (e.type === "dir") {
+      await mkdir(target);
+      this.dirs.add(target);
+      return;
+    }
+    if (isAbsolute(e.link) || !upThenDown(e.link) || !inside(this.root, resolve(parent, e.link))) {
+      throw new BundleError(`source bundle has a symlink "${e.path}" -> "${e.link}" pointing outside the workspace`);
+    }
+    await symlink(e.link, target);
+  }
+
+  async flush(): Promise<void> {
+    const all = this.pending;
+    this.pending = [];
+    this.pendingPaths = new Set();
+    await Promise.all(all);
+  }
+
+  /** The target's parent, made if missing; it must be a real directory inside the workspace: never write through a symlink. */
+  private async parentOf(target: string, name: string): Promise<string> {
+    const dir = dirname(target);
+    if (this.dirs.has(dir)) return dir;
+    try {
+      await mkdir(dir, { recursive: true });
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === "EEXIST" || code === "ENOTDIR") throw new BundleError(`source bundle puts "${name}" under a path that is not a directory`, undefined, { cause: err });
+      throw err;
+    }
+    const real = await realpath(dir);
+    if (real !== this.root && !inside(this.root, real)) throw new BundleError(`source bundle writes "${name}" through a symlink leading outside the workspace`);
+    if (real !== dir) throw new BundleError(`source bundle writes "${name}" through a symlink`);
+    this.dirs.add(dir);
+    return dir;
+  }
+}
+
+/** A regular file; one already there (an earlier entry of the same name) is replaced, a directory is not. */
+async function writeFileEntry(target: string, e: Entry): Promise<void> {
+  const mode = e.mode & 0o111 ? 0o755 : 0o644;
+  try {
+    await writeFile(target, e.data, { mode, flag: "wx" });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
+    if ((await lstat(target)).isDirectory()) throw new BundleError(`source bundle replaces the directory "${e.path}"`);
+    await rm(target);
+    await writeFile(target, e.data, { mode, flag: "wx" });
+  }
 }
 
 /** The entry's path inside the workspace, refusing absolute names and any `..`. */
@@ -51,37 +141,6 @@ const inside = (root: string, p: string): boolean => {
   const rel = relative(root, p);
   return rel !== "" && rel !== ".." && !rel.startsWith(`..${sep}`) && !isAbsolute(rel);
 };
-
-async function write(root: string, e: Entry): Promise<void> {
-  const name = safeName(e.path);
-  const target = join(root, name);
-  // The parent must be a real directory inside the workspace: never write through a symlink.
-  await mkdir(dirname(target), { recursive: true });
-  const parent = await realpath(dirname(target));
-  if (parent !== root && !inside(root, parent)) throw new BundleError(`source bundle writes "${e.path}" through a symlink leading outside the workspace`);
-  if (parent !== dirname(target)) throw new BundleError(`source bundle writes "${e.path}" through a symlink`);
-  const existing = await lstat(target).catch(() => undefined);
-  if (existing?.isDirectory()) {
-    if (e.type === "dir") return;
-    throw new BundleError(`source bundle replaces the directory "${e.path}"`);
-  }
-  if (existing) await rm(target);
-  switch (e.type) {
-    case "dir":
-      await mkdir(target);
-      return;
-    case "file":
-      await writeFile(target, e.data, { mode: e.mode & 0o111 ? 0o755 : 0o644, flag: "wx" });
-      return;
-    case "symlink": {
-      if (isAbsolute(e.link) || !upThenDown(e.link) || !inside(root, resolve(parent, e.link))) {
-        throw new BundleError(`source bundle has a symlink "${e.path}" -> "${e.link}" pointing outside the workspace`);
-      }
-      await symlink(e.link, target);
-      return;
-    }
-  }
-}
 
 /**
  * `..` only before the first name: past a symlink, `..` leaves where the link

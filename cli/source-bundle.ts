@@ -79,18 +79,24 @@ export async function makeSourceBundle(jobFile: string, limit = MAX_BUNDLE_BYTES
       `the working tree in ${root} is ${files === paths.length ? "" : "over "}${mib(size)} compressed (${files} files${files === paths.length ? "" : " so far"}); the limit is ${mib(limit)}. ` +
         "Ignore large files in .gitignore, or run with --no-source to start the job in an empty workspace.",
     );
-  for (const path of paths) {
-    const full = join(root, path);
-    let st;
-    try {
-      st = await lstat(full);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === "ENOENT") continue; // deleted in the working tree
-      throw err;
+  // Files are read a few at a time ahead of the writer (a tree of small files is bound by syscall
+  // latency), and written in order; reading stops once the limit is passed.
+  const read = (path: string): Promise<Read> => readEntry(join(root, path));
+  const ahead: Promise<Read>[] = [];
+  let next = 0;
+  const fill = (): void => {
+    while (ahead.length < READ_AHEAD && next < paths.length) {
+      const p = read(paths[next++]!);
+      p.catch(() => {}); // awaited below, in order
+      ahead.push(p);
     }
-    if (st.isSymbolicLink()) await tar.symlink(path, await readlink(full));
-    else if (st.isFile()) await tar.file(path, await readFile(full), st.mode);
-    else continue; // a submodule's directory, a socket, a fifo
+  };
+  for (const path of paths) {
+    fill();
+    const entry = await ahead.shift()!;
+    if (entry.kind === "symlink") await tar.symlink(path, entry.target);
+    else if (entry.kind === "file") await tar.file(path, entry.data, entry.mode);
+    else continue; // deleted in the working tree, a submodule's directory, a socket, a fifo
     files++;
     // Stop reading as soon as the limit is passed, not after a huge tree is read whole.
     if (tar.compressedBytes > limit) throw tooLarge(tar.compressedBytes);
@@ -98,6 +104,23 @@ export async function makeSourceBundle(jobFile: string, limit = MAX_BUNDLE_BYTES
   const data = await tar.finish();
   if (data.length > limit) throw tooLarge(data.length);
   return { root, files, data };
+}
+
+const READ_AHEAD = 16;
+
+type Read = { kind: "file"; data: Buffer; mode: number } | { kind: "symlink"; target: string } | { kind: "skip" };
+
+async function readEntry(full: string): Promise<Read> {
+  let st;
+  try {
+    st = await lstat(full);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return { kind: "skip" }; // deleted in the working tree
+    throw err;
+  }
+  if (st.isSymbolicLink()) return { kind: "symlink", target: await readlink(full) };
+  if (st.isFile()) return { kind: "file", data: await readFile(full), mode: st.mode };
+  return { kind: "skip" };
 }
 
 const mib = (n: number): string => `${(n / 1024 / 1024).toFixed(1)} MiB`;

@@ -2,10 +2,35 @@ import { Command, Flags } from "@oclif/core";
 import { compileAgentOptions, ConfigError, startAgent, type CompiledAgentOptions } from "../../agent/index.js";
 import { defaultLogger } from "../../agent/config.js";
 import { parseKillMethod, parseLabels } from "../../agent/parse.js";
+import { CONTROLLER_LISTENING, DIAL_ON_MESSAGE } from "../embedded.js";
 import { durationFlag, sizeFlag } from "../flags.js";
 
 /** After its parent died, how long the agent may take to cancel its runs before it simply exits. */
 const ORPHAN_EXIT_MS = 15_000;
+/** Resolves when the embedded daemon that started this agent says its controller listens. */
+function controllerListening(): Promise<void> {
+  // The process is held open while waiting: the channel is unreferenced, so as not to keep the agent alive.
+  const hold = setInterval(() => {}, 1 << 30);
+  return new Promise<void>((resolve, reject) => {
+    const onMessage = (m: unknown): void => {
+      if (m !== CONTROLLER_LISTENING) return;
+      done();
+      resolve();
+    };
+    const onGone = (): void => {
+      done();
+      reject(new Error("the embedded controller exited before it listened"));
+    };
+    const done = (): void => {
+      process.off("message", onMessage);
+      process.off("disconnect", onGone);
+      clearInterval(hold);
+    };
+    process.on("message", onMessage);
+    process.once("disconnect", onGone);
+  });
+}
+
 const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
 
 export default class AgentCommand extends Command {
@@ -50,6 +75,7 @@ On SIGTERM or SIGINT it takes no new work, lets running jobs finish within --dra
         killMethod: parseKillMethod("kill-method", flags["kill-method"]),
         keepWorkspaces: flags["keep-workspaces"],
         logger: defaultLogger(flags["log-level"]),
+        dialAfter: process.channel && process.env[DIAL_ON_MESSAGE] === "1" ? controllerListening() : undefined,
       });
     } catch (err) {
       if (err instanceof ConfigError) this.error(err.message, { exit: 2 });

@@ -70,6 +70,11 @@ export default class RunCommand extends HodeiCommand {
     const tty = Boolean(process.stderr.isTTY) && !json;
     let warnings: SpecError[] = [];
     let submit: (client: ControlClient) => Promise<Run>;
+    // The controller is reached (the embedded one found or started) while the job is read and its
+    // working tree packed: none of the three waits for another.
+    const connecting = this.connect(flags.controller, { withAgent: true });
+    connecting.catch(() => {}); // awaited below
+    let packing: Promise<Buffer> = Promise.resolve(Buffer.alloc(0));
     if (flags.repo) {
       // A repository's job by name, at a commit of that repository: the controller has the definition.
       if (args.file === "-" || /\.ya?ml$/i.test(args.file)) throw new UsageError(`with --repo, give the job's name (hodei jobs ls --repo ${flags.repo}), not a file`);
@@ -83,10 +88,11 @@ export default class RunCommand extends HodeiCommand {
       if (!json) for (const w of warnings) process.stderr.write(`hodei: ${formatSpecWarning(w)}\n`);
       // The working tree around the job's file (around this folder for a spec read from stdin).
       const source = resolved.source;
-      const sourceBundle = flags["no-source"] ? Buffer.alloc(0) : (await makeSourceBundle(source === "<stdin>" ? join(process.cwd(), "-") : source)).data;
-      submit = (c) => c.submitRun({ jobJson: JSON.stringify(resolved.job), source, idempotencyKey: randomUUID(), sourceBundle, stdin: flags.interactive });
+      if (!flags["no-source"]) packing = makeSourceBundle(source === "<stdin>" ? join(process.cwd(), "-") : source).then((b) => b.data);
+      packing.catch(() => {}); // awaited below, beside connect
+      submit = async (c) => c.submitRun({ jobJson: JSON.stringify(resolved.job), source, idempotencyKey: randomUUID(), sourceBundle: await packing, stdin: flags.interactive });
     }
-    const client = await this.connect(flags.controller, { withAgent: true });
+    const [client] = await Promise.all([connecting, packing]);
     const submitted = await submit(client);
     const jobName = submitted.jobName;
     if (flags.detach) {

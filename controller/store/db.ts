@@ -104,7 +104,7 @@ export async function openStore(opts: StoreOptions): Promise<Store> {
     let created: Store["created"];
     if (!pglite) {
       if (!opts.dataDir) throw new Error("openStore needs databaseUrl, dataDir or pglite");
-      if (opts.template !== false && seedFromTemplate(opts.dataDir, opts.template ?? TEMPLATE_DIR)) created = "template";
+      if (opts.template !== false && (await seedFromTemplate(opts.dataDir, opts.template ?? TEMPLATE_DIR))) created = "template";
       else if (!existsSync(join(opts.dataDir, "PG_VERSION"))) created = "initdb";
       mkdirSync(opts.dataDir, { recursive: true });
       pglite = await PGlite.create(opts.dataDir, { startParams: [...PGlite.defaultStartParams, ...PGLITE_SETTINGS.flatMap((c) => ["-c", c])] });

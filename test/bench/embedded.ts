@@ -8,7 +8,8 @@
  *   - a warm `hodei run examples/hello/.hodei/jobs/hello.yaml` on the embedded
  *     daemon (already running) and the same through `--controller`, taken in
  *     turns, and their ratio;
- *   - the same run on a fresh data dir (no daemon, no database yet);
+ *   - the same run on a fresh data dir (no daemon, no database yet), measured
+ *     first, while nothing else of Hodei runs;
  *   - resident memory of the idle daemon and of its agent child (and of the peer's);
  *   - live-log latency: a job writes a timestamped line every 2 ms (500 lines/s),
  *     `hodei run` prints it; latency = time printed - time written.
@@ -137,6 +138,15 @@ async function main(): Promise<void> {
       bareNode.push(await nodeOnly());
     }
 
+    // Fresh data dirs: no daemon, no database, nothing else of Hodei running yet.
+    const fresh: number[] = [];
+    for (let i = 0; i < FRESH; i++) {
+      const dir = join(work, `fresh-${i}`);
+      fresh.push(await timed(["run", HELLO], { HODEI_DATA_DIR: dir }));
+      await timed(["embedded", "stop"], { HODEI_DATA_DIR: dir });
+      rmSync(dir, { recursive: true, force: true });
+    }
+
     // The peer: a standalone controller on PGlite and one agent.
     const peerDir = join(work, "peer");
     mkdirSync(peerDir, { recursive: true });
@@ -158,9 +168,12 @@ async function main(): Promise<void> {
     await new Promise((r) => setTimeout(r, 5_000));
     const dpid = daemonPid(warmDir);
     const kids = childrenOf(dpid);
+    const daemonRss = rssMB(dpid);
+    const agentRss = kids.length ? Math.max(...kids.map(rssMB)) : NaN;
     const memory = {
-      embeddedDaemonRssMB: rssMB(dpid),
-      embeddedAgentRssMB: kids.length ? Math.max(...kids.map(rssMB)) : NaN,
+      embeddedDaemonRssMB: daemonRss,
+      embeddedAgentRssMB: agentRss,
+      embeddedTotalRssMB: daemonRss + agentRss,
       peerControllerRssMB: rssMB(peer.proc.pid!),
       peerAgentRssMB: rssMB(agent.proc.pid!),
     };
@@ -169,15 +182,6 @@ async function main(): Promise<void> {
     const logFile = logJobFile();
     const logEmbedded = await logLatency(logFile, [], embeddedEnv);
     const logPeer = await logLatency(logFile, peerArgs, {});
-
-    // Fresh data dirs: no daemon, no database.
-    const fresh: number[] = [];
-    for (let i = 0; i < FRESH; i++) {
-      const dir = join(work, `fresh-${i}`);
-      fresh.push(await timed(["run", HELLO], { HODEI_DATA_DIR: dir }));
-      await timed(["embedded", "stop"], { HODEI_DATA_DIR: dir });
-      rmSync(dir, { recursive: true, force: true });
-    }
 
     const result = {
       date: new Date().toISOString(),
@@ -205,7 +209,7 @@ function printTable(r: {
   versionMs: { median: number; bareNodeMedian: number; ratio: number };
   warmRunMs: { embedded: number; viaController: number; ratio: number };
   freshRunMs: { median: number };
-  idleMemory: { embeddedDaemonRssMB: number; embeddedAgentRssMB: number; peerControllerRssMB: number; peerAgentRssMB: number };
+  idleMemory: { embeddedDaemonRssMB: number; embeddedAgentRssMB: number; embeddedTotalRssMB: number; peerControllerRssMB: number; peerAgentRssMB: number };
   logLatencyMs: { embedded: Percentiles & { received: number }; viaController: Percentiles & { received: number } };
 }): void {
   const m = r.idleMemory;
@@ -219,6 +223,7 @@ function printTable(r: {
     ["fresh data dir hodei run hello ms (median)", r.freshRunMs.median.toFixed(0), ""],
     ["idle RSS MB: controller (daemon)", m.embeddedDaemonRssMB.toFixed(0), m.peerControllerRssMB.toFixed(0)],
     ["idle RSS MB: agent", m.embeddedAgentRssMB.toFixed(0), m.peerAgentRssMB.toFixed(0)],
+    ["idle RSS MB: both", m.embeddedTotalRssMB.toFixed(0), (m.peerControllerRssMB + m.peerAgentRssMB).toFixed(0)],
     ["live log latency ms p50 / p95 (500 lines/s)", lat(r.logLatencyMs.embedded), lat(r.logLatencyMs.viaController)],
   ];
   const w0 = Math.max(...rows.map((x) => x[0].length));

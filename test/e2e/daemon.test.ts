@@ -250,3 +250,43 @@ describe("another local user", () => {
     expect(runs).toEqual([]);
   }, 150_000);
 });
+
+describe("the daemon's agent, started beside its controller", () => {
+  // The daemon starts its agent while its controller is still starting (cli/embedded.ts): the
+  // agent must not dial before the daemon's IPC message, and must leave if the daemon dies first.
+  function startWaitingAgent(): { child: ReturnType<typeof spawn>; log: () => string } {
+    const dir = tempDir("hodei-waiting-agent-");
+    const child = spawn(process.execPath, [HODEI, "agent", "--controller", `unix:${join(dir, "nothing.sock")}`, "--work-dir", join(dir, "work"), "--kill-method", "process-group"], {
+      cwd: ROOT,
+      env: { ...process.env, HODEI_CONTROLLER: "", HODEI_AGENT_DIAL_ON_MESSAGE: "1" },
+      stdio: ["ignore", "ignore", "pipe", "ipc"],
+    });
+    let out = "";
+    child.stderr!.on("data", (d: Buffer) => (out += d.toString()));
+    return { child, log: () => out };
+  }
+
+  it("dials only once told the controller listens", async () => {
+    const { child, log } = startWaitingAgent();
+    try {
+      await eventually(() => (log().includes("agent starting") ? true : undefined), "the agent to start");
+      // Given time to dial, it has not: nothing listens there, and a dial would be logged as a failure.
+      await new Promise((res) => setTimeout(res, 1_500));
+      expect(log()).not.toContain("reconnecting");
+      child.send("controller-listening");
+      await eventually(() => (log().includes("controller stream down; reconnecting") ? true : undefined), "the agent to dial");
+    } finally {
+      child.kill("SIGKILL");
+    }
+  }, 60_000);
+
+  it("exits when the daemon goes before its controller listens", async () => {
+    const { child, log } = startWaitingAgent();
+    await eventually(() => (log().includes("agent starting") ? true : undefined), "the agent to start");
+    const exited = new Promise<number | null>((res) => child.once("exit", (code) => res(code)));
+    child.disconnect();
+    expect(await exited).not.toBe(0);
+    expect(log()).toContain("the embedded controller exited before it listened");
+    expect(log()).not.toContain("reconnecting");
+  }, 60_000);
+});

@@ -86,6 +86,23 @@ describe("unpackBundle refuses hostile bundles", () => {
     ["a hard link", [{ name: "f", data: "x" }, { name: "hard", type: "1", link: "/etc/passwd" }], /tar type '1'/],
     ["a device", [{ name: "dev", type: "3" }], /tar type '3'/],
     ["a directory replaced by a file", [{ name: "dir", type: "5" }, { name: "dir", data: "x" }], /replaces the directory "dir"/],
+    // Files are written concurrently (agent/unpack.ts): a run of them must not slip past a symlink or directory entry.
+    [
+      "a file through a symlink that replaced a directory checked earlier",
+      [{ name: "d/one", data: "1" }, { name: "d/two", data: "2" }, { name: "d", type: "2", link: "." }, { name: "d/three", data: "3" }],
+      /replaces the directory "d"/,
+    ],
+    [
+      "a file through a symlink made among many files",
+      [...Array.from({ length: 40 }, (_, i) => ({ name: `f${i}`, data: String(i) })), { name: "s", type: "2", link: "f1" }, { name: "s/x", data: "x" }],
+      /"s\/x" (through a symlink|under a path that is not a directory)/,
+    ],
+    [
+      "a file through a symlink to a directory, made among many files",
+      [{ name: "d", type: "5" }, ...Array.from({ length: 40 }, (_, i) => ({ name: `d/f${i}`, data: String(i) })), { name: "s", type: "2", link: "d" }, { name: "s/x", data: "x" }],
+      /writes "s\/x" through a symlink/,
+    ],
+    ["a directory made by a file written among others", [{ name: "x", data: "file" }, { name: "x/y", data: "nested" }], /replaces the directory "x"|"x\/y" under a path that is not a directory/],
   ];
 
   for (const [what, entries, message] of cases) {
@@ -98,6 +115,15 @@ describe("unpackBundle refuses hostile bundles", () => {
       expect(existsSync("/tmp/hodei-absolute-escape")).toBe(false);
     });
   }
+
+  it("writes a long run of files concurrently, the last of two same-named entries winning", async () => {
+    const { ws } = sandbox();
+    const many = Array.from({ length: 100 }, (_, i) => ({ name: `dir${i % 7}/sub/f${i}`, data: `content ${i}` }));
+    const n = await unpackBundle(tar([...many, { name: "dup", data: "first" }, { name: "dup", data: "second" }]), ws);
+    expect(n).toBe(102);
+    for (let i = 0; i < 100; i++) expect(readFileSync(join(ws, `dir${i % 7}/sub/f${i}`), "utf8")).toBe(`content ${i}`);
+    expect(readFileSync(join(ws, "dup"), "utf8")).toBe("second");
+  });
 
   it("refuses a truncated bundle and one that is not gzip", async () => {
     const { ws } = sandbox();
