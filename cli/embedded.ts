@@ -201,6 +201,10 @@ export async function serveDaemon(dataDir: string): Promise<void> {
       onClientCall: () => (lastCall = Date.now()),
       unschedulableAfterMs: 0,
       heartbeatIntervalMs: 1_000,
+      // Zero configuration for secrets too: the key file is made (0600, in the 0700 data dir) when first needed.
+      masterKey: process.env.HODEI_MASTER_KEY
+        ? { env: process.env.HODEI_MASTER_KEY, previousEnv: process.env.HODEI_MASTER_KEY_PREVIOUS }
+        : { file: join(dataDir, "master.key"), create: true },
       logger,
     });
   } catch (err) {

@@ -12,6 +12,9 @@ import { fetchSourceHandler } from "./agents/fetch-source.js";
 import { readStdinHandler } from "./agents/read-stdin.js";
 import { ControlServiceService } from "../proto/gen/hodei/v1/control.js";
 import { GitOpsServiceService } from "../proto/gen/hodei/v1/gitops.js";
+import { SecretsServiceService } from "../proto/gen/hodei/v1/secrets.js";
+import { secretsService } from "./api/secrets.js";
+import { Keyring, type KeyringOptions } from "./secrets/keyring.js";
 import { gitopsService } from "./api/gitops.js";
 import { Syncer } from "./gitops/sync.js";
 import { pushesFromSync } from "./gitops/pushes.js";
@@ -64,6 +67,8 @@ export interface StartOptions extends ControllerOptions {
   scheduleClock?: Clock;
   /** How long a webhook's answer waits for its sync and runs before saying 202 (default 4 s; tests wait longer). */
   webhookReplyWithinMs?: number;
+  /** Where the master key for secrets comes from (controller/secrets/keyring.ts); none: secrets cannot be set. */
+  masterKey?: KeyringOptions;
 }
 
 /** Every handler of `service`, calling `before` first (the embedded daemon's idle clock). */
@@ -140,6 +145,8 @@ export async function startController(opts: StartOptions): Promise<Controller> {
   if (opts.repos?.length) await applyConfigRepos(store.db, syncer, opts.repos, log);
   const gitops = gitopsService({ store, syncer, log, statusErrors: (repoId) => statuses.errors(repoId) });
   server.addService(GitOpsServiceService, onCall ? wrapCalls(gitops, onCall) : gitops);
+  const secrets = secretsService({ store, keyring: new Keyring(opts.masterKey ?? {}), log });
+  server.addService(SecretsServiceService, onCall ? wrapCalls(secrets, onCall) : secrets);
   const host = opts.socket ? `unix:${opts.socket}` : o.host.includes(":") ? `[${o.host}]` : o.host;
   const bindTo = opts.socket ? host : `${host}:${o.port}`;
   const port = await parts.start(

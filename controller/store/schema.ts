@@ -235,6 +235,20 @@ export interface WebhookDeliveriesTable {
   outcome: string;
 }
 
+/** A secret, sealed (migrations/012_secrets.ts; controller/secrets/). */
+export interface SecretsTable {
+  name: string;
+  /** '' for a secret every project may use. */
+  project: ColumnType<string, string | undefined, string>;
+  key_id: string;
+  nonce: Buffer;
+  sealed: Buffer;
+  created_by: string;
+  created_at: ColumnType<Date, Date | string | undefined, Date | string>;
+  updated_by: string;
+  updated_at: ColumnType<Date, Date | string | undefined, Date | string>;
+}
+
 export interface Database {
   runs: RunsTable;
   run_attempts: RunAttemptsTable;
@@ -251,6 +265,7 @@ export interface Database {
   webhook_deliveries: WebhookDeliveriesTable;
   stdin_chunks: StdinChunksTable;
   commit_statuses: CommitStatusesTable;
+  secrets: SecretsTable;
 }
 
 export type RunRow = Selectable<RunsTable>;
@@ -266,3 +281,4 @@ export type JobDefinitionRow = Selectable<JobDefinitionsTable>;
 export type ScheduleTickRow = Selectable<ScheduleTicksTable>;
 export type CommitStatusRow = Selectable<CommitStatusesTable>;
 export type WebhookDeliveryRow = Selectable<WebhookDeliveriesTable>;
+export type SecretRow = Selectable<SecretsTable>;
