@@ -70,10 +70,14 @@ export default class RunCommand extends HodeiCommand {
     const tty = Boolean(process.stderr.isTTY) && !json;
     let warnings: SpecError[] = [];
     let submit: (client: ControlClient) => Promise<Run>;
-    // The controller is reached (the embedded one found or started) while the job is read and its
-    // working tree packed: none of the three waits for another.
-    const connecting = this.connect(flags.controller, { withAgent: true });
-    connecting.catch(() => {}); // awaited below
+    let connecting: Promise<ControlClient> | undefined;
+    // The controller is reached (the embedded one found or started) while the working tree is
+    // packed; only after the job has been read: a bad file starts nothing.
+    const connect = (): Promise<ControlClient> => {
+      connecting ??= this.connect(flags.controller, { withAgent: true });
+      connecting.catch(() => {}); // awaited below
+      return connecting;
+    };
     let packing: Promise<Buffer> = Promise.resolve(Buffer.alloc(0));
     if (flags.repo) {
       // A repository's job by name, at a commit of that repository: the controller has the definition.
@@ -88,11 +92,12 @@ export default class RunCommand extends HodeiCommand {
       if (!json) for (const w of warnings) process.stderr.write(`hodei: ${formatSpecWarning(w)}\n`);
       // The working tree around the job's file (around this folder for a spec read from stdin).
       const source = resolved.source;
+      void connect();
       if (!flags["no-source"]) packing = makeSourceBundle(source === "<stdin>" ? join(process.cwd(), "-") : source).then((b) => b.data);
       packing.catch(() => {}); // awaited below, beside connect
       submit = async (c) => c.submitRun({ jobJson: JSON.stringify(resolved.job), source, idempotencyKey: randomUUID(), sourceBundle: await packing, stdin: flags.interactive });
     }
-    const [client] = await Promise.all([connecting, packing]);
+    const [client] = await Promise.all([connect(), packing]);
     const submitted = await submit(client);
     const jobName = submitted.jobName;
     if (flags.detach) {
