@@ -71,6 +71,14 @@ export interface SubmitRunRequest {
   sourceBundle: Buffer;
   /** The job's stdin comes from WriteStdin (`hodei run -i`); false: it is closed. */
   stdin: boolean;
+  /**
+   * `hodei run --in-place`: an absolute directory on the controller's own
+   * machine that IS the run's workspace (no copy; the job's writes land in
+   * it, and nothing removes it). Only a controller started to allow it (the
+   * embedded daemon, whose one agent is on the submitter's machine) accepts
+   * it; any other answers FAILED_PRECONDITION. Exclusive with source_bundle.
+   */
+  inPlaceDir: string;
 }
 
 export interface GetRunRequest {
@@ -617,7 +625,7 @@ export const RerunRunRequest: MessageFns<RerunRunRequest> = {
 };
 
 function createBaseSubmitRunRequest(): SubmitRunRequest {
-  return { jobJson: "", source: "", idempotencyKey: "", sourceBundle: Buffer.alloc(0), stdin: false };
+  return { jobJson: "", source: "", idempotencyKey: "", sourceBundle: Buffer.alloc(0), stdin: false, inPlaceDir: "" };
 }
 
 export const SubmitRunRequest: MessageFns<SubmitRunRequest> = {
@@ -636,6 +644,9 @@ export const SubmitRunRequest: MessageFns<SubmitRunRequest> = {
     }
     if (message.stdin !== false) {
       writer.uint32(40).bool(message.stdin);
+    }
+    if (message.inPlaceDir !== "") {
+      writer.uint32(50).string(message.inPlaceDir);
     }
     return writer;
   },
@@ -693,6 +704,14 @@ export const SubmitRunRequest: MessageFns<SubmitRunRequest> = {
             message.stdin = reader.bool();
             continue;
           }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.inPlaceDir = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -724,6 +743,11 @@ export const SubmitRunRequest: MessageFns<SubmitRunRequest> = {
         ? Buffer.from(bytesFromBase64(object.source_bundle))
         : Buffer.alloc(0),
       stdin: isSet(object.stdin) ? globalThis.Boolean(object.stdin) : false,
+      inPlaceDir: isSet(object.inPlaceDir)
+        ? globalThis.String(object.inPlaceDir)
+        : isSet(object.in_place_dir)
+        ? globalThis.String(object.in_place_dir)
+        : "",
     };
   },
 
@@ -744,6 +768,9 @@ export const SubmitRunRequest: MessageFns<SubmitRunRequest> = {
     if (message.stdin !== false) {
       obj.stdin = message.stdin;
     }
+    if (message.inPlaceDir !== "") {
+      obj.inPlaceDir = message.inPlaceDir;
+    }
     return obj;
   },
 
@@ -757,6 +784,7 @@ export const SubmitRunRequest: MessageFns<SubmitRunRequest> = {
     message.idempotencyKey = object.idempotencyKey ?? "";
     message.sourceBundle = object.sourceBundle ?? Buffer.alloc(0);
     message.stdin = object.stdin ?? false;
+    message.inPlaceDir = object.inPlaceDir ?? "";
     return message;
   },
 };
