@@ -5,7 +5,7 @@ import { HodeiCommand } from "../base.js";
 import type { ControlClient } from "../client.js";
 import { formatSpecWarning } from "../../schemas/load.js";
 import { parseEnvFlags, resolveJob, withEnv, type ResolvedJob } from "../resolve-job.js";
-import { EXIT, UsageError } from "../errors.js";
+import { CliError, EXIT, UsageError } from "../errors.js";
 import { sendStdin } from "../stdin.js";
 import { isOutputClosed, outputClosed, writeChunk } from "../output.js";
 import { makeSourceBundle, workingTreeRoot } from "../source-bundle.js";
@@ -105,6 +105,14 @@ export default class RunCommand extends HodeiCommand {
     }
     const [client] = await Promise.all([connecting, packing]);
     const submitted = await submit(client);
+    if (flags["in-place"] && !submitted.inPlaceDir) {
+      // A daemon from before --in-place drops the field it does not know and would run the job in an empty workspace.
+      await client.cancelRun(submitted.id, "the controller does not know --in-place").catch(() => {});
+      throw new CliError(
+        `the embedded controller that took run ${submitted.id} is older than --in-place and would not run it in your working tree, so it was cancelled. ` +
+          "Stop that controller (hodei embedded stop) and run again: the next command starts the current one",
+      );
+    }
     const jobName = submitted.jobName;
     if (flags.detach) {
       if (!json) process.stdout.write(`${submitted.id}\n`);

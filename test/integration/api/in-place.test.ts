@@ -69,12 +69,15 @@ describe.each(DIALECTS)("runs in place (%s)", (dialect) => {
   it("the embedded daemon's controller stores the directory on the run, and a rerun keeps it", async () => {
     const run = await client.submitRun({ jobJson: job("ip"), source: "t", idempotencyKey: "ip-ok", inPlaceDir: dir });
     expect(await workspaceDirOf(run.id)).toBe(dir);
+    expect(run.inPlaceDir).toBe(dir); // what `hodei run --in-place` checks came back
     const again = await client.rerunRun(run.id, "ip-ok-rerun");
     expect(again.id).not.toBe(run.id);
     expect(await workspaceDirOf(again.id)).toBe(dir);
+    expect(again.inPlaceDir).toBe(dir);
     // A run without it has none.
     const plainRun = await client.submitRun({ jobJson: job("ip"), source: "t", idempotencyKey: "ip-none" });
     expect(await workspaceDirOf(plainRun.id)).toBeNull();
+    expect(plainRun.inPlaceDir).toBe("");
   });
 
   it("a rerun of a run in place is refused by a controller that does not allow it", async () => {

@@ -161,7 +161,15 @@ export interface Run {
    * Where the run came from (a push, a schedule, ...); absent for a run
    * submitted from a file (`hodei run`).
    */
-  trigger?: Trigger | undefined;
+  trigger?:
+    | Trigger
+    | undefined;
+  /**
+   * A run in place: the directory that is its workspace (SubmitRunRequest.
+   * in_place_dir); empty otherwise. `hodei run --in-place` checks it came
+   * back: a controller older than the field would drop the request's silently.
+   */
+  inPlaceDir: string;
 }
 
 /** The event that started a run. */
@@ -1552,6 +1560,7 @@ function createBaseRun(): Run {
     unschedulableReason: "",
     stdin: false,
     trigger: undefined,
+    inPlaceDir: "",
   };
 }
 
@@ -1619,6 +1628,9 @@ export const Run: MessageFns<Run> = {
     }
     if (message.trigger !== undefined) {
       Trigger.encode(message.trigger, writer.uint32(170).fork()).join();
+    }
+    if (message.inPlaceDir !== "") {
+      writer.uint32(178).string(message.inPlaceDir);
     }
     return writer;
   },
@@ -1804,6 +1816,14 @@ export const Run: MessageFns<Run> = {
             message.trigger = Trigger.decode(reader, reader.uint32());
             continue;
           }
+          case 22: {
+            if (tag !== 178) {
+              break;
+            }
+
+            message.inPlaceDir = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1881,6 +1901,11 @@ export const Run: MessageFns<Run> = {
         : "",
       stdin: isSet(object.stdin) ? globalThis.Boolean(object.stdin) : false,
       trigger: isSet(object.trigger) ? Trigger.fromJSON(object.trigger) : undefined,
+      inPlaceDir: isSet(object.inPlaceDir)
+        ? globalThis.String(object.inPlaceDir)
+        : isSet(object.in_place_dir)
+        ? globalThis.String(object.in_place_dir)
+        : "",
     };
   },
 
@@ -1949,6 +1974,9 @@ export const Run: MessageFns<Run> = {
     if (message.trigger !== undefined) {
       obj.trigger = Trigger.toJSON(message.trigger);
     }
+    if (message.inPlaceDir !== "") {
+      obj.inPlaceDir = message.inPlaceDir;
+    }
     return obj;
   },
 
@@ -1980,6 +2008,7 @@ export const Run: MessageFns<Run> = {
     message.trigger = (object.trigger !== undefined && object.trigger !== null)
       ? Trigger.fromPartial(object.trigger)
       : undefined;
+    message.inPlaceDir = object.inPlaceDir ?? "";
     return message;
   },
 };
