@@ -58,6 +58,19 @@ describe("an agent started with allowInPlace", () => {
     expect(readdirSync(dir).sort()).toEqual(["mine.txt", "partial.txt", "sub"]);
   });
 
+  it("leaves the directory after a run that timed out or was cancelled", async () => {
+    const dir = tree();
+    trees.push(dir);
+    fake.assign("ip-timeout", { script: "echo started > t.txt\nexec sleep 30", workspaceDir: dir, timeoutMs: 300, killGraceMs: 200 });
+    expect(await fake.finished("ip-timeout")).toMatchObject({ reason: FinishReason.FINISH_REASON_TIMEOUT });
+    fake.assign("ip-cancel", { script: "echo started > c.txt\nexec sleep 30", workspaceDir: dir, killGraceMs: 200 });
+    await eventually(() => existsSync(join(dir, "c.txt")), "the cancelled job to start");
+    fake.cancel("ip-cancel");
+    expect(await fake.finished("ip-cancel")).toMatchObject({ reason: FinishReason.FINISH_REASON_CANCELLED });
+    await eventually(() => !existsSync(join(ta.workDir, "runs", "ip-cancel-1")), "the attempt's scratch directory removed");
+    expect(readdirSync(dir).sort()).toEqual(["c.txt", "mine.txt", "sub", "t.txt"]);
+  });
+
   it("fails the run before it starts when the directory is gone, is a file, or comes with a bundle", async () => {
     const gone = join(tmpdir(), `hodei-in-place-gone-${process.pid}`);
     fake.assign("ip-gone", { script: "echo ran", workspaceDir: gone });
