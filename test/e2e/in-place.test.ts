@@ -9,7 +9,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { execFileSync } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, readdirSync, realpathSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { eventually, hodei, hodeiJson, tempDir } from "../helpers/procs.js";
+import { eventually, hodei, hodeiJson, startController, tempDir } from "../helpers/procs.js";
+import { ControllerError } from "../../cli/errors.js";
 
 const git = (cwd: string, ...args: string[]): string =>
   execFileSync("git", ["-c", "user.email=t@example.com", "-c", "user.name=t", "-c", "init.defaultBranch=main", ...args], { cwd, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
@@ -146,5 +147,23 @@ describe("hodei run --in-place refuses what it cannot do (usage errors, exit 2)"
     // Refused before anything started: no daemon, no run, nothing written.
     expect(existsSync(join(env.HODEI_DATA_DIR!, "controller.sock"))).toBe(false);
     expect(existsSync(join(dir, "ran.txt"))).toBe(false);
+  });
+});
+
+describe("`hodei controller` (not the embedded daemon)", () => {
+  it("refuses a submit carrying in_place_dir, whoever sends it, and makes no run", async () => {
+    const ctl = await startController({ dataDir: join(tempDir("hodei-inplace-ctl-"), "data") });
+    try {
+      const dir = realpathSync(tempDir("hodei-inplace-target-"));
+      const jobJson = JSON.stringify({ apiVersion: "hodei.dev/v1", kind: "Job", metadata: { name: "ip" }, spec: { run: "echo hi > hi.txt" } });
+      const err = await ctl.client.submitRun({ jobJson, source: "t", idempotencyKey: "ip-e2e", inPlaceDir: dir }).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(ControllerError);
+      expect(err).toMatchObject({ kind: "conflict" });
+      expect((err as Error).message).toContain("this controller does not run jobs in place");
+      expect(await ctl.client.listRuns({})).toEqual([]);
+      expect(readdirSync(dir)).toEqual([]);
+    } finally {
+      await ctl.stop();
+    }
   });
 });
