@@ -18,7 +18,7 @@ import { SpoolDir } from "./spool.js";
 import { feedStdin } from "./stdin.js";
 import { openTrees } from "./tree.js";
 import { agentVersion } from "./version.js";
-import { runFileName, workspacePath } from "./workspace.js";
+import { attemptDirs, runFileName } from "./workspace.js";
 
 /** Spool segment files: small enough that acknowledged data leaves the disk soon, large enough to be few. */
 function segmentBytes(maxSpool: number): number {
@@ -158,7 +158,8 @@ export class AgentRuntime {
       return;
     }
     if (this.running() >= this.opts.slots) log.warn({ slots: this.opts.slots }, "Assign beyond the agent's slots; running it anyway");
-    const workspace = workspacePath(this.opts.workDir, a.runId, a.attempt);
+    // A run in place works in the submitter's directory, which is never removed (workspace.ts attemptDirs).
+    const { workspace, scratch, removable } = attemptDirs(this.opts.workDir, a.runId, a.attempt, spec);
     const job = this.executor.start(
       {
         runId: a.runId,
@@ -166,6 +167,8 @@ export class AgentRuntime {
         jobName: a.jobName,
         spec: { ...spec, killGraceMs: record.killGraceMs },
         workspace,
+        scratch,
+        allowInPlace: this.opts.allowInPlace,
         gitCacheDir: join(this.opts.workDir, "git-cache"),
         fetchSource: (digest) => this.connection.fetchSource(digest),
         feedStdin: spec.stdin ? (sink) => feedStdin((from) => this.connection.readStdin(a.runId, a.attempt, from), sink, log) : undefined,
@@ -179,7 +182,7 @@ export class AgentRuntime {
         onFinished: (result) => {
           log.info({ reason: FinishReason[result.reason], exitCode: result.exitCode, signal: result.signal || undefined }, "run finished");
           this.outbox.finished(record, result);
-          if (!this.opts.keepWorkspaces) void rm(workspace, { recursive: true, force: true }).catch((err: unknown) => log.warn({ err }, "cannot remove workspace"));
+          if (!this.opts.keepWorkspaces) void rm(removable, { recursive: true, force: true }).catch((err: unknown) => log.warn({ err }, "cannot remove workspace"));
         },
       },
     );

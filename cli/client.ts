@@ -89,8 +89,8 @@ export class ControlClient {
   }
 
   /** Retried with the same idempotency key, so a retry never makes two runs. */
-  async submitRun(partial: Omit<SubmitRunRequest, "sourceBundle" | "stdin"> & Partial<Pick<SubmitRunRequest, "sourceBundle" | "stdin">>): Promise<Run> {
-    const req: SubmitRunRequest = { sourceBundle: Buffer.alloc(0), stdin: false, ...partial };
+  async submitRun(partial: Omit<SubmitRunRequest, "sourceBundle" | "stdin" | "inPlaceDir"> & Partial<Pick<SubmitRunRequest, "sourceBundle" | "stdin" | "inPlaceDir">>): Promise<Run> {
+    const req: SubmitRunRequest = { sourceBundle: Buffer.alloc(0), stdin: false, inPlaceDir: "", ...partial };
     for (let attempt = 1; ; attempt++) {
       try {
         return await this.call(this.raw.submitRun, req);

@@ -180,7 +180,7 @@ export async function serveDaemon(dataDir: string): Promise<void> {
   const agentLog = openSync(join(dataDir, "agent.log"), "a", 0o600);
   const agent = spawn(
     process.execPath,
-    [...AGENT_NODE_FLAGS, BIN, "agent", "--controller", `unix:${socket}`, "--name", `local-${hostname()}`, "--labels", labels, "--slots", String(availableParallelism()), "--work-dir", join(dataDir, "work")],
+    [...AGENT_NODE_FLAGS, BIN, "agent", "--controller", `unix:${socket}`, "--name", `local-${hostname()}`, "--labels", labels, "--slots", String(availableParallelism()), "--work-dir", join(dataDir, "work"), "--allow-in-place"],
     // The IPC channel ties the agent to this process: it closes when we die, even by SIGKILL, and the agent then stops.
     { stdio: ["ignore", agentLog, agentLog, "ipc"], env: { ...process.env, HODEI_CONTROLLER: "", [DIAL_ON_MESSAGE]: "1" } },
   );
@@ -206,6 +206,8 @@ export async function serveDaemon(dataDir: string): Promise<void> {
         ? { env: process.env.HODEI_MASTER_KEY, previousEnv: process.env.HODEI_MASTER_KEY_PREVIOUS }
         : { file: join(dataDir, "master.key"), create: true },
       logger,
+      // Its one agent runs here, as this user: `hodei run --in-place` may use the user's working tree as the workspace.
+      allowInPlace: true,
     });
   } catch (err) {
     agent.kill("SIGKILL");

@@ -61,6 +61,8 @@ export interface StartOptions extends ControllerOptions {
   lock?: DataDirLock;
   /** Listen on this unix socket (mode 0600) instead of `listen`; the address becomes `unix:<path>` (embedded daemon). */
   socket?: string;
+  /** Accept runs in place (`hodei run --in-place`, api/in-place.ts): the embedded daemon only, whose one agent is on the submitter's machine. */
+  allowInPlace?: boolean;
   /** Called at the start of every ControlService call (the embedded daemon's idle clock). */
   onClientCall?: () => void;
   /** The schedule loop's clock (tests). */
@@ -127,7 +129,7 @@ export async function startController(opts: StartOptions): Promise<Controller> {
 
   const server = createGrpcServer(o);
   server.addService(AgentServiceService, { connect: connectHandler(agentDeps), fetchSource: fetchSourceHandler({ store, log }), readStdin: readStdinHandler({ store, hub, log }) });
-  const control = controlService({ store, agents, hub, log, maxStdinBytes: o.maxStdinBytes });
+  const control = controlService({ store, agents, hub, log, maxStdinBytes: o.maxStdinBytes, allowInPlace: opts.allowInPlace });
   const onCall = opts.onClientCall;
   const handlers = onCall ? wrapCalls(control, onCall) : control;
   server.addService(ControlServiceService, handlers);

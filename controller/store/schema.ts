@@ -38,6 +38,8 @@ export interface RunsTable {
   request_hash: string | null;
   /** SHA-256 of the run's source bundle (source_bundles); null: an empty workspace. */
   source_digest: ColumnType<string | null, string | null | undefined, string | null>;
+  /** `hodei run --in-place`: the directory that is the run's workspace (ExecSpec.workspace_dir); null: a fresh one. */
+  workspace_dir: ColumnType<string | null, string | null | undefined, string | null>;
   agent_id: string | null;
   exit_code: number | null;
   signal: string | null;

@@ -205,6 +205,14 @@ export interface ExecSpec {
    * HODEI_REPO): set after env, so a job's own env cannot override them.
    */
   hodeiEnv: { [key: string]: string };
+  /**
+   * A run in place (`hodei run --in-place`): this absolute directory is the
+   * workspace itself; the agent neither creates, fills nor removes it, and
+   * keeps its own files of the attempt elsewhere. Only an agent started with
+   * --allow-in-place (the embedded daemon's) runs it; any other fails the run
+   * before it starts. Empty: a fresh workspace under the agent's work dir.
+   */
+  workspaceDir: string;
 }
 
 export interface ExecSpec_EnvEntry {
@@ -2471,6 +2479,7 @@ function createBaseExecSpec(): ExecSpec {
     stdin: false,
     checkout: undefined,
     hodeiEnv: {},
+    workspaceDir: "",
   };
 }
 
@@ -2509,6 +2518,9 @@ export const ExecSpec: MessageFns<ExecSpec> = {
     globalThis.Object.entries(message.hodeiEnv).forEach(([key, value]: [string, string]) => {
       ExecSpec_HodeiEnvEntry.encode({ key: key as any, value }, writer.uint32(90).fork()).join();
     });
+    if (message.workspaceDir !== "") {
+      writer.uint32(98).string(message.workspaceDir);
+    }
     return writer;
   },
 
@@ -2619,6 +2631,14 @@ export const ExecSpec: MessageFns<ExecSpec> = {
             }
             continue;
           }
+          case 12: {
+            if (tag !== 98) {
+              break;
+            }
+
+            message.workspaceDir = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2695,6 +2715,11 @@ export const ExecSpec: MessageFns<ExecSpec> = {
           {},
         )
         : {},
+      workspaceDir: isSet(object.workspaceDir)
+        ? globalThis.String(object.workspaceDir)
+        : isSet(object.workspace_dir)
+        ? globalThis.String(object.workspace_dir)
+        : "",
     };
   },
 
@@ -2745,6 +2770,9 @@ export const ExecSpec: MessageFns<ExecSpec> = {
         });
       }
     }
+    if (message.workspaceDir !== "") {
+      obj.workspaceDir = message.workspaceDir;
+    }
     return obj;
   },
 
@@ -2782,6 +2810,7 @@ export const ExecSpec: MessageFns<ExecSpec> = {
       },
       {},
     );
+    message.workspaceDir = object.workspaceDir ?? "";
     return message;
   },
 };
