@@ -20,6 +20,9 @@ import { openTrees } from "./tree.js";
 import { agentVersion } from "./version.js";
 import { attemptDirs, runFileName } from "./workspace.js";
 
+/** Under the work dir: one 0700 directory per attempt with secrets (workspace.ts writeSecrets). */
+const SECRETS_DIR = "secrets";
+
 /** Spool segment files: small enough that acknowledged data leaves the disk soon, large enough to be few. */
 function segmentBytes(maxSpool: number): number {
   return Math.min(64 << 20, Math.max(64 << 10, Math.floor(maxSpool / 16)));
@@ -80,6 +83,8 @@ export class AgentRuntime {
 
   async start(): Promise<void> {
     await mkdir(this.opts.workDir, { recursive: true });
+    // Secrets of runs an earlier process of this agent did not get to remove (it was killed).
+    await rm(join(this.opts.workDir, SECRETS_DIR), { recursive: true, force: true });
     // Before the first Hello, which reports the kill method. Throws ConfigError for an unusable --kill-method cgroup*.
     this.exec = new ProcessExecutor(this.log, openTrees(this.opts.killMethod, this.log));
     this.log.info(
@@ -160,6 +165,7 @@ export class AgentRuntime {
     if (this.running() >= this.opts.slots) log.warn({ slots: this.opts.slots }, "Assign beyond the agent's slots; running it anyway");
     // A run in place works in the submitter's directory, which is never removed (workspace.ts attemptDirs).
     const { workspace, scratch, removable } = attemptDirs(this.opts.workDir, a.runId, a.attempt, spec);
+    const secretsDir = join(this.opts.workDir, SECRETS_DIR, runFileName(a.runId, a.attempt));
     const job = this.executor.start(
       {
         runId: a.runId,
@@ -168,6 +174,7 @@ export class AgentRuntime {
         spec: { ...spec, killGraceMs: record.killGraceMs },
         workspace,
         scratch,
+        secretsDir,
         allowInPlace: this.opts.allowInPlace,
         gitCacheDir: join(this.opts.workDir, "git-cache"),
         fetchSource: (digest) => this.connection.fetchSource(digest),
@@ -183,6 +190,8 @@ export class AgentRuntime {
           log.info({ reason: FinishReason[result.reason], exitCode: result.exitCode, signal: result.signal || undefined }, "run finished");
           this.outbox.finished(record, result);
           if (!this.opts.keepWorkspaces) void rm(removable, { recursive: true, force: true }).catch((err: unknown) => log.warn({ err }, "cannot remove workspace"));
+          // Secrets go whatever --keep-workspaces says.
+          if (spec.secrets.length > 0) void rm(secretsDir, { recursive: true, force: true }).catch((err: unknown) => log.error({ err, dir: secretsDir }, "cannot remove a run's secrets"));
         },
       },
     );

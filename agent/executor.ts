@@ -14,6 +14,8 @@ export interface JobRequest {
   workspace: string;
   /** The agent's own files of the attempt (the script); default <workspace>/.hodei (workspace.ts attemptDirs). */
   scratch?: string;
+  /** Where the run's secrets are written (workspace.ts writeSecrets); removed by the caller when the attempt ends. */
+  secretsDir?: string;
   /** This agent runs jobs in place (spec.workspaceDir); without it such a run fails before it starts. */
   allowInPlace?: boolean;
   /** Fetches the run's source bundle (spec.sourceDigest) to unpack into the workspace before the job starts. */

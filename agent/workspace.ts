@@ -2,8 +2,8 @@
 // file, the argv, the working directory (kept inside the workspace) and the env.
 import { createHash } from "node:crypto";
 import { accessSync, constants, statSync } from "node:fs";
-import { mkdir, stat, writeFile } from "node:fs/promises";
-import { isAbsolute, join, relative, resolve } from "node:path";
+import { mkdir, rm, stat, writeFile } from "node:fs/promises";
+import { dirname, isAbsolute, join, relative, resolve } from "node:path";
 import type { ExecSpec } from "../proto/gen/hodei/v1/agent.js";
 import type { JobRequest } from "./executor.js";
 import { SpawnError } from "./errors.js";
@@ -159,8 +159,35 @@ async function checkoutSource(req: JobRequest, signal?: AbortSignal): Promise<vo
   await checkout({ url: c.url, commit: c.commit, ref: c.ref || undefined, token: c.token || undefined }, req.workspace, { cacheRoot: req.gitCacheDir, timeoutMs: req.checkoutTimeoutMs, signal });
 }
 
+/**
+ * The run's secrets as files, mode 0600, in a private directory (0700) of the
+ * agent's own, outside the workspace (a kept workspace, a run in place, a
+ * cache never holds one), removed when the attempt ends. Returns the variables
+ * to add: HODEI_SECRETS_DIR and each `env:` entry.
+ */
+async function writeSecrets(req: JobRequest, secrets: ExecSpec["secrets"]): Promise<Record<string, string>> {
+  const dir = req.secretsDir;
+  if (!dir) throw new SpawnError("the run has secrets but this executor has no directory for them");
+  const env: Record<string, string> = { HODEI_SECRETS_DIR: dir };
+  try {
+    await rm(dir, { recursive: true, force: true });
+    await mkdir(dirname(dir), { recursive: true, mode: 0o700 });
+    await mkdir(dir, { mode: 0o700 });
+    for (const s of secrets) {
+      await writeFile(join(dir, s.name), s.value, { mode: 0o600, flag: "wx" });
+      if (s.env) env[s.env] = Buffer.from(s.value).toString("utf8");
+    }
+  } catch (err) {
+    // The message names the directory, never a value.
+    throw new SpawnError(`cannot write the run's secrets to ${dir}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, undefined, { cause: err });
+  }
+  return env;
+}
+
 export async function prepareLaunch(req: JobRequest, signal?: AbortSignal): Promise<LaunchPlan> {
   const { spec, workspace } = req;
+  // Before anything of the job is fetched, written or run.
+  if (spec.secretsError) throw new SpawnError(spec.secretsError);
   const hasScript = spec.script.trim() !== "";
   const hasCommand = spec.command.length > 0;
   if (hasScript === hasCommand) {
@@ -178,6 +205,7 @@ export async function prepareLaunch(req: JobRequest, signal?: AbortSignal): Prom
     throw new SpawnError(`cannot create the workspace: ${(err as Error).message}`, (err as NodeJS.ErrnoException).code, { cause: err });
   }
   const env = jobEnv(req);
+  if (spec.secrets.length > 0) Object.assign(env, await writeSecrets(req, spec.secrets));
   if (hasCommand) return { file: spec.command[0]!, args: spec.command.slice(1), cwd, env };
 
   const shell = spec.shell || "bash";

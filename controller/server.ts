@@ -15,6 +15,7 @@ import { GitOpsServiceService } from "../proto/gen/hodei/v1/gitops.js";
 import { SecretsServiceService } from "../proto/gen/hodei/v1/secrets.js";
 import { secretsService } from "./api/secrets.js";
 import { Keyring, type KeyringOptions } from "./secrets/keyring.js";
+import { resolveRunSecrets } from "./secrets/resolve.js";
 import { gitopsService } from "./api/gitops.js";
 import { Syncer } from "./gitops/sync.js";
 import { pushesFromSync } from "./gitops/pushes.js";
@@ -113,11 +114,12 @@ export async function startController(opts: StartOptions): Promise<Controller> {
   // Hear other processes on this database before anything can announce.
   await parts.start("bus", () => store.bus.start(), () => {});
 
+  const keyring = new Keyring(opts.masterKey ?? {});
   const agents = new AgentRegistry();
   const hub = await parts.start("log hub", () => new LogHub(store.bus), (h) => h.close());
   const dispatcher = await parts.start(
     "dispatcher",
-    () => new Dispatcher(store, agents, log),
+    () => new Dispatcher(store, agents, log, (run) => resolveRunSecrets(store.db, keyring, run)),
     async (d) => {
       d.stop();
       await d.settled();
@@ -147,7 +149,7 @@ export async function startController(opts: StartOptions): Promise<Controller> {
   if (opts.repos?.length) await applyConfigRepos(store.db, syncer, opts.repos, log);
   const gitops = gitopsService({ store, syncer, log, statusErrors: (repoId) => statuses.errors(repoId) });
   server.addService(GitOpsServiceService, onCall ? wrapCalls(gitops, onCall) : gitops);
-  const secrets = secretsService({ store, keyring: new Keyring(opts.masterKey ?? {}), log });
+  const secrets = secretsService({ store, keyring, log });
   server.addService(SecretsServiceService, onCall ? wrapCalls(secrets, onCall) : secrets);
   const host = opts.socket ? `unix:${opts.socket}` : o.host.includes(":") ? `[${o.host}]` : o.host;
   const bindTo = opts.socket ? host : `${host}:${o.port}`;
@@ -198,7 +200,7 @@ export async function startController(opts: StartOptions): Promise<Controller> {
     async () => {
       const scheduler = new Scheduler({
         store,
-        jobs: repoScheduledJobs(store.db, log).jobs,
+        jobs: repoScheduledJobs(store.db).jobs,
         catchUpWindowMs: o.scheduleCatchUpMs,
         clock: opts.scheduleClock,
         onFired: (job, tick, runId) => log.info({ job, tick: tick.toISOString(), run: runId }, "schedule started a run"),

@@ -184,7 +184,8 @@ export function translateErrors(errors: readonly ErrorObject[]): Issue[] {
   const seen = new Set<string>();
   const missing = new Map<string, { issue: Issue; names: string[] }>(); // one line per mapping
   for (const e of errors) {
-    if (INSIDE_BRANCH.test(e.schemaPath) || e.keyword === "propertyNames") continue;
+    // An if/then/else says "must match the then schema" beside the real error inside that branch: keep only the latter.
+    if (INSIDE_BRANCH.test(e.schemaPath) || e.keyword === "propertyNames" || e.keyword === "if") continue;
     if (e.keyword !== "type" && e.propertyName === undefined && wrongType.has(e.instancePath)) continue;
     const issue = translate(e);
     if (e.keyword === "required") {

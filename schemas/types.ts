@@ -35,7 +35,7 @@ export interface JobSpec {
   timeout?: string;
   killGrace?: string;
   image?: string;
-  secrets?: string[];
+  secrets?: (string | { name: string; env?: string })[];
   resources?: Resources;
   selector?: Record<string, string>;
   retries?: { limit: number; backoff?: string; maxBackoff?: string; on?: RetryOn[] };

@@ -1,13 +1,12 @@
 /**
  * What the schemas accept but Hodei does not act on yet, in one table.
  *
- * A user who writes `concurrency:` believes deploys are serialised; one who
- * writes `secrets:` believes they are injected. Until that is built, every
- * such field or document kind gets a warning (`hodei validate`, `hodei run`),
- * so nobody relies on it by mistake. Later work shrinks this table: when a
- * field starts working, delete its row (docs/specs.md lists the same rows).
- * `secrets` is more than a warning: the controller refuses the run
- * (controller/api/control.ts), so no job ever starts without its secrets.
+ * A user who writes `concurrency:` believes deploys are serialised. Until
+ * that is built, every such field or document kind gets a warning (`hodei
+ * validate`, `hodei run`), so nobody relies on it by mistake. Later work
+ * shrinks this table: when a field starts working, delete its row
+ * (docs/specs.md lists the same rows). `secrets` left it when injection was
+ * built (controller/secrets/).
  */
 import type { AnyDocument, Kind } from "./types.js";
 
@@ -20,7 +19,6 @@ export interface Unbuilt {
 
 export const UNBUILT: readonly Unbuilt[] = [
   { kind: "Job", pointer: "/spec/concurrency", message: "`concurrency` is not enforced yet; the run may overlap others in its group" },
-  { kind: "Job", pointer: "/spec/secrets", message: "`secrets` cannot be injected yet; the controller refuses to run this job rather than run it without them" },
   { kind: "Job", pointer: "/spec/resources", message: "`resources` is not used yet; placement ignores it and no limits are applied" },
   { kind: "Job", pointer: "/spec/image", message: "`image` is not used yet; the job runs directly on the agent's host, not in a container" },
   { kind: "Policy", pointer: "", message: "Policy documents are not enforced yet; none of their limits, quotas, images or concurrency caps apply" },
@@ -37,7 +35,7 @@ function at(doc: unknown, pointer: string): unknown {
   return v;
 }
 
-/** A field counts when it asks for something: an empty list (`secrets: []`) asks for nothing. */
+/** A field counts when it asks for something: an empty list asks for nothing. */
 const present = (v: unknown): boolean => v !== undefined && v !== null && !(Array.isArray(v) && v.length === 0);
 
 /** The rows of UNBUILT that apply to a valid document, in table order. */

@@ -19,7 +19,7 @@ import { writeStdinHandler } from "./write-stdin.js";
 import { listAttempts } from "../store/attempts.js";
 import { putSourceBundle } from "../store/sources.js";
 import { unaryHandler } from "./unary.js";
-import { checkManual, checkSecrets, idempotencyKey, requestHash, sameRequest } from "./submit-checks.js";
+import { checkManual, idempotencyKey, requestHash, sameRequest } from "./submit-checks.js";
 import { checkInPlaceDir } from "./in-place.js";
 
 export interface ControlDeps {
@@ -61,7 +61,6 @@ export function controlService(deps: ControlDeps): ControlServiceServer {
       if (doc.kind !== "Job") throw invalid(`only kind: Job can be run, got kind: ${doc.kind}`);
       const job = doc as JobDocument;
       checkManual(job, "submitted by hand or through the API");
-      checkSecrets(job);
       const source = req.source.slice(0, 1000);
       if (req.sourceBundle.length > MAX_SOURCE_BUNDLE) throw invalid(`source bundle is ${req.sourceBundle.length} bytes; the limit is ${MAX_SOURCE_BUNDLE}`);
       if (req.inPlaceDir && req.sourceBundle.length > 0) throw invalid("a run in place (in_place_dir) uses that directory as it is; it cannot also have a source bundle");
@@ -145,7 +144,6 @@ export function controlService(deps: ControlDeps): ControlServiceServer {
       if (!old) throw notFound(`run ${req.runId}`);
       const job = old.job as JobDocument;
       checkManual(job, "rerun");
-      checkSecrets(job);
       // A run in place reruns in the same directory, on a controller that allows it, if the directory is still there.
       const workspaceDir = old.workspace_dir === null ? undefined : await checkInPlaceDir(old.workspace_dir, deps.allowInPlace === true);
       const hash = requestHash("rerun", old.id);

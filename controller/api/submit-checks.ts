@@ -1,6 +1,7 @@
 /**
  * The checks every way of starting a run by hand shares (SubmitRun, RerunRun,
- * GitOpsService.RunJob): idempotency keys, manual: false, secrets.
+ * GitOpsService.RunJob): idempotency keys, manual: false. A job's secrets are
+ * checked when its run is assigned (controller/secrets/resolve.ts).
  */
 import { createHash } from "node:crypto";
 import { status } from "@grpc/grpc-js";
@@ -33,18 +34,4 @@ export function checkManual(job: JobDocument, what: string): void {
   if (job.spec.triggers?.manual === false) {
     throw notAllowed(`job ${job.metadata.name} has triggers.manual: false, so it cannot be ${what}; it runs only from its push or schedule triggers`, status.FAILED_PRECONDITION);
   }
-}
-
-/**
- * Secrets cannot be injected yet (schemas/unbuilt.ts): a job that names some
- * is refused before a run exists, so it never runs without them.
- */
-export function checkSecrets(job: JobDocument): void {
-  const names = job.spec.secrets ?? [];
-  if (names.length === 0) return;
-  throw notAllowed(
-    `job ${job.metadata.name} needs secrets (${names.join(", ")}), and secrets are not supported yet: Hodei cannot inject them, so it will not run the job without them. ` +
-      "Remove `secrets:` and pass the values another way (e.g. `hodei run FILE -e NAME`) until secrets are built",
-    status.FAILED_PRECONDITION,
-  );
 }

@@ -88,8 +88,8 @@ export async function definitionsOf(store: Store, repo: RepoRow, mirror: Mirror,
 /**
  * One run, at `commit`, for each definition whose triggers match the event;
  * every job's decision and reason, and the jobs only a paths filter skipped
- * that asked for a "skipped" status. A job that needs secrets does not run
- * (they cannot be injected yet).
+ * that asked for a "skipped" status. A job's secrets are resolved when its
+ * run is assigned (controller/secrets/resolve.ts): a fork's runs get none.
  */
 async function startMatching(
   store: Store,
@@ -102,10 +102,6 @@ async function startMatching(
   for (const d of defs) {
     const job = d.job as JobDocument;
     const m = matchJob(job.spec.triggers, how.event);
-    if (m.run && job.spec.secrets?.length) {
-      out.decisions.push({ job: d.name, run: false, reason: `needs secrets (${job.spec.secrets.join(", ")}), which Hodei cannot inject yet` });
-      continue;
-    }
     out.decisions.push({ job: d.name, run: m.run, reason: m.reason });
     if (!m.run) {
       if (m.skippedByPaths && job.spec.triggers?.reportSkipped) out.skippedByPaths.push({ job: d.name, reason: m.reason });

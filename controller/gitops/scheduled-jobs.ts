@@ -18,9 +18,6 @@
  * - A run is made at the head commit, with trigger `{event: "schedule", ...}`
  *   and idempotency key `schedule:<key>@<tick>` (a second safeguard behind the
  *   tick's claim).
- * - A job with `secrets:` is left out (not claimed, no run) with one warning
- *   per commit: Hodei cannot inject secrets yet, and the controller never
- *   starts a job without them (as for pushes, gitops/pushes.ts).
  */
 import { sql } from "kysely";
 import type { Logger } from "pino";
@@ -88,9 +85,8 @@ export interface RepoScheduleSource {
  * The scheduled jobs of every repository in `db`. `since` is cached per
  * (repo, head): it only changes when the head does.
  */
-export function repoScheduledJobs(db: Db, log: Logger): RepoScheduleSource {
+export function repoScheduledJobs(db: Db): RepoScheduleSource {
   const sinceCache = new Map<string, { head: string; since: Map<string, Date> }>();
-  const warned = new Set<string>();
   const jobs = async (): Promise<ScheduledJob[]> => {
     const repos = await db.selectFrom("repos").select(["id", "name", "branch", "last_sync_commit"]).where("last_sync_commit", "is not", null).execute();
     const out: ScheduledJob[] = [];
@@ -113,14 +109,6 @@ export function repoScheduledJobs(db: Db, log: Logger): RepoScheduleSource {
       for (const d of defs.rows) {
         const job = typeof d.job === "string" ? (JSON.parse(d.job) as JobDocument) : d.job;
         const key = scheduleKey(repo.id, d.name);
-        if (job.spec.secrets?.length) {
-          const w = `${key}@${head}`;
-          if (!warned.has(w)) {
-            warned.add(w);
-            log.warn({ repo: repo.name, job: d.name, commit: head, secrets: job.spec.secrets }, "scheduled job not started: it needs secrets, which Hodei cannot inject yet");
-          }
-          continue;
-        }
         const since = cached.since.get(d.name);
         if (!since) continue; // at the head before its sync is recorded: the next pass has it
         const triggers = job.spec.triggers!;

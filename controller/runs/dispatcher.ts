@@ -16,7 +16,7 @@ import type { AgentSession } from "../agents/session.js";
 import type { AgentRegistry } from "../agents/registry.js";
 import type { HodeiEvent } from "../bus/events.js";
 import { reposForRuns } from "../store/repos.js";
-import { runExecSpec, type RepoForSpec } from "./exec-spec.js";
+import { runExecSpec, type RepoForSpec, type RunSecrets } from "./exec-spec.js";
 
 export class Dispatcher {
   private passRunning = false;
@@ -38,6 +38,8 @@ export class Dispatcher {
     private readonly store: Writer,
     private readonly agents: AgentRegistry,
     private readonly log: Logger,
+    /** The secrets a claimed run gets, or why it cannot (controller/secrets/resolve.ts); undefined: it names none. */
+    private readonly secretsOf: (run: RunRow) => Promise<RunSecrets | undefined> = async () => undefined,
   ) {
     this.unsubscribe = store.bus.subscribe((ev) => this.hear(ev));
     // An agent connecting (or leaving) changes the free slots.
@@ -135,21 +137,23 @@ export class Dispatcher {
       const runs = await claimRuns(this.store, s.id, s.labels, free);
       if (runs.length === 0) continue;
       let repos: Map<string, RepoForSpec>;
+      let secrets: (RunSecrets | undefined)[];
       try {
         repos = await reposForRuns(this.store.db, runs);
+        secrets = await Promise.all(runs.map((r) => this.secretsOf(r)));
       } catch (err) {
         // Claimed but not sent: back to the queue (they never started), then the pass fails as any other.
         for (const run of runs) void this.requeue(run);
         throw err;
       }
-      for (const run of runs) this.assign(s, run, run.repo_id === null ? undefined : repos.get(String(run.repo_id)));
+      runs.forEach((run, i) => this.assign(s, run, run.repo_id === null ? undefined : repos.get(String(run.repo_id)), secrets[i]));
     }
   }
 
-  private assign(s: AgentSession, run: RunRow, repo: RepoForSpec | undefined): void {
+  private assign(s: AgentSession, run: RunRow, repo: RepoForSpec | undefined, secrets: RunSecrets | undefined): void {
     s.running.set(run.id, { attempt: run.attempt, nextSeq: 0, assignedAt: Date.now() });
-    // The spec may hold the repo's token: it goes to this agent's stream and nowhere else (never logged).
-    const sent = s.send({ msg: { $case: "assign", value: { runId: run.id, attempt: run.attempt, jobName: run.job_name, spec: runExecSpec(run, repo) } } });
+    // The spec may hold the repo's token and the run's secrets: it goes to this agent's stream and nowhere else (never logged).
+    const sent = s.send({ msg: { $case: "assign", value: { runId: run.id, attempt: run.attempt, jobName: run.job_name, spec: runExecSpec(run, repo, secrets) } } });
     if (!sent) {
       s.running.delete(run.id);
       void this.requeue(run);

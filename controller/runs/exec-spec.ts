@@ -1,4 +1,7 @@
-import type { Checkout, ExecSpec } from "../../proto/gen/hodei/v1/agent.js";
+import type { Checkout, ExecSpec, SecretValue } from "../../proto/gen/hodei/v1/agent.js";
+
+/** A run's secrets, opened for its assignment, or why it cannot have them (controller/secrets/resolve.ts). */
+export type RunSecrets = { values: SecretValue[] } | { error: string };
 import type { JobDocument } from "../../schemas/load.js";
 import { parseDuration } from "../../schemas/durations.js";
 
@@ -21,6 +24,8 @@ export function toExecSpec(job: unknown): ExecSpec {
     checkout: undefined,
     hodeiEnv: {},
     workspaceDir: "",
+    secrets: [],
+    secretsError: "",
   };
 }
 
@@ -63,8 +68,10 @@ interface TriggerLike {
  * A run whose repo was deleted meanwhile still gets a checkout, with no URL:
  * the agent fails it as `checkout` rather than run the job in an empty directory.
  */
-export function runExecSpec(run: RunForSpec, repo: RepoForSpec | undefined): ExecSpec {
+export function runExecSpec(run: RunForSpec, repo: RepoForSpec | undefined, secrets?: RunSecrets): ExecSpec {
   const spec: ExecSpec = { ...toExecSpec(run.job), sourceDigest: run.source_digest ?? "", stdin: run.stdin, workspaceDir: run.workspace_dir ?? "" };
+  if (secrets && "error" in secrets) spec.secretsError = secrets.error;
+  else if (secrets) spec.secrets = secrets.values;
   const t = (run.trigger ?? undefined) as TriggerLike | undefined;
   const env: Record<string, string> = { HODEI_RUN_ID: String(run.id), HODEI_EVENT: t?.event ?? "manual" };
   if (t?.repo) env.HODEI_REPO = t.repo;

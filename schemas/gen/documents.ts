@@ -6,7 +6,7 @@ import { AJV_FORMATS as hodeiFormats } from "../formats.js";
 import { createRequire } from "node:module";
 const require = createRequire(import.meta.url);
 export const Job = validate20;
-const schema31 = {"$schema":"https://json-schema.org/draft/2020-12/schema","$id":"https://hodei.dev/schemas/v1/job.schema.json","title":"Hodei Job","description":"A job: a bash script or a command that Hodei runs on an agent. Any number of documents per file, under .hodei/ in a repository.","type":"object","additionalProperties":false,"required":["apiVersion","kind","metadata","spec"],"properties":{"apiVersion":{"description":"Version of the document format.","type":"string","const":"hodei.dev/v1"},"kind":{"description":"Document kind.","type":"string","const":"Job"},"metadata":{"$ref":"#/$defs/metadata"},"spec":{"$ref":"#/$defs/spec"}},"$defs":{"patterns":{"description":"Filter patterns, as GitHub Actions' filter pattern cheat sheet: * (not /), ** (anything), ? and + (zero-or-one and one-or-more of the preceding character or [class]), [a-z0-9] classes, \\ escapes, a leading ! excludes. Evaluated in order; the last pattern that matches decides.","type":"array","minItems":1,"items":{"type":"string","minLength":1,"format":"filter-pattern"}},"metadata":{"description":"Identity of the document.","type":"object","additionalProperties":false,"required":["name"],"properties":{"name":{"description":"Unique name within the repository: 1 to 63 lowercase letters, digits and '-', starting and ending with a letter or digit.","type":"string","format":"dns-label"},"labels":{"$ref":"#/$defs/labels","description":"Identifying key/value pairs, used to filter and group."},"annotations":{"description":"Free-form key/value notes that Hodei does not interpret.","type":"object","propertyNames":{"type":"string","minLength":1},"additionalProperties":{"type":"string"}}}},"labels":{"type":"object","propertyNames":{"type":"string","format":"label-key"},"additionalProperties":{"type":"string","maxLength":256}},"duration":{"description":"A duration: numbers with units d, h, m, s, ms, largest first, e.g. \"90s\", \"10m\", \"1h30m\".","type":"string","format":"duration","pattern":"^(0|(?=\\d)(\\d+(\\.\\d+)?d)?(\\d+(\\.\\d+)?h)?(\\d+(\\.\\d+)?m)?(\\d+(\\.\\d+)?s)?(\\d+(\\.\\d+)?ms)?)$"},"spec":{"description":"What to run, where, and when. Exactly one of run or command is required.","type":"object","additionalProperties":false,"oneOf":[{"required":["run"]},{"required":["command"]}],"dependentRequired":{"shell":["run"]},"properties":{"run":{"description":"A script, run by bash with `set -euo pipefail` (or by sh with `set -e` when shell: sh).","type":"string","minLength":1},"command":{"description":"A program and its arguments, run directly without a shell. The program must not be empty; arguments may be.","type":"array","minItems":1,"prefixItems":[{"title":"the program (command[0])","type":"string","minLength":1}],"items":{"type":"string"}},"shell":{"description":"Shell for run: bash (default) or sh.","type":"string","enum":["bash","sh"]},"env":{"description":"Environment variables. Values are strings: quote numbers and booleans.","type":"object","propertyNames":{"type":"string","format":"env-name"},"additionalProperties":{"type":"string"}},"workdir":{"description":"Directory to run in, relative to the workspace (the checkout).","type":"string","format":"relative-path"},"checkout":{"description":"A run started from a repository (a push, a schedule) first checks the repository out at its commit into the workspace; false: the job starts in an empty workspace.","type":"boolean"},"timeout":{"description":"Maximum run time of one attempt; then the process group gets SIGTERM, and SIGKILL after killGrace.","type":"string","format":"positive-duration","pattern":"^(0|(?=\\d)(\\d+(\\.\\d+)?d)?(\\d+(\\.\\d+)?h)?(\\d+(\\.\\d+)?m)?(\\d+(\\.\\d+)?s)?(\\d+(\\.\\d+)?ms)?)$"},"killGrace":{"$ref":"#/$defs/duration","description":"Time between SIGTERM and SIGKILL on timeout or cancel."},"image":{"description":"Container image, used by the docker and kubernetes providers only.","type":"string","format":"image-ref"},"secrets":{"description":"Names of secrets to hand to the job.","type":"array","uniqueItems":true,"items":{"type":"string","format":"secret-name"}},"resources":{"description":"What one run needs; used for placement and, on container providers, as limits.","type":"object","additionalProperties":false,"properties":{"cpu":{"description":"CPU cores: a number such as 1 or 0.5, or millicores such as \"500m\".","type":["number","string"],"exclusiveMinimum":0,"format":"cpu"},"memory":{"description":"Memory: bytes with k, M, G, T or Ki, Mi, Gi, Ti, e.g. \"512Mi\".","type":"string","format":"size","pattern":"^(\\d+|\\d+(\\.\\d+)?(k|M|G|T|P|Ki|Mi|Gi|Ti|Pi))$"},"gpu":{"description":"Number of GPUs.","type":"integer","minimum":0}}},"selector":{"$ref":"#/$defs/labels","description":"Agent labels the run requires, e.g. { os: linux }."},"retries":{"description":"Automatic retries of failed attempts.","type":"object","additionalProperties":false,"required":["limit"],"properties":{"limit":{"description":"Maximum number of retries (0 to 20).","type":"integer","minimum":0,"maximum":20},"backoff":{"$ref":"#/$defs/duration","description":"Delay before the first retry; doubles each time."},"maxBackoff":{"$ref":"#/$defs/duration","description":"Upper bound of the delay between retries."},"on":{"description":"Which endings are retried (default: all).","type":"array","uniqueItems":true,"items":{"type":"string","enum":["failure","timeout","infrastructure"]}}}},"priority":{"description":"Queue priority from -1000 to 1000; higher runs first.","type":"integer","minimum":-1000,"maximum":1000,"default":0},"concurrency":{"description":"Runs sharing a group run one at a time.","type":"object","additionalProperties":false,"required":["group"],"properties":{"group":{"description":"Group name; may use ${{ ref }} and similar expressions.","type":"string","minLength":1},"cancelInProgress":{"description":"Cancel the running member of the group when a new one is queued.","type":"boolean"}}},"triggers":{"description":"What starts runs besides `hodei run`: pushes, pull requests, schedules. Filters follow GitHub Actions' `on:` semantics (docs/triggers.md).","type":"object","additionalProperties":false,"properties":{"push":{"description":"Run on pushes to the repository. `{}` means every push of a branch or tag. Only branch filters: tag pushes do not run it; only tag filters: branch pushes do not. With branch and path filters, both must match. Deleting a branch or tag never runs it.","type":"object","additionalProperties":false,"properties":{"branches":{"$ref":"#/$defs/patterns","description":"Branch name patterns to include (`!` excludes; the last matching pattern wins). Not together with branchesIgnore."},"branchesIgnore":{"$ref":"#/$defs/patterns","description":"Branch name patterns to leave out. Not together with branches."},"tags":{"$ref":"#/$defs/patterns","description":"Tag name patterns to include (`!` excludes; the last matching pattern wins). Not together with tagsIgnore."},"tagsIgnore":{"$ref":"#/$defs/patterns","description":"Tag name patterns to leave out. Not together with tags."},"paths":{"$ref":"#/$defs/patterns","description":"Run only when a changed file matches (`!` excludes; the last matching pattern wins). Not evaluated for tag pushes. Not together with pathsIgnore."},"pathsIgnore":{"$ref":"#/$defs/patterns","description":"Run only when some changed file matches none of these. Not together with paths."}}},"pullRequest":{"description":"Run on pull request activity. `{}` means opened, synchronize and reopened, for any base branch.","type":"object","additionalProperties":false,"properties":{"types":{"description":"Activity types that run it (default: opened, synchronize, reopened).","type":"array","minItems":1,"uniqueItems":true,"items":{"type":"string","enum":["assigned","unassigned","labeled","unlabeled","opened","edited","closed","reopened","synchronize","converted_to_draft","ready_for_review","locked","unlocked","review_requested","review_request_removed","auto_merge_enabled","auto_merge_disabled","milestoned","demilestoned","enqueued","dequeued"]}},"branches":{"$ref":"#/$defs/patterns","description":"Base branch patterns (the branch the pull request targets) to include. Not together with branchesIgnore."},"branchesIgnore":{"$ref":"#/$defs/patterns","description":"Base branch patterns to leave out. Not together with branches."},"paths":{"$ref":"#/$defs/patterns","description":"Run only when a file changed by the pull request matches. Not together with pathsIgnore."},"pathsIgnore":{"$ref":"#/$defs/patterns","description":"Run only when some file changed by the pull request matches none of these. Not together with paths."}}},"schedule":{"description":"Five-field cron expressions: a string (evaluated in `timezone`, default UTC) or { cron, timezone }. Each tick starts one run.","type":"array","items":{"type":["string","object"],"format":"cron","additionalProperties":false,"required":["cron"],"properties":{"cron":{"description":"Five-field cron expression.","type":"string","format":"cron"},"timezone":{"description":"IANA time zone the expression is evaluated in, e.g. \"Europe/Madrid\" (default: UTC).","type":"string","format":"timezone"}}}},"timezone":{"description":"IANA time zone the schedule is read in, e.g. \"Europe/Madrid\" (default: UTC). Daylight-saving changes follow the zone.","type":"string","format":"timezone"},"manual":{"description":"Allow starting from the CLI and API (default: true).","type":"boolean"},"reportSkipped":{"description":"When a push or pull request filter passes but its paths filter skips the job, report a 'skipped' commit status for it (so a required check does not wait forever). Default: false.","type":"boolean"}}}}}}};
+const schema31 = {"$schema":"https://json-schema.org/draft/2020-12/schema","$id":"https://hodei.dev/schemas/v1/job.schema.json","title":"Hodei Job","description":"A job: a bash script or a command that Hodei runs on an agent. Any number of documents per file, under .hodei/ in a repository.","type":"object","additionalProperties":false,"required":["apiVersion","kind","metadata","spec"],"properties":{"apiVersion":{"description":"Version of the document format.","type":"string","const":"hodei.dev/v1"},"kind":{"description":"Document kind.","type":"string","const":"Job"},"metadata":{"$ref":"#/$defs/metadata"},"spec":{"$ref":"#/$defs/spec"}},"$defs":{"patterns":{"description":"Filter patterns, as GitHub Actions' filter pattern cheat sheet: * (not /), ** (anything), ? and + (zero-or-one and one-or-more of the preceding character or [class]), [a-z0-9] classes, \\ escapes, a leading ! excludes. Evaluated in order; the last pattern that matches decides.","type":"array","minItems":1,"items":{"type":"string","minLength":1,"format":"filter-pattern"}},"metadata":{"description":"Identity of the document.","type":"object","additionalProperties":false,"required":["name"],"properties":{"name":{"description":"Unique name within the repository: 1 to 63 lowercase letters, digits and '-', starting and ending with a letter or digit.","type":"string","format":"dns-label"},"labels":{"$ref":"#/$defs/labels","description":"Identifying key/value pairs, used to filter and group."},"annotations":{"description":"Free-form key/value notes that Hodei does not interpret.","type":"object","propertyNames":{"type":"string","minLength":1},"additionalProperties":{"type":"string"}}}},"labels":{"type":"object","propertyNames":{"type":"string","format":"label-key"},"additionalProperties":{"type":"string","maxLength":256}},"duration":{"description":"A duration: numbers with units d, h, m, s, ms, largest first, e.g. \"90s\", \"10m\", \"1h30m\".","type":"string","format":"duration","pattern":"^(0|(?=\\d)(\\d+(\\.\\d+)?d)?(\\d+(\\.\\d+)?h)?(\\d+(\\.\\d+)?m)?(\\d+(\\.\\d+)?s)?(\\d+(\\.\\d+)?ms)?)$"},"spec":{"description":"What to run, where, and when. Exactly one of run or command is required.","type":"object","additionalProperties":false,"oneOf":[{"required":["run"]},{"required":["command"]}],"dependentRequired":{"shell":["run"]},"properties":{"run":{"description":"A script, run by bash with `set -euo pipefail` (or by sh with `set -e` when shell: sh).","type":"string","minLength":1},"command":{"description":"A program and its arguments, run directly without a shell. The program must not be empty; arguments may be.","type":"array","minItems":1,"prefixItems":[{"title":"the program (command[0])","type":"string","minLength":1}],"items":{"type":"string"}},"shell":{"description":"Shell for run: bash (default) or sh.","type":"string","enum":["bash","sh"]},"env":{"description":"Environment variables. Values are strings: quote numbers and booleans.","type":"object","propertyNames":{"type":"string","format":"env-name"},"additionalProperties":{"type":"string"}},"workdir":{"description":"Directory to run in, relative to the workspace (the checkout).","type":"string","format":"relative-path"},"checkout":{"description":"A run started from a repository (a push, a schedule) first checks the repository out at its commit into the workspace; false: the job starts in an empty workspace.","type":"boolean"},"timeout":{"description":"Maximum run time of one attempt; then the process group gets SIGTERM, and SIGKILL after killGrace.","type":"string","format":"positive-duration","pattern":"^(0|(?=\\d)(\\d+(\\.\\d+)?d)?(\\d+(\\.\\d+)?h)?(\\d+(\\.\\d+)?m)?(\\d+(\\.\\d+)?s)?(\\d+(\\.\\d+)?ms)?)$"},"killGrace":{"$ref":"#/$defs/duration","description":"Time between SIGTERM and SIGKILL on timeout or cancel."},"image":{"description":"Container image, used by the docker and kubernetes providers only.","type":"string","format":"image-ref"},"secrets":{"description":"Secrets handed to the job: each a file in $HODEI_SECRETS_DIR (mode 0600, removed when the run ends); `{ name, env }` also sets an environment variable.","type":"array","uniqueItems":true,"items":{"type":["string","object"],"if":{"type":"string"},"then":{"format":"secret-name"},"else":{"additionalProperties":false,"required":["name"],"properties":{"name":{"type":"string","format":"secret-name","description":"The secret, as `hodei secrets set` named it."},"env":{"type":"string","format":"secret-name","description":"Also expose the value as this environment variable (files are safer: docs/security.md)."}}}}},"resources":{"description":"What one run needs; used for placement and, on container providers, as limits.","type":"object","additionalProperties":false,"properties":{"cpu":{"description":"CPU cores: a number such as 1 or 0.5, or millicores such as \"500m\".","type":["number","string"],"exclusiveMinimum":0,"format":"cpu"},"memory":{"description":"Memory: bytes with k, M, G, T or Ki, Mi, Gi, Ti, e.g. \"512Mi\".","type":"string","format":"size","pattern":"^(\\d+|\\d+(\\.\\d+)?(k|M|G|T|P|Ki|Mi|Gi|Ti|Pi))$"},"gpu":{"description":"Number of GPUs.","type":"integer","minimum":0}}},"selector":{"$ref":"#/$defs/labels","description":"Agent labels the run requires, e.g. { os: linux }."},"retries":{"description":"Automatic retries of failed attempts.","type":"object","additionalProperties":false,"required":["limit"],"properties":{"limit":{"description":"Maximum number of retries (0 to 20).","type":"integer","minimum":0,"maximum":20},"backoff":{"$ref":"#/$defs/duration","description":"Delay before the first retry; doubles each time."},"maxBackoff":{"$ref":"#/$defs/duration","description":"Upper bound of the delay between retries."},"on":{"description":"Which endings are retried (default: all).","type":"array","uniqueItems":true,"items":{"type":"string","enum":["failure","timeout","infrastructure"]}}}},"priority":{"description":"Queue priority from -1000 to 1000; higher runs first.","type":"integer","minimum":-1000,"maximum":1000,"default":0},"concurrency":{"description":"Runs sharing a group run one at a time.","type":"object","additionalProperties":false,"required":["group"],"properties":{"group":{"description":"Group name; may use ${{ ref }} and similar expressions.","type":"string","minLength":1},"cancelInProgress":{"description":"Cancel the running member of the group when a new one is queued.","type":"boolean"}}},"triggers":{"description":"What starts runs besides `hodei run`: pushes, pull requests, schedules. Filters follow GitHub Actions' `on:` semantics (docs/triggers.md).","type":"object","additionalProperties":false,"properties":{"push":{"description":"Run on pushes to the repository. `{}` means every push of a branch or tag. Only branch filters: tag pushes do not run it; only tag filters: branch pushes do not. With branch and path filters, both must match. Deleting a branch or tag never runs it.","type":"object","additionalProperties":false,"properties":{"branches":{"$ref":"#/$defs/patterns","description":"Branch name patterns to include (`!` excludes; the last matching pattern wins). Not together with branchesIgnore."},"branchesIgnore":{"$ref":"#/$defs/patterns","description":"Branch name patterns to leave out. Not together with branches."},"tags":{"$ref":"#/$defs/patterns","description":"Tag name patterns to include (`!` excludes; the last matching pattern wins). Not together with tagsIgnore."},"tagsIgnore":{"$ref":"#/$defs/patterns","description":"Tag name patterns to leave out. Not together with tags."},"paths":{"$ref":"#/$defs/patterns","description":"Run only when a changed file matches (`!` excludes; the last matching pattern wins). Not evaluated for tag pushes. Not together with pathsIgnore."},"pathsIgnore":{"$ref":"#/$defs/patterns","description":"Run only when some changed file matches none of these. Not together with paths."}}},"pullRequest":{"description":"Run on pull request activity. `{}` means opened, synchronize and reopened, for any base branch.","type":"object","additionalProperties":false,"properties":{"types":{"description":"Activity types that run it (default: opened, synchronize, reopened).","type":"array","minItems":1,"uniqueItems":true,"items":{"type":"string","enum":["assigned","unassigned","labeled","unlabeled","opened","edited","closed","reopened","synchronize","converted_to_draft","ready_for_review","locked","unlocked","review_requested","review_request_removed","auto_merge_enabled","auto_merge_disabled","milestoned","demilestoned","enqueued","dequeued"]}},"branches":{"$ref":"#/$defs/patterns","description":"Base branch patterns (the branch the pull request targets) to include. Not together with branchesIgnore."},"branchesIgnore":{"$ref":"#/$defs/patterns","description":"Base branch patterns to leave out. Not together with branches."},"paths":{"$ref":"#/$defs/patterns","description":"Run only when a file changed by the pull request matches. Not together with pathsIgnore."},"pathsIgnore":{"$ref":"#/$defs/patterns","description":"Run only when some file changed by the pull request matches none of these. Not together with paths."}}},"schedule":{"description":"Five-field cron expressions: a string (evaluated in `timezone`, default UTC) or { cron, timezone }. Each tick starts one run.","type":"array","items":{"type":["string","object"],"format":"cron","additionalProperties":false,"required":["cron"],"properties":{"cron":{"description":"Five-field cron expression.","type":"string","format":"cron"},"timezone":{"description":"IANA time zone the expression is evaluated in, e.g. \"Europe/Madrid\" (default: UTC).","type":"string","format":"timezone"}}}},"timezone":{"description":"IANA time zone the schedule is read in, e.g. \"Europe/Madrid\" (default: UTC). Daylight-saving changes follow the zone.","type":"string","format":"timezone"},"manual":{"description":"Allow starting from the CLI and API (default: true).","type":"boolean"},"reportSkipped":{"description":"When a push or pull request filter passes but its paths filter skips the job, report a 'skipped' commit status for it (so a required check does not wait forever). Default: false.","type":"boolean"}}}}}}};
 const schema32 = {"description":"Identity of the document.","type":"object","additionalProperties":false,"required":["name"],"properties":{"name":{"description":"Unique name within the repository: 1 to 63 lowercase letters, digits and '-', starting and ending with a letter or digit.","type":"string","format":"dns-label"},"labels":{"$ref":"#/$defs/labels","description":"Identifying key/value pairs, used to filter and group."},"annotations":{"description":"Free-form key/value notes that Hodei does not interpret.","type":"object","propertyNames":{"type":"string","minLength":1},"additionalProperties":{"type":"string"}}}};
 const schema33 = {"type":"object","propertyNames":{"type":"string","format":"label-key"},"additionalProperties":{"type":"string","maxLength":256}};
 const formats0 = hodeiFormats["dns-label"];
@@ -227,21 +227,22 @@ return errors === 0;
 }
 validate21.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
-const schema34 = {"description":"What to run, where, and when. Exactly one of run or command is required.","type":"object","additionalProperties":false,"oneOf":[{"required":["run"]},{"required":["command"]}],"dependentRequired":{"shell":["run"]},"properties":{"run":{"description":"A script, run by bash with `set -euo pipefail` (or by sh with `set -e` when shell: sh).","type":"string","minLength":1},"command":{"description":"A program and its arguments, run directly without a shell. The program must not be empty; arguments may be.","type":"array","minItems":1,"prefixItems":[{"title":"the program (command[0])","type":"string","minLength":1}],"items":{"type":"string"}},"shell":{"description":"Shell for run: bash (default) or sh.","type":"string","enum":["bash","sh"]},"env":{"description":"Environment variables. Values are strings: quote numbers and booleans.","type":"object","propertyNames":{"type":"string","format":"env-name"},"additionalProperties":{"type":"string"}},"workdir":{"description":"Directory to run in, relative to the workspace (the checkout).","type":"string","format":"relative-path"},"checkout":{"description":"A run started from a repository (a push, a schedule) first checks the repository out at its commit into the workspace; false: the job starts in an empty workspace.","type":"boolean"},"timeout":{"description":"Maximum run time of one attempt; then the process group gets SIGTERM, and SIGKILL after killGrace.","type":"string","format":"positive-duration","pattern":"^(0|(?=\\d)(\\d+(\\.\\d+)?d)?(\\d+(\\.\\d+)?h)?(\\d+(\\.\\d+)?m)?(\\d+(\\.\\d+)?s)?(\\d+(\\.\\d+)?ms)?)$"},"killGrace":{"$ref":"#/$defs/duration","description":"Time between SIGTERM and SIGKILL on timeout or cancel."},"image":{"description":"Container image, used by the docker and kubernetes providers only.","type":"string","format":"image-ref"},"secrets":{"description":"Names of secrets to hand to the job.","type":"array","uniqueItems":true,"items":{"type":"string","format":"secret-name"}},"resources":{"description":"What one run needs; used for placement and, on container providers, as limits.","type":"object","additionalProperties":false,"properties":{"cpu":{"description":"CPU cores: a number such as 1 or 0.5, or millicores such as \"500m\".","type":["number","string"],"exclusiveMinimum":0,"format":"cpu"},"memory":{"description":"Memory: bytes with k, M, G, T or Ki, Mi, Gi, Ti, e.g. \"512Mi\".","type":"string","format":"size","pattern":"^(\\d+|\\d+(\\.\\d+)?(k|M|G|T|P|Ki|Mi|Gi|Ti|Pi))$"},"gpu":{"description":"Number of GPUs.","type":"integer","minimum":0}}},"selector":{"$ref":"#/$defs/labels","description":"Agent labels the run requires, e.g. { os: linux }."},"retries":{"description":"Automatic retries of failed attempts.","type":"object","additionalProperties":false,"required":["limit"],"properties":{"limit":{"description":"Maximum number of retries (0 to 20).","type":"integer","minimum":0,"maximum":20},"backoff":{"$ref":"#/$defs/duration","description":"Delay before the first retry; doubles each time."},"maxBackoff":{"$ref":"#/$defs/duration","description":"Upper bound of the delay between retries."},"on":{"description":"Which endings are retried (default: all).","type":"array","uniqueItems":true,"items":{"type":"string","enum":["failure","timeout","infrastructure"]}}}},"priority":{"description":"Queue priority from -1000 to 1000; higher runs first.","type":"integer","minimum":-1000,"maximum":1000,"default":0},"concurrency":{"description":"Runs sharing a group run one at a time.","type":"object","additionalProperties":false,"required":["group"],"properties":{"group":{"description":"Group name; may use ${{ ref }} and similar expressions.","type":"string","minLength":1},"cancelInProgress":{"description":"Cancel the running member of the group when a new one is queued.","type":"boolean"}}},"triggers":{"description":"What starts runs besides `hodei run`: pushes, pull requests, schedules. Filters follow GitHub Actions' `on:` semantics (docs/triggers.md).","type":"object","additionalProperties":false,"properties":{"push":{"description":"Run on pushes to the repository. `{}` means every push of a branch or tag. Only branch filters: tag pushes do not run it; only tag filters: branch pushes do not. With branch and path filters, both must match. Deleting a branch or tag never runs it.","type":"object","additionalProperties":false,"properties":{"branches":{"$ref":"#/$defs/patterns","description":"Branch name patterns to include (`!` excludes; the last matching pattern wins). Not together with branchesIgnore."},"branchesIgnore":{"$ref":"#/$defs/patterns","description":"Branch name patterns to leave out. Not together with branches."},"tags":{"$ref":"#/$defs/patterns","description":"Tag name patterns to include (`!` excludes; the last matching pattern wins). Not together with tagsIgnore."},"tagsIgnore":{"$ref":"#/$defs/patterns","description":"Tag name patterns to leave out. Not together with tags."},"paths":{"$ref":"#/$defs/patterns","description":"Run only when a changed file matches (`!` excludes; the last matching pattern wins). Not evaluated for tag pushes. Not together with pathsIgnore."},"pathsIgnore":{"$ref":"#/$defs/patterns","description":"Run only when some changed file matches none of these. Not together with paths."}}},"pullRequest":{"description":"Run on pull request activity. `{}` means opened, synchronize and reopened, for any base branch.","type":"object","additionalProperties":false,"properties":{"types":{"description":"Activity types that run it (default: opened, synchronize, reopened).","type":"array","minItems":1,"uniqueItems":true,"items":{"type":"string","enum":["assigned","unassigned","labeled","unlabeled","opened","edited","closed","reopened","synchronize","converted_to_draft","ready_for_review","locked","unlocked","review_requested","review_request_removed","auto_merge_enabled","auto_merge_disabled","milestoned","demilestoned","enqueued","dequeued"]}},"branches":{"$ref":"#/$defs/patterns","description":"Base branch patterns (the branch the pull request targets) to include. Not together with branchesIgnore."},"branchesIgnore":{"$ref":"#/$defs/patterns","description":"Base branch patterns to leave out. Not together with branches."},"paths":{"$ref":"#/$defs/patterns","description":"Run only when a file changed by the pull request matches. Not together with pathsIgnore."},"pathsIgnore":{"$ref":"#/$defs/patterns","description":"Run only when some file changed by the pull request matches none of these. Not together with paths."}}},"schedule":{"description":"Five-field cron expressions: a string (evaluated in `timezone`, default UTC) or { cron, timezone }. Each tick starts one run.","type":"array","items":{"type":["string","object"],"format":"cron","additionalProperties":false,"required":["cron"],"properties":{"cron":{"description":"Five-field cron expression.","type":"string","format":"cron"},"timezone":{"description":"IANA time zone the expression is evaluated in, e.g. \"Europe/Madrid\" (default: UTC).","type":"string","format":"timezone"}}}},"timezone":{"description":"IANA time zone the schedule is read in, e.g. \"Europe/Madrid\" (default: UTC). Daylight-saving changes follow the zone.","type":"string","format":"timezone"},"manual":{"description":"Allow starting from the CLI and API (default: true).","type":"boolean"},"reportSkipped":{"description":"When a push or pull request filter passes but its paths filter skips the job, report a 'skipped' commit status for it (so a required check does not wait forever). Default: false.","type":"boolean"}}}}};
+const schema34 = {"description":"What to run, where, and when. Exactly one of run or command is required.","type":"object","additionalProperties":false,"oneOf":[{"required":["run"]},{"required":["command"]}],"dependentRequired":{"shell":["run"]},"properties":{"run":{"description":"A script, run by bash with `set -euo pipefail` (or by sh with `set -e` when shell: sh).","type":"string","minLength":1},"command":{"description":"A program and its arguments, run directly without a shell. The program must not be empty; arguments may be.","type":"array","minItems":1,"prefixItems":[{"title":"the program (command[0])","type":"string","minLength":1}],"items":{"type":"string"}},"shell":{"description":"Shell for run: bash (default) or sh.","type":"string","enum":["bash","sh"]},"env":{"description":"Environment variables. Values are strings: quote numbers and booleans.","type":"object","propertyNames":{"type":"string","format":"env-name"},"additionalProperties":{"type":"string"}},"workdir":{"description":"Directory to run in, relative to the workspace (the checkout).","type":"string","format":"relative-path"},"checkout":{"description":"A run started from a repository (a push, a schedule) first checks the repository out at its commit into the workspace; false: the job starts in an empty workspace.","type":"boolean"},"timeout":{"description":"Maximum run time of one attempt; then the process group gets SIGTERM, and SIGKILL after killGrace.","type":"string","format":"positive-duration","pattern":"^(0|(?=\\d)(\\d+(\\.\\d+)?d)?(\\d+(\\.\\d+)?h)?(\\d+(\\.\\d+)?m)?(\\d+(\\.\\d+)?s)?(\\d+(\\.\\d+)?ms)?)$"},"killGrace":{"$ref":"#/$defs/duration","description":"Time between SIGTERM and SIGKILL on timeout or cancel."},"image":{"description":"Container image, used by the docker and kubernetes providers only.","type":"string","format":"image-ref"},"secrets":{"description":"Secrets handed to the job: each a file in $HODEI_SECRETS_DIR (mode 0600, removed when the run ends); `{ name, env }` also sets an environment variable.","type":"array","uniqueItems":true,"items":{"type":["string","object"],"if":{"type":"string"},"then":{"format":"secret-name"},"else":{"additionalProperties":false,"required":["name"],"properties":{"name":{"type":"string","format":"secret-name","description":"The secret, as `hodei secrets set` named it."},"env":{"type":"string","format":"secret-name","description":"Also expose the value as this environment variable (files are safer: docs/security.md)."}}}}},"resources":{"description":"What one run needs; used for placement and, on container providers, as limits.","type":"object","additionalProperties":false,"properties":{"cpu":{"description":"CPU cores: a number such as 1 or 0.5, or millicores such as \"500m\".","type":["number","string"],"exclusiveMinimum":0,"format":"cpu"},"memory":{"description":"Memory: bytes with k, M, G, T or Ki, Mi, Gi, Ti, e.g. \"512Mi\".","type":"string","format":"size","pattern":"^(\\d+|\\d+(\\.\\d+)?(k|M|G|T|P|Ki|Mi|Gi|Ti|Pi))$"},"gpu":{"description":"Number of GPUs.","type":"integer","minimum":0}}},"selector":{"$ref":"#/$defs/labels","description":"Agent labels the run requires, e.g. { os: linux }."},"retries":{"description":"Automatic retries of failed attempts.","type":"object","additionalProperties":false,"required":["limit"],"properties":{"limit":{"description":"Maximum number of retries (0 to 20).","type":"integer","minimum":0,"maximum":20},"backoff":{"$ref":"#/$defs/duration","description":"Delay before the first retry; doubles each time."},"maxBackoff":{"$ref":"#/$defs/duration","description":"Upper bound of the delay between retries."},"on":{"description":"Which endings are retried (default: all).","type":"array","uniqueItems":true,"items":{"type":"string","enum":["failure","timeout","infrastructure"]}}}},"priority":{"description":"Queue priority from -1000 to 1000; higher runs first.","type":"integer","minimum":-1000,"maximum":1000,"default":0},"concurrency":{"description":"Runs sharing a group run one at a time.","type":"object","additionalProperties":false,"required":["group"],"properties":{"group":{"description":"Group name; may use ${{ ref }} and similar expressions.","type":"string","minLength":1},"cancelInProgress":{"description":"Cancel the running member of the group when a new one is queued.","type":"boolean"}}},"triggers":{"description":"What starts runs besides `hodei run`: pushes, pull requests, schedules. Filters follow GitHub Actions' `on:` semantics (docs/triggers.md).","type":"object","additionalProperties":false,"properties":{"push":{"description":"Run on pushes to the repository. `{}` means every push of a branch or tag. Only branch filters: tag pushes do not run it; only tag filters: branch pushes do not. With branch and path filters, both must match. Deleting a branch or tag never runs it.","type":"object","additionalProperties":false,"properties":{"branches":{"$ref":"#/$defs/patterns","description":"Branch name patterns to include (`!` excludes; the last matching pattern wins). Not together with branchesIgnore."},"branchesIgnore":{"$ref":"#/$defs/patterns","description":"Branch name patterns to leave out. Not together with branches."},"tags":{"$ref":"#/$defs/patterns","description":"Tag name patterns to include (`!` excludes; the last matching pattern wins). Not together with tagsIgnore."},"tagsIgnore":{"$ref":"#/$defs/patterns","description":"Tag name patterns to leave out. Not together with tags."},"paths":{"$ref":"#/$defs/patterns","description":"Run only when a changed file matches (`!` excludes; the last matching pattern wins). Not evaluated for tag pushes. Not together with pathsIgnore."},"pathsIgnore":{"$ref":"#/$defs/patterns","description":"Run only when some changed file matches none of these. Not together with paths."}}},"pullRequest":{"description":"Run on pull request activity. `{}` means opened, synchronize and reopened, for any base branch.","type":"object","additionalProperties":false,"properties":{"types":{"description":"Activity types that run it (default: opened, synchronize, reopened).","type":"array","minItems":1,"uniqueItems":true,"items":{"type":"string","enum":["assigned","unassigned","labeled","unlabeled","opened","edited","closed","reopened","synchronize","converted_to_draft","ready_for_review","locked","unlocked","review_requested","review_request_removed","auto_merge_enabled","auto_merge_disabled","milestoned","demilestoned","enqueued","dequeued"]}},"branches":{"$ref":"#/$defs/patterns","description":"Base branch patterns (the branch the pull request targets) to include. Not together with branchesIgnore."},"branchesIgnore":{"$ref":"#/$defs/patterns","description":"Base branch patterns to leave out. Not together with branches."},"paths":{"$ref":"#/$defs/patterns","description":"Run only when a file changed by the pull request matches. Not together with pathsIgnore."},"pathsIgnore":{"$ref":"#/$defs/patterns","description":"Run only when some file changed by the pull request matches none of these. Not together with paths."}}},"schedule":{"description":"Five-field cron expressions: a string (evaluated in `timezone`, default UTC) or { cron, timezone }. Each tick starts one run.","type":"array","items":{"type":["string","object"],"format":"cron","additionalProperties":false,"required":["cron"],"properties":{"cron":{"description":"Five-field cron expression.","type":"string","format":"cron"},"timezone":{"description":"IANA time zone the expression is evaluated in, e.g. \"Europe/Madrid\" (default: UTC).","type":"string","format":"timezone"}}}},"timezone":{"description":"IANA time zone the schedule is read in, e.g. \"Europe/Madrid\" (default: UTC). Daylight-saving changes follow the zone.","type":"string","format":"timezone"},"manual":{"description":"Allow starting from the CLI and API (default: true).","type":"boolean"},"reportSkipped":{"description":"When a push or pull request filter passes but its paths filter skips the job, report a 'skipped' commit status for it (so a required check does not wait forever). Default: false.","type":"boolean"}}}}};
 const schema35 = {"description":"A duration: numbers with units d, h, m, s, ms, largest first, e.g. \"90s\", \"10m\", \"1h30m\".","type":"string","format":"duration","pattern":"^(0|(?=\\d)(\\d+(\\.\\d+)?d)?(\\d+(\\.\\d+)?h)?(\\d+(\\.\\d+)?m)?(\\d+(\\.\\d+)?s)?(\\d+(\\.\\d+)?ms)?)$"};
 const schema39 = {"description":"Filter patterns, as GitHub Actions' filter pattern cheat sheet: * (not /), ** (anything), ? and + (zero-or-one and one-or-more of the preceding character or [class]), [a-z0-9] classes, \\ escapes, a leading ! excludes. Evaluated in order; the last pattern that matches decides.","type":"array","minItems":1,"items":{"type":"string","minLength":1,"format":"filter-pattern"}};
 const func3 = Object.prototype.hasOwnProperty;
+const func0 = require("ajv/dist/runtime/equal").default;
 const formats4 = hodeiFormats["env-name"];
 const formats6 = hodeiFormats["relative-path"];
 const formats8 = hodeiFormats["positive-duration"];
 const formats10 = hodeiFormats.duration;
 const formats12 = hodeiFormats["image-ref"];
 const formats14 = hodeiFormats["secret-name"];
-const formats16 = hodeiFormats.cpu;
-const formats18 = hodeiFormats.size;
-const formats26 = hodeiFormats["filter-pattern"];
-const formats46 = hodeiFormats.cron;
-const formats50 = hodeiFormats.timezone;
+const formats20 = hodeiFormats.cpu;
+const formats22 = hodeiFormats.size;
+const formats30 = hodeiFormats["filter-pattern"];
+const formats50 = hodeiFormats.cron;
+const formats54 = hodeiFormats.timezone;
 const pattern4 = new RegExp("^(0|(?=\\d)(\\d+(\\.\\d+)?d)?(\\d+(\\.\\d+)?h)?(\\d+(\\.\\d+)?m)?(\\d+(\\.\\d+)?s)?(\\d+(\\.\\d+)?ms)?)$", "u");
 const pattern6 = new RegExp("^(\\d+|\\d+(\\.\\d+)?(k|M|G|T|P|Ki|Mi|Gi|Ti|Pi))$", "u");
 
@@ -658,9 +659,8 @@ if(Array.isArray(data12)){
 const len2 = data12.length;
 for(let i1=0; i1<len2; i1++){
 let data13 = data12[i1];
-if(typeof data13 === "string"){
-if(!(formats14.validate(data13))){
-const err29 = {instancePath:instancePath+"/secrets/" + i1,schemaPath:"#/properties/secrets/items/format",keyword:"format",params:{format: "secret-name"},message:"must match format \""+"secret-name"+"\"",schema:"secret-name",parentSchema:schema34.properties.secrets.items,data:data13};
+if((typeof data13 !== "string") && (!(data13 && typeof data13 == "object" && !Array.isArray(data13)))){
+const err29 = {instancePath:instancePath+"/secrets/" + i1,schemaPath:"#/properties/secrets/items/type",keyword:"type",params:{type: schema34.properties.secrets.items.type},message:"must be string,object",schema:schema34.properties.secrets.items.type,parentSchema:schema34.properties.secrets.items,data:data13};
 if(vErrors === null){
 vErrors = [err29];
 }
@@ -669,9 +669,11 @@ vErrors.push(err29);
 }
 errors++;
 }
-}
-else {
-const err30 = {instancePath:instancePath+"/secrets/" + i1,schemaPath:"#/properties/secrets/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema34.properties.secrets.items.type,parentSchema:schema34.properties.secrets.items,data:data13};
+const _errs37 = errors;
+let valid9 = true;
+const _errs38 = errors;
+if(typeof data13 !== "string"){
+const err30 = {};
 if(vErrors === null){
 vErrors = [err30];
 }
@@ -680,19 +682,22 @@ vErrors.push(err30);
 }
 errors++;
 }
+var _valid1 = _errs38 === errors;
+errors = _errs37;
+if(vErrors !== null){
+if(_errs37){
+vErrors.length = _errs37;
 }
-let i2 = data12.length;
-let j0;
-if(i2 > 1){
-const indices0 = {};
-for(;i2--;){
-let item0 = data12[i2];
-if(typeof item0 !== "string"){
-continue;
+else {
+vErrors = null;
 }
-if(typeof indices0[item0] == "number"){
-j0 = indices0[item0];
-const err31 = {instancePath:instancePath+"/secrets",schemaPath:"#/properties/secrets/uniqueItems",keyword:"uniqueItems",params:{i: i2, j: j0},message:"must NOT have duplicate items (items ## "+j0+" and "+i2+" are identical)",schema:true,parentSchema:schema34.properties.secrets,data:data12};
+}
+let ifClause0;
+if(_valid1){
+const _errs40 = errors;
+if(typeof data13 === "string"){
+if(!(formats14.validate(data13))){
+const err31 = {instancePath:instancePath+"/secrets/" + i1,schemaPath:"#/properties/secrets/items/then/format",keyword:"format",params:{format: "secret-name"},message:"must match format \""+"secret-name"+"\"",schema:"secret-name",parentSchema:schema34.properties.secrets.items.then,data:data13};
 if(vErrors === null){
 vErrors = [err31];
 }
@@ -700,14 +705,17 @@ else {
 vErrors.push(err31);
 }
 errors++;
-break;
-}
-indices0[item0] = i2;
 }
 }
+var _valid1 = _errs40 === errors;
+valid9 = _valid1;
+ifClause0 = "then";
 }
 else {
-const err32 = {instancePath:instancePath+"/secrets",schemaPath:"#/properties/secrets/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema34.properties.secrets.type,parentSchema:schema34.properties.secrets,data:data12};
+const _errs41 = errors;
+if(data13 && typeof data13 == "object" && !Array.isArray(data13)){
+if(data13.name === undefined){
+const err32 = {instancePath:instancePath+"/secrets/" + i1,schemaPath:"#/properties/secrets/items/else/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'",schema:schema34.properties.secrets.items.else.required,parentSchema:schema34.properties.secrets.items.else,data:data13};
 if(vErrors === null){
 vErrors = [err32];
 }
@@ -716,13 +724,9 @@ vErrors.push(err32);
 }
 errors++;
 }
-}
-if(data.resources !== undefined){
-let data14 = data.resources;
-if(data14 && typeof data14 == "object" && !Array.isArray(data14)){
-for(const key3 in data14){
-if(!(((key3 === "cpu") || (key3 === "memory")) || (key3 === "gpu"))){
-const err33 = {instancePath:instancePath+"/resources",schemaPath:"#/properties/resources/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key3},message:"must NOT have additional properties",schema:false,parentSchema:schema34.properties.resources,data:data14};
+for(const key3 in data13){
+if(!((key3 === "name") || (key3 === "env"))){
+const err33 = {instancePath:instancePath+"/secrets/" + i1,schemaPath:"#/properties/secrets/items/else/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key3},message:"must NOT have additional properties",schema:false,parentSchema:schema34.properties.secrets.items.else,data:data13};
 if(vErrors === null){
 vErrors = [err33];
 }
@@ -732,10 +736,11 @@ vErrors.push(err33);
 errors++;
 }
 }
-if(data14.cpu !== undefined){
-let data15 = data14.cpu;
-if((!((typeof data15 == "number") && (isFinite(data15)))) && (typeof data15 !== "string")){
-const err34 = {instancePath:instancePath+"/resources/cpu",schemaPath:"#/properties/resources/properties/cpu/type",keyword:"type",params:{type: schema34.properties.resources.properties.cpu.type},message:"must be number,string",schema:schema34.properties.resources.properties.cpu.type,parentSchema:schema34.properties.resources.properties.cpu,data:data15};
+if(data13.name !== undefined){
+let data14 = data13.name;
+if(typeof data14 === "string"){
+if(!(formats14.validate(data14))){
+const err34 = {instancePath:instancePath+"/secrets/" + i1+"/name",schemaPath:"#/properties/secrets/items/else/properties/name/format",keyword:"format",params:{format: "secret-name"},message:"must match format \""+"secret-name"+"\"",schema:"secret-name",parentSchema:schema34.properties.secrets.items.else.properties.name,data:data14};
 if(vErrors === null){
 vErrors = [err34];
 }
@@ -744,9 +749,9 @@ vErrors.push(err34);
 }
 errors++;
 }
-if((typeof data15 == "number") && (isFinite(data15))){
-if(data15 <= 0 || isNaN(data15)){
-const err35 = {instancePath:instancePath+"/resources/cpu",schemaPath:"#/properties/resources/properties/cpu/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema34.properties.resources.properties.cpu,data:data15};
+}
+else {
+const err35 = {instancePath:instancePath+"/secrets/" + i1+"/name",schemaPath:"#/properties/secrets/items/else/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema34.properties.secrets.items.else.properties.name.type,parentSchema:schema34.properties.secrets.items.else.properties.name,data:data14};
 if(vErrors === null){
 vErrors = [err35];
 }
@@ -756,9 +761,11 @@ vErrors.push(err35);
 errors++;
 }
 }
+if(data13.env !== undefined){
+let data15 = data13.env;
 if(typeof data15 === "string"){
-if(!(formats16.validate(data15))){
-const err36 = {instancePath:instancePath+"/resources/cpu",schemaPath:"#/properties/resources/properties/cpu/format",keyword:"format",params:{format: "cpu"},message:"must match format \""+"cpu"+"\"",schema:"cpu",parentSchema:schema34.properties.resources.properties.cpu,data:data15};
+if(!(formats14.validate(data15))){
+const err36 = {instancePath:instancePath+"/secrets/" + i1+"/env",schemaPath:"#/properties/secrets/items/else/properties/env/format",keyword:"format",params:{format: "secret-name"},message:"must match format \""+"secret-name"+"\"",schema:"secret-name",parentSchema:schema34.properties.secrets.items.else.properties.env,data:data15};
 if(vErrors === null){
 vErrors = [err36];
 }
@@ -768,12 +775,8 @@ vErrors.push(err36);
 errors++;
 }
 }
-}
-if(data14.memory !== undefined){
-let data16 = data14.memory;
-if(typeof data16 === "string"){
-if(!pattern6.test(data16)){
-const err37 = {instancePath:instancePath+"/resources/memory",schemaPath:"#/properties/resources/properties/memory/pattern",keyword:"pattern",params:{pattern: "^(\\d+|\\d+(\\.\\d+)?(k|M|G|T|P|Ki|Mi|Gi|Ti|Pi))$"},message:"must match pattern \""+"^(\\d+|\\d+(\\.\\d+)?(k|M|G|T|P|Ki|Mi|Gi|Ti|Pi))$"+"\"",schema:"^(\\d+|\\d+(\\.\\d+)?(k|M|G|T|P|Ki|Mi|Gi|Ti|Pi))$",parentSchema:schema34.properties.resources.properties.memory,data:data16};
+else {
+const err37 = {instancePath:instancePath+"/secrets/" + i1+"/env",schemaPath:"#/properties/secrets/items/else/properties/env/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema34.properties.secrets.items.else.properties.env.type,parentSchema:schema34.properties.secrets.items.else.properties.env,data:data15};
 if(vErrors === null){
 vErrors = [err37];
 }
@@ -782,8 +785,14 @@ vErrors.push(err37);
 }
 errors++;
 }
-if(!(formats18.validate(data16))){
-const err38 = {instancePath:instancePath+"/resources/memory",schemaPath:"#/properties/resources/properties/memory/format",keyword:"format",params:{format: "size"},message:"must match format \""+"size"+"\"",schema:"size",parentSchema:schema34.properties.resources.properties.memory,data:data16};
+}
+}
+var _valid1 = _errs41 === errors;
+valid9 = _valid1;
+ifClause0 = "else";
+}
+if(!valid9){
+const err38 = {instancePath:instancePath+"/secrets/" + i1,schemaPath:"#/properties/secrets/items/if",keyword:"if",params:{failingKeyword: ifClause0},message:"must match \""+ifClause0+"\" schema",schema:schema34.properties.secrets.items.if,parentSchema:schema34.properties.secrets.items,data:data13};
 if(vErrors === null){
 vErrors = [err38];
 }
@@ -793,8 +802,14 @@ vErrors.push(err38);
 errors++;
 }
 }
-else {
-const err39 = {instancePath:instancePath+"/resources/memory",schemaPath:"#/properties/resources/properties/memory/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema34.properties.resources.properties.memory.type,parentSchema:schema34.properties.resources.properties.memory,data:data16};
+let i2 = data12.length;
+let j0;
+if(i2 > 1){
+outer0:
+for(;i2--;){
+for(j0 = i2; j0--;){
+if(func0(data12[i2], data12[j0])){
+const err39 = {instancePath:instancePath+"/secrets",schemaPath:"#/properties/secrets/uniqueItems",keyword:"uniqueItems",params:{i: i2, j: j0},message:"must NOT have duplicate items (items ## "+j0+" and "+i2+" are identical)",schema:true,parentSchema:schema34.properties.secrets,data:data12};
 if(vErrors === null){
 vErrors = [err39];
 }
@@ -802,12 +817,14 @@ else {
 vErrors.push(err39);
 }
 errors++;
+break outer0;
 }
 }
-if(data14.gpu !== undefined){
-let data17 = data14.gpu;
-if(!(((typeof data17 == "number") && (!(data17 % 1) && !isNaN(data17))) && (isFinite(data17)))){
-const err40 = {instancePath:instancePath+"/resources/gpu",schemaPath:"#/properties/resources/properties/gpu/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema34.properties.resources.properties.gpu.type,parentSchema:schema34.properties.resources.properties.gpu,data:data17};
+}
+}
+}
+else {
+const err40 = {instancePath:instancePath+"/secrets",schemaPath:"#/properties/secrets/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema34.properties.secrets.type,parentSchema:schema34.properties.secrets,data:data12};
 if(vErrors === null){
 vErrors = [err40];
 }
@@ -816,9 +833,13 @@ vErrors.push(err40);
 }
 errors++;
 }
-if((typeof data17 == "number") && (isFinite(data17))){
-if(data17 < 0 || isNaN(data17)){
-const err41 = {instancePath:instancePath+"/resources/gpu",schemaPath:"#/properties/resources/properties/gpu/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema34.properties.resources.properties.gpu,data:data17};
+}
+if(data.resources !== undefined){
+let data16 = data.resources;
+if(data16 && typeof data16 == "object" && !Array.isArray(data16)){
+for(const key4 in data16){
+if(!(((key4 === "cpu") || (key4 === "memory")) || (key4 === "gpu"))){
+const err41 = {instancePath:instancePath+"/resources",schemaPath:"#/properties/resources/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key4},message:"must NOT have additional properties",schema:false,parentSchema:schema34.properties.resources,data:data16};
 if(vErrors === null){
 vErrors = [err41];
 }
@@ -828,10 +849,10 @@ vErrors.push(err41);
 errors++;
 }
 }
-}
-}
-else {
-const err42 = {instancePath:instancePath+"/resources",schemaPath:"#/properties/resources/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema34.properties.resources.type,parentSchema:schema34.properties.resources,data:data14};
+if(data16.cpu !== undefined){
+let data17 = data16.cpu;
+if((!((typeof data17 == "number") && (isFinite(data17)))) && (typeof data17 !== "string")){
+const err42 = {instancePath:instancePath+"/resources/cpu",schemaPath:"#/properties/resources/properties/cpu/type",keyword:"type",params:{type: schema34.properties.resources.properties.cpu.type},message:"must be number,string",schema:schema34.properties.resources.properties.cpu.type,parentSchema:schema34.properties.resources.properties.cpu,data:data17};
 if(vErrors === null){
 vErrors = [err42];
 }
@@ -840,15 +861,9 @@ vErrors.push(err42);
 }
 errors++;
 }
-}
-if(data.selector !== undefined){
-let data18 = data.selector;
-if(data18 && typeof data18 == "object" && !Array.isArray(data18)){
-for(const key4 in data18){
-const _errs49 = errors;
-if(typeof key4 === "string"){
-if(!(formats2.validate(key4))){
-const err43 = {instancePath:instancePath+"/selector",schemaPath:"#/$defs/labels/propertyNames/format",keyword:"format",params:{format: "label-key"},message:"must match format \""+"label-key"+"\"",schema:"label-key",parentSchema:schema33.propertyNames,data:key4,propertyName:key4};
+if((typeof data17 == "number") && (isFinite(data17))){
+if(data17 <= 0 || isNaN(data17)){
+const err43 = {instancePath:instancePath+"/resources/cpu",schemaPath:"#/properties/resources/properties/cpu/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema34.properties.resources.properties.cpu,data:data17};
 if(vErrors === null){
 vErrors = [err43];
 }
@@ -858,8 +873,9 @@ vErrors.push(err43);
 errors++;
 }
 }
-else {
-const err44 = {instancePath:instancePath+"/selector",schemaPath:"#/$defs/labels/propertyNames/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema33.propertyNames.type,parentSchema:schema33.propertyNames,data:key4,propertyName:key4};
+if(typeof data17 === "string"){
+if(!(formats20.validate(data17))){
+const err44 = {instancePath:instancePath+"/resources/cpu",schemaPath:"#/properties/resources/properties/cpu/format",keyword:"format",params:{format: "cpu"},message:"must match format \""+"cpu"+"\"",schema:"cpu",parentSchema:schema34.properties.resources.properties.cpu,data:data17};
 if(vErrors === null){
 vErrors = [err44];
 }
@@ -868,9 +884,13 @@ vErrors.push(err44);
 }
 errors++;
 }
-var valid12 = _errs49 === errors;
-if(!valid12){
-const err45 = {instancePath:instancePath+"/selector",schemaPath:"#/$defs/labels/propertyNames",keyword:"propertyNames",params:{propertyName: key4},message:"property name must be valid",schema:schema33.propertyNames,parentSchema:schema33,data:data18};
+}
+}
+if(data16.memory !== undefined){
+let data18 = data16.memory;
+if(typeof data18 === "string"){
+if(!pattern6.test(data18)){
+const err45 = {instancePath:instancePath+"/resources/memory",schemaPath:"#/properties/resources/properties/memory/pattern",keyword:"pattern",params:{pattern: "^(\\d+|\\d+(\\.\\d+)?(k|M|G|T|P|Ki|Mi|Gi|Ti|Pi))$"},message:"must match pattern \""+"^(\\d+|\\d+(\\.\\d+)?(k|M|G|T|P|Ki|Mi|Gi|Ti|Pi))$"+"\"",schema:"^(\\d+|\\d+(\\.\\d+)?(k|M|G|T|P|Ki|Mi|Gi|Ti|Pi))$",parentSchema:schema34.properties.resources.properties.memory,data:data18};
 if(vErrors === null){
 vErrors = [err45];
 }
@@ -879,12 +899,8 @@ vErrors.push(err45);
 }
 errors++;
 }
-}
-for(const key5 in data18){
-let data19 = data18[key5];
-if(typeof data19 === "string"){
-if(func1(data19) > 256){
-const err46 = {instancePath:instancePath+"/selector/" + key5.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/$defs/labels/additionalProperties/maxLength",keyword:"maxLength",params:{limit: 256},message:"must NOT have more than 256 characters",schema:256,parentSchema:schema33.additionalProperties,data:data19};
+if(!(formats22.validate(data18))){
+const err46 = {instancePath:instancePath+"/resources/memory",schemaPath:"#/properties/resources/properties/memory/format",keyword:"format",params:{format: "size"},message:"must match format \""+"size"+"\"",schema:"size",parentSchema:schema34.properties.resources.properties.memory,data:data18};
 if(vErrors === null){
 vErrors = [err46];
 }
@@ -895,7 +911,7 @@ errors++;
 }
 }
 else {
-const err47 = {instancePath:instancePath+"/selector/" + key5.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/$defs/labels/additionalProperties/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema33.additionalProperties.type,parentSchema:schema33.additionalProperties,data:data19};
+const err47 = {instancePath:instancePath+"/resources/memory",schemaPath:"#/properties/resources/properties/memory/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema34.properties.resources.properties.memory.type,parentSchema:schema34.properties.resources.properties.memory,data:data18};
 if(vErrors === null){
 vErrors = [err47];
 }
@@ -905,9 +921,10 @@ vErrors.push(err47);
 errors++;
 }
 }
-}
-else {
-const err48 = {instancePath:instancePath+"/selector",schemaPath:"#/$defs/labels/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema33.type,parentSchema:schema33,data:data18};
+if(data16.gpu !== undefined){
+let data19 = data16.gpu;
+if(!(((typeof data19 == "number") && (!(data19 % 1) && !isNaN(data19))) && (isFinite(data19)))){
+const err48 = {instancePath:instancePath+"/resources/gpu",schemaPath:"#/properties/resources/properties/gpu/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema34.properties.resources.properties.gpu.type,parentSchema:schema34.properties.resources.properties.gpu,data:data19};
 if(vErrors === null){
 vErrors = [err48];
 }
@@ -916,12 +933,9 @@ vErrors.push(err48);
 }
 errors++;
 }
-}
-if(data.retries !== undefined){
-let data20 = data.retries;
-if(data20 && typeof data20 == "object" && !Array.isArray(data20)){
-if(data20.limit === undefined){
-const err49 = {instancePath:instancePath+"/retries",schemaPath:"#/properties/retries/required",keyword:"required",params:{missingProperty: "limit"},message:"must have required property '"+"limit"+"'",schema:schema34.properties.retries.required,parentSchema:schema34.properties.retries,data:data20};
+if((typeof data19 == "number") && (isFinite(data19))){
+if(data19 < 0 || isNaN(data19)){
+const err49 = {instancePath:instancePath+"/resources/gpu",schemaPath:"#/properties/resources/properties/gpu/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema34.properties.resources.properties.gpu,data:data19};
 if(vErrors === null){
 vErrors = [err49];
 }
@@ -930,9 +944,11 @@ vErrors.push(err49);
 }
 errors++;
 }
-for(const key6 in data20){
-if(!((((key6 === "limit") || (key6 === "backoff")) || (key6 === "maxBackoff")) || (key6 === "on"))){
-const err50 = {instancePath:instancePath+"/retries",schemaPath:"#/properties/retries/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key6},message:"must NOT have additional properties",schema:false,parentSchema:schema34.properties.retries,data:data20};
+}
+}
+}
+else {
+const err50 = {instancePath:instancePath+"/resources",schemaPath:"#/properties/resources/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema34.properties.resources.type,parentSchema:schema34.properties.resources,data:data16};
 if(vErrors === null){
 vErrors = [err50];
 }
@@ -942,10 +958,14 @@ vErrors.push(err50);
 errors++;
 }
 }
-if(data20.limit !== undefined){
-let data21 = data20.limit;
-if(!(((typeof data21 == "number") && (!(data21 % 1) && !isNaN(data21))) && (isFinite(data21)))){
-const err51 = {instancePath:instancePath+"/retries/limit",schemaPath:"#/properties/retries/properties/limit/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema34.properties.retries.properties.limit.type,parentSchema:schema34.properties.retries.properties.limit,data:data21};
+if(data.selector !== undefined){
+let data20 = data.selector;
+if(data20 && typeof data20 == "object" && !Array.isArray(data20)){
+for(const key5 in data20){
+const _errs59 = errors;
+if(typeof key5 === "string"){
+if(!(formats2.validate(key5))){
+const err51 = {instancePath:instancePath+"/selector",schemaPath:"#/$defs/labels/propertyNames/format",keyword:"format",params:{format: "label-key"},message:"must match format \""+"label-key"+"\"",schema:"label-key",parentSchema:schema33.propertyNames,data:key5,propertyName:key5};
 if(vErrors === null){
 vErrors = [err51];
 }
@@ -954,9 +974,9 @@ vErrors.push(err51);
 }
 errors++;
 }
-if((typeof data21 == "number") && (isFinite(data21))){
-if(data21 > 20 || isNaN(data21)){
-const err52 = {instancePath:instancePath+"/retries/limit",schemaPath:"#/properties/retries/properties/limit/maximum",keyword:"maximum",params:{comparison: "<=", limit: 20},message:"must be <= 20",schema:20,parentSchema:schema34.properties.retries.properties.limit,data:data21};
+}
+else {
+const err52 = {instancePath:instancePath+"/selector",schemaPath:"#/$defs/labels/propertyNames/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema33.propertyNames.type,parentSchema:schema33.propertyNames,data:key5,propertyName:key5};
 if(vErrors === null){
 vErrors = [err52];
 }
@@ -965,8 +985,9 @@ vErrors.push(err52);
 }
 errors++;
 }
-if(data21 < 0 || isNaN(data21)){
-const err53 = {instancePath:instancePath+"/retries/limit",schemaPath:"#/properties/retries/properties/limit/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema34.properties.retries.properties.limit,data:data21};
+var valid14 = _errs59 === errors;
+if(!valid14){
+const err53 = {instancePath:instancePath+"/selector",schemaPath:"#/$defs/labels/propertyNames",keyword:"propertyNames",params:{propertyName: key5},message:"property name must be valid",schema:schema33.propertyNames,parentSchema:schema33,data:data20};
 if(vErrors === null){
 vErrors = [err53];
 }
@@ -976,12 +997,11 @@ vErrors.push(err53);
 errors++;
 }
 }
-}
-if(data20.backoff !== undefined){
-let data22 = data20.backoff;
-if(typeof data22 === "string"){
-if(!pattern4.test(data22)){
-const err54 = {instancePath:instancePath+"/retries/backoff",schemaPath:"#/$defs/duration/pattern",keyword:"pattern",params:{pattern: "^(0|(?=\\d)(\\d+(\\.\\d+)?d)?(\\d+(\\.\\d+)?h)?(\\d+(\\.\\d+)?m)?(\\d+(\\.\\d+)?s)?(\\d+(\\.\\d+)?ms)?)$"},message:"must match pattern \""+"^(0|(?=\\d)(\\d+(\\.\\d+)?d)?(\\d+(\\.\\d+)?h)?(\\d+(\\.\\d+)?m)?(\\d+(\\.\\d+)?s)?(\\d+(\\.\\d+)?ms)?)$"+"\"",schema:"^(0|(?=\\d)(\\d+(\\.\\d+)?d)?(\\d+(\\.\\d+)?h)?(\\d+(\\.\\d+)?m)?(\\d+(\\.\\d+)?s)?(\\d+(\\.\\d+)?ms)?)$",parentSchema:schema35,data:data22};
+for(const key6 in data20){
+let data21 = data20[key6];
+if(typeof data21 === "string"){
+if(func1(data21) > 256){
+const err54 = {instancePath:instancePath+"/selector/" + key6.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/$defs/labels/additionalProperties/maxLength",keyword:"maxLength",params:{limit: 256},message:"must NOT have more than 256 characters",schema:256,parentSchema:schema33.additionalProperties,data:data21};
 if(vErrors === null){
 vErrors = [err54];
 }
@@ -990,8 +1010,9 @@ vErrors.push(err54);
 }
 errors++;
 }
-if(!(formats10.validate(data22))){
-const err55 = {instancePath:instancePath+"/retries/backoff",schemaPath:"#/$defs/duration/format",keyword:"format",params:{format: "duration"},message:"must match format \""+"duration"+"\"",schema:"duration",parentSchema:schema35,data:data22};
+}
+else {
+const err55 = {instancePath:instancePath+"/selector/" + key6.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/$defs/labels/additionalProperties/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema33.additionalProperties.type,parentSchema:schema33.additionalProperties,data:data21};
 if(vErrors === null){
 vErrors = [err55];
 }
@@ -1001,8 +1022,9 @@ vErrors.push(err55);
 errors++;
 }
 }
+}
 else {
-const err56 = {instancePath:instancePath+"/retries/backoff",schemaPath:"#/$defs/duration/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema35.type,parentSchema:schema35,data:data22};
+const err56 = {instancePath:instancePath+"/selector",schemaPath:"#/$defs/labels/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema33.type,parentSchema:schema33,data:data20};
 if(vErrors === null){
 vErrors = [err56];
 }
@@ -1012,11 +1034,11 @@ vErrors.push(err56);
 errors++;
 }
 }
-if(data20.maxBackoff !== undefined){
-let data23 = data20.maxBackoff;
-if(typeof data23 === "string"){
-if(!pattern4.test(data23)){
-const err57 = {instancePath:instancePath+"/retries/maxBackoff",schemaPath:"#/$defs/duration/pattern",keyword:"pattern",params:{pattern: "^(0|(?=\\d)(\\d+(\\.\\d+)?d)?(\\d+(\\.\\d+)?h)?(\\d+(\\.\\d+)?m)?(\\d+(\\.\\d+)?s)?(\\d+(\\.\\d+)?ms)?)$"},message:"must match pattern \""+"^(0|(?=\\d)(\\d+(\\.\\d+)?d)?(\\d+(\\.\\d+)?h)?(\\d+(\\.\\d+)?m)?(\\d+(\\.\\d+)?s)?(\\d+(\\.\\d+)?ms)?)$"+"\"",schema:"^(0|(?=\\d)(\\d+(\\.\\d+)?d)?(\\d+(\\.\\d+)?h)?(\\d+(\\.\\d+)?m)?(\\d+(\\.\\d+)?s)?(\\d+(\\.\\d+)?ms)?)$",parentSchema:schema35,data:data23};
+if(data.retries !== undefined){
+let data22 = data.retries;
+if(data22 && typeof data22 == "object" && !Array.isArray(data22)){
+if(data22.limit === undefined){
+const err57 = {instancePath:instancePath+"/retries",schemaPath:"#/properties/retries/required",keyword:"required",params:{missingProperty: "limit"},message:"must have required property '"+"limit"+"'",schema:schema34.properties.retries.required,parentSchema:schema34.properties.retries,data:data22};
 if(vErrors === null){
 vErrors = [err57];
 }
@@ -1025,8 +1047,9 @@ vErrors.push(err57);
 }
 errors++;
 }
-if(!(formats10.validate(data23))){
-const err58 = {instancePath:instancePath+"/retries/maxBackoff",schemaPath:"#/$defs/duration/format",keyword:"format",params:{format: "duration"},message:"must match format \""+"duration"+"\"",schema:"duration",parentSchema:schema35,data:data23};
+for(const key7 in data22){
+if(!((((key7 === "limit") || (key7 === "backoff")) || (key7 === "maxBackoff")) || (key7 === "on"))){
+const err58 = {instancePath:instancePath+"/retries",schemaPath:"#/properties/retries/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key7},message:"must NOT have additional properties",schema:false,parentSchema:schema34.properties.retries,data:data22};
 if(vErrors === null){
 vErrors = [err58];
 }
@@ -1036,8 +1059,10 @@ vErrors.push(err58);
 errors++;
 }
 }
-else {
-const err59 = {instancePath:instancePath+"/retries/maxBackoff",schemaPath:"#/$defs/duration/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema35.type,parentSchema:schema35,data:data23};
+if(data22.limit !== undefined){
+let data23 = data22.limit;
+if(!(((typeof data23 == "number") && (!(data23 % 1) && !isNaN(data23))) && (isFinite(data23)))){
+const err59 = {instancePath:instancePath+"/retries/limit",schemaPath:"#/properties/retries/properties/limit/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema34.properties.retries.properties.limit.type,parentSchema:schema34.properties.retries.properties.limit,data:data23};
 if(vErrors === null){
 vErrors = [err59];
 }
@@ -1046,15 +1071,9 @@ vErrors.push(err59);
 }
 errors++;
 }
-}
-if(data20.on !== undefined){
-let data24 = data20.on;
-if(Array.isArray(data24)){
-const len3 = data24.length;
-for(let i3=0; i3<len3; i3++){
-let data25 = data24[i3];
-if(typeof data25 !== "string"){
-const err60 = {instancePath:instancePath+"/retries/on/" + i3,schemaPath:"#/properties/retries/properties/on/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema34.properties.retries.properties.on.items.type,parentSchema:schema34.properties.retries.properties.on.items,data:data25};
+if((typeof data23 == "number") && (isFinite(data23))){
+if(data23 > 20 || isNaN(data23)){
+const err60 = {instancePath:instancePath+"/retries/limit",schemaPath:"#/properties/retries/properties/limit/maximum",keyword:"maximum",params:{comparison: "<=", limit: 20},message:"must be <= 20",schema:20,parentSchema:schema34.properties.retries.properties.limit,data:data23};
 if(vErrors === null){
 vErrors = [err60];
 }
@@ -1063,8 +1082,8 @@ vErrors.push(err60);
 }
 errors++;
 }
-if(!(((data25 === "failure") || (data25 === "timeout")) || (data25 === "infrastructure"))){
-const err61 = {instancePath:instancePath+"/retries/on/" + i3,schemaPath:"#/properties/retries/properties/on/items/enum",keyword:"enum",params:{allowedValues: schema34.properties.retries.properties.on.items.enum},message:"must be equal to one of the allowed values",schema:schema34.properties.retries.properties.on.items.enum,parentSchema:schema34.properties.retries.properties.on.items,data:data25};
+if(data23 < 0 || isNaN(data23)){
+const err61 = {instancePath:instancePath+"/retries/limit",schemaPath:"#/properties/retries/properties/limit/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema34.properties.retries.properties.limit,data:data23};
 if(vErrors === null){
 vErrors = [err61];
 }
@@ -1074,18 +1093,12 @@ vErrors.push(err61);
 errors++;
 }
 }
-let i4 = data24.length;
-let j1;
-if(i4 > 1){
-const indices1 = {};
-for(;i4--;){
-let item1 = data24[i4];
-if(typeof item1 !== "string"){
-continue;
 }
-if(typeof indices1[item1] == "number"){
-j1 = indices1[item1];
-const err62 = {instancePath:instancePath+"/retries/on",schemaPath:"#/properties/retries/properties/on/uniqueItems",keyword:"uniqueItems",params:{i: i4, j: j1},message:"must NOT have duplicate items (items ## "+j1+" and "+i4+" are identical)",schema:true,parentSchema:schema34.properties.retries.properties.on,data:data24};
+if(data22.backoff !== undefined){
+let data24 = data22.backoff;
+if(typeof data24 === "string"){
+if(!pattern4.test(data24)){
+const err62 = {instancePath:instancePath+"/retries/backoff",schemaPath:"#/$defs/duration/pattern",keyword:"pattern",params:{pattern: "^(0|(?=\\d)(\\d+(\\.\\d+)?d)?(\\d+(\\.\\d+)?h)?(\\d+(\\.\\d+)?m)?(\\d+(\\.\\d+)?s)?(\\d+(\\.\\d+)?ms)?)$"},message:"must match pattern \""+"^(0|(?=\\d)(\\d+(\\.\\d+)?d)?(\\d+(\\.\\d+)?h)?(\\d+(\\.\\d+)?m)?(\\d+(\\.\\d+)?s)?(\\d+(\\.\\d+)?ms)?)$"+"\"",schema:"^(0|(?=\\d)(\\d+(\\.\\d+)?d)?(\\d+(\\.\\d+)?h)?(\\d+(\\.\\d+)?m)?(\\d+(\\.\\d+)?s)?(\\d+(\\.\\d+)?ms)?)$",parentSchema:schema35,data:data24};
 if(vErrors === null){
 vErrors = [err62];
 }
@@ -1093,14 +1106,9 @@ else {
 vErrors.push(err62);
 }
 errors++;
-break;
 }
-indices1[item1] = i4;
-}
-}
-}
-else {
-const err63 = {instancePath:instancePath+"/retries/on",schemaPath:"#/properties/retries/properties/on/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema34.properties.retries.properties.on.type,parentSchema:schema34.properties.retries.properties.on,data:data24};
+if(!(formats10.validate(data24))){
+const err63 = {instancePath:instancePath+"/retries/backoff",schemaPath:"#/$defs/duration/format",keyword:"format",params:{format: "duration"},message:"must match format \""+"duration"+"\"",schema:"duration",parentSchema:schema35,data:data24};
 if(vErrors === null){
 vErrors = [err63];
 }
@@ -1110,9 +1118,8 @@ vErrors.push(err63);
 errors++;
 }
 }
-}
 else {
-const err64 = {instancePath:instancePath+"/retries",schemaPath:"#/properties/retries/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema34.properties.retries.type,parentSchema:schema34.properties.retries,data:data20};
+const err64 = {instancePath:instancePath+"/retries/backoff",schemaPath:"#/$defs/duration/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema35.type,parentSchema:schema35,data:data24};
 if(vErrors === null){
 vErrors = [err64];
 }
@@ -1122,9 +1129,11 @@ vErrors.push(err64);
 errors++;
 }
 }
-let data26 = data.priority;
-if(!(((typeof data26 == "number") && (!(data26 % 1) && !isNaN(data26))) && (isFinite(data26)))){
-const err65 = {instancePath:instancePath+"/priority",schemaPath:"#/properties/priority/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema34.properties.priority.type,parentSchema:schema34.properties.priority,data:data26};
+if(data22.maxBackoff !== undefined){
+let data25 = data22.maxBackoff;
+if(typeof data25 === "string"){
+if(!pattern4.test(data25)){
+const err65 = {instancePath:instancePath+"/retries/maxBackoff",schemaPath:"#/$defs/duration/pattern",keyword:"pattern",params:{pattern: "^(0|(?=\\d)(\\d+(\\.\\d+)?d)?(\\d+(\\.\\d+)?h)?(\\d+(\\.\\d+)?m)?(\\d+(\\.\\d+)?s)?(\\d+(\\.\\d+)?ms)?)$"},message:"must match pattern \""+"^(0|(?=\\d)(\\d+(\\.\\d+)?d)?(\\d+(\\.\\d+)?h)?(\\d+(\\.\\d+)?m)?(\\d+(\\.\\d+)?s)?(\\d+(\\.\\d+)?ms)?)$"+"\"",schema:"^(0|(?=\\d)(\\d+(\\.\\d+)?d)?(\\d+(\\.\\d+)?h)?(\\d+(\\.\\d+)?m)?(\\d+(\\.\\d+)?s)?(\\d+(\\.\\d+)?ms)?)$",parentSchema:schema35,data:data25};
 if(vErrors === null){
 vErrors = [err65];
 }
@@ -1133,9 +1142,8 @@ vErrors.push(err65);
 }
 errors++;
 }
-if((typeof data26 == "number") && (isFinite(data26))){
-if(data26 > 1000 || isNaN(data26)){
-const err66 = {instancePath:instancePath+"/priority",schemaPath:"#/properties/priority/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000},message:"must be <= 1000",schema:1000,parentSchema:schema34.properties.priority,data:data26};
+if(!(formats10.validate(data25))){
+const err66 = {instancePath:instancePath+"/retries/maxBackoff",schemaPath:"#/$defs/duration/format",keyword:"format",params:{format: "duration"},message:"must match format \""+"duration"+"\"",schema:"duration",parentSchema:schema35,data:data25};
 if(vErrors === null){
 vErrors = [err66];
 }
@@ -1144,8 +1152,9 @@ vErrors.push(err66);
 }
 errors++;
 }
-if(data26 < -1000 || isNaN(data26)){
-const err67 = {instancePath:instancePath+"/priority",schemaPath:"#/properties/priority/minimum",keyword:"minimum",params:{comparison: ">=", limit: -1000},message:"must be >= -1000",schema:-1000,parentSchema:schema34.properties.priority,data:data26};
+}
+else {
+const err67 = {instancePath:instancePath+"/retries/maxBackoff",schemaPath:"#/$defs/duration/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema35.type,parentSchema:schema35,data:data25};
 if(vErrors === null){
 vErrors = [err67];
 }
@@ -1155,11 +1164,14 @@ vErrors.push(err67);
 errors++;
 }
 }
-if(data.concurrency !== undefined){
-let data27 = data.concurrency;
-if(data27 && typeof data27 == "object" && !Array.isArray(data27)){
-if(data27.group === undefined){
-const err68 = {instancePath:instancePath+"/concurrency",schemaPath:"#/properties/concurrency/required",keyword:"required",params:{missingProperty: "group"},message:"must have required property '"+"group"+"'",schema:schema34.properties.concurrency.required,parentSchema:schema34.properties.concurrency,data:data27};
+if(data22.on !== undefined){
+let data26 = data22.on;
+if(Array.isArray(data26)){
+const len3 = data26.length;
+for(let i3=0; i3<len3; i3++){
+let data27 = data26[i3];
+if(typeof data27 !== "string"){
+const err68 = {instancePath:instancePath+"/retries/on/" + i3,schemaPath:"#/properties/retries/properties/on/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema34.properties.retries.properties.on.items.type,parentSchema:schema34.properties.retries.properties.on.items,data:data27};
 if(vErrors === null){
 vErrors = [err68];
 }
@@ -1168,9 +1180,8 @@ vErrors.push(err68);
 }
 errors++;
 }
-for(const key7 in data27){
-if(!((key7 === "group") || (key7 === "cancelInProgress"))){
-const err69 = {instancePath:instancePath+"/concurrency",schemaPath:"#/properties/concurrency/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key7},message:"must NOT have additional properties",schema:false,parentSchema:schema34.properties.concurrency,data:data27};
+if(!(((data27 === "failure") || (data27 === "timeout")) || (data27 === "infrastructure"))){
+const err69 = {instancePath:instancePath+"/retries/on/" + i3,schemaPath:"#/properties/retries/properties/on/items/enum",keyword:"enum",params:{allowedValues: schema34.properties.retries.properties.on.items.enum},message:"must be equal to one of the allowed values",schema:schema34.properties.retries.properties.on.items.enum,parentSchema:schema34.properties.retries.properties.on.items,data:data27};
 if(vErrors === null){
 vErrors = [err69];
 }
@@ -1180,11 +1191,18 @@ vErrors.push(err69);
 errors++;
 }
 }
-if(data27.group !== undefined){
-let data28 = data27.group;
-if(typeof data28 === "string"){
-if(func1(data28) < 1){
-const err70 = {instancePath:instancePath+"/concurrency/group",schemaPath:"#/properties/concurrency/properties/group/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema34.properties.concurrency.properties.group,data:data28};
+let i4 = data26.length;
+let j1;
+if(i4 > 1){
+const indices0 = {};
+for(;i4--;){
+let item0 = data26[i4];
+if(typeof item0 !== "string"){
+continue;
+}
+if(typeof indices0[item0] == "number"){
+j1 = indices0[item0];
+const err70 = {instancePath:instancePath+"/retries/on",schemaPath:"#/properties/retries/properties/on/uniqueItems",keyword:"uniqueItems",params:{i: i4, j: j1},message:"must NOT have duplicate items (items ## "+j1+" and "+i4+" are identical)",schema:true,parentSchema:schema34.properties.retries.properties.on,data:data26};
 if(vErrors === null){
 vErrors = [err70];
 }
@@ -1192,10 +1210,14 @@ else {
 vErrors.push(err70);
 }
 errors++;
+break;
+}
+indices0[item0] = i4;
+}
 }
 }
 else {
-const err71 = {instancePath:instancePath+"/concurrency/group",schemaPath:"#/properties/concurrency/properties/group/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema34.properties.concurrency.properties.group.type,parentSchema:schema34.properties.concurrency.properties.group,data:data28};
+const err71 = {instancePath:instancePath+"/retries/on",schemaPath:"#/properties/retries/properties/on/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema34.properties.retries.properties.on.type,parentSchema:schema34.properties.retries.properties.on,data:data26};
 if(vErrors === null){
 vErrors = [err71];
 }
@@ -1205,10 +1227,9 @@ vErrors.push(err71);
 errors++;
 }
 }
-if(data27.cancelInProgress !== undefined){
-let data29 = data27.cancelInProgress;
-if(typeof data29 !== "boolean"){
-const err72 = {instancePath:instancePath+"/concurrency/cancelInProgress",schemaPath:"#/properties/concurrency/properties/cancelInProgress/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema34.properties.concurrency.properties.cancelInProgress.type,parentSchema:schema34.properties.concurrency.properties.cancelInProgress,data:data29};
+}
+else {
+const err72 = {instancePath:instancePath+"/retries",schemaPath:"#/properties/retries/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema34.properties.retries.type,parentSchema:schema34.properties.retries,data:data22};
 if(vErrors === null){
 vErrors = [err72];
 }
@@ -1218,9 +1239,9 @@ vErrors.push(err72);
 errors++;
 }
 }
-}
-else {
-const err73 = {instancePath:instancePath+"/concurrency",schemaPath:"#/properties/concurrency/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema34.properties.concurrency.type,parentSchema:schema34.properties.concurrency,data:data27};
+let data28 = data.priority;
+if(!(((typeof data28 == "number") && (!(data28 % 1) && !isNaN(data28))) && (isFinite(data28)))){
+const err73 = {instancePath:instancePath+"/priority",schemaPath:"#/properties/priority/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema34.properties.priority.type,parentSchema:schema34.properties.priority,data:data28};
 if(vErrors === null){
 vErrors = [err73];
 }
@@ -1229,13 +1250,9 @@ vErrors.push(err73);
 }
 errors++;
 }
-}
-if(data.triggers !== undefined){
-let data30 = data.triggers;
-if(data30 && typeof data30 == "object" && !Array.isArray(data30)){
-for(const key8 in data30){
-if(!((((((key8 === "push") || (key8 === "pullRequest")) || (key8 === "schedule")) || (key8 === "timezone")) || (key8 === "manual")) || (key8 === "reportSkipped"))){
-const err74 = {instancePath:instancePath+"/triggers",schemaPath:"#/properties/triggers/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key8},message:"must NOT have additional properties",schema:false,parentSchema:schema34.properties.triggers,data:data30};
+if((typeof data28 == "number") && (isFinite(data28))){
+if(data28 > 1000 || isNaN(data28)){
+const err74 = {instancePath:instancePath+"/priority",schemaPath:"#/properties/priority/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000},message:"must be <= 1000",schema:1000,parentSchema:schema34.properties.priority,data:data28};
 if(vErrors === null){
 vErrors = [err74];
 }
@@ -1244,13 +1261,8 @@ vErrors.push(err74);
 }
 errors++;
 }
-}
-if(data30.push !== undefined){
-let data31 = data30.push;
-if(data31 && typeof data31 == "object" && !Array.isArray(data31)){
-for(const key9 in data31){
-if(!((((((key9 === "branches") || (key9 === "branchesIgnore")) || (key9 === "tags")) || (key9 === "tagsIgnore")) || (key9 === "paths")) || (key9 === "pathsIgnore"))){
-const err75 = {instancePath:instancePath+"/triggers/push",schemaPath:"#/properties/triggers/properties/push/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key9},message:"must NOT have additional properties",schema:false,parentSchema:schema34.properties.triggers.properties.push,data:data31};
+if(data28 < -1000 || isNaN(data28)){
+const err75 = {instancePath:instancePath+"/priority",schemaPath:"#/properties/priority/minimum",keyword:"minimum",params:{comparison: ">=", limit: -1000},message:"must be >= -1000",schema:-1000,parentSchema:schema34.properties.priority,data:data28};
 if(vErrors === null){
 vErrors = [err75];
 }
@@ -1260,11 +1272,11 @@ vErrors.push(err75);
 errors++;
 }
 }
-if(data31.branches !== undefined){
-let data32 = data31.branches;
-if(Array.isArray(data32)){
-if(data32.length < 1){
-const err76 = {instancePath:instancePath+"/triggers/push/branches",schemaPath:"#/$defs/patterns/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items",schema:1,parentSchema:schema39,data:data32};
+if(data.concurrency !== undefined){
+let data29 = data.concurrency;
+if(data29 && typeof data29 == "object" && !Array.isArray(data29)){
+if(data29.group === undefined){
+const err76 = {instancePath:instancePath+"/concurrency",schemaPath:"#/properties/concurrency/required",keyword:"required",params:{missingProperty: "group"},message:"must have required property '"+"group"+"'",schema:schema34.properties.concurrency.required,parentSchema:schema34.properties.concurrency,data:data29};
 if(vErrors === null){
 vErrors = [err76];
 }
@@ -1273,12 +1285,9 @@ vErrors.push(err76);
 }
 errors++;
 }
-const len4 = data32.length;
-for(let i5=0; i5<len4; i5++){
-let data33 = data32[i5];
-if(typeof data33 === "string"){
-if(func1(data33) < 1){
-const err77 = {instancePath:instancePath+"/triggers/push/branches/" + i5,schemaPath:"#/$defs/patterns/items/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema39.items,data:data33};
+for(const key8 in data29){
+if(!((key8 === "group") || (key8 === "cancelInProgress"))){
+const err77 = {instancePath:instancePath+"/concurrency",schemaPath:"#/properties/concurrency/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key8},message:"must NOT have additional properties",schema:false,parentSchema:schema34.properties.concurrency,data:data29};
 if(vErrors === null){
 vErrors = [err77];
 }
@@ -1287,8 +1296,12 @@ vErrors.push(err77);
 }
 errors++;
 }
-if(!(formats26.validate(data33))){
-const err78 = {instancePath:instancePath+"/triggers/push/branches/" + i5,schemaPath:"#/$defs/patterns/items/format",keyword:"format",params:{format: "filter-pattern"},message:"must match format \""+"filter-pattern"+"\"",schema:"filter-pattern",parentSchema:schema39.items,data:data33};
+}
+if(data29.group !== undefined){
+let data30 = data29.group;
+if(typeof data30 === "string"){
+if(func1(data30) < 1){
+const err78 = {instancePath:instancePath+"/concurrency/group",schemaPath:"#/properties/concurrency/properties/group/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema34.properties.concurrency.properties.group,data:data30};
 if(vErrors === null){
 vErrors = [err78];
 }
@@ -1299,7 +1312,7 @@ errors++;
 }
 }
 else {
-const err79 = {instancePath:instancePath+"/triggers/push/branches/" + i5,schemaPath:"#/$defs/patterns/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema39.items.type,parentSchema:schema39.items,data:data33};
+const err79 = {instancePath:instancePath+"/concurrency/group",schemaPath:"#/properties/concurrency/properties/group/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema34.properties.concurrency.properties.group.type,parentSchema:schema34.properties.concurrency.properties.group,data:data30};
 if(vErrors === null){
 vErrors = [err79];
 }
@@ -1309,9 +1322,10 @@ vErrors.push(err79);
 errors++;
 }
 }
-}
-else {
-const err80 = {instancePath:instancePath+"/triggers/push/branches",schemaPath:"#/$defs/patterns/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema39.type,parentSchema:schema39,data:data32};
+if(data29.cancelInProgress !== undefined){
+let data31 = data29.cancelInProgress;
+if(typeof data31 !== "boolean"){
+const err80 = {instancePath:instancePath+"/concurrency/cancelInProgress",schemaPath:"#/properties/concurrency/properties/cancelInProgress/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema34.properties.concurrency.properties.cancelInProgress.type,parentSchema:schema34.properties.concurrency.properties.cancelInProgress,data:data31};
 if(vErrors === null){
 vErrors = [err80];
 }
@@ -1321,11 +1335,9 @@ vErrors.push(err80);
 errors++;
 }
 }
-if(data31.branchesIgnore !== undefined){
-let data34 = data31.branchesIgnore;
-if(Array.isArray(data34)){
-if(data34.length < 1){
-const err81 = {instancePath:instancePath+"/triggers/push/branchesIgnore",schemaPath:"#/$defs/patterns/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items",schema:1,parentSchema:schema39,data:data34};
+}
+else {
+const err81 = {instancePath:instancePath+"/concurrency",schemaPath:"#/properties/concurrency/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema34.properties.concurrency.type,parentSchema:schema34.properties.concurrency,data:data29};
 if(vErrors === null){
 vErrors = [err81];
 }
@@ -1334,12 +1346,13 @@ vErrors.push(err81);
 }
 errors++;
 }
-const len5 = data34.length;
-for(let i6=0; i6<len5; i6++){
-let data35 = data34[i6];
-if(typeof data35 === "string"){
-if(func1(data35) < 1){
-const err82 = {instancePath:instancePath+"/triggers/push/branchesIgnore/" + i6,schemaPath:"#/$defs/patterns/items/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema39.items,data:data35};
+}
+if(data.triggers !== undefined){
+let data32 = data.triggers;
+if(data32 && typeof data32 == "object" && !Array.isArray(data32)){
+for(const key9 in data32){
+if(!((((((key9 === "push") || (key9 === "pullRequest")) || (key9 === "schedule")) || (key9 === "timezone")) || (key9 === "manual")) || (key9 === "reportSkipped"))){
+const err82 = {instancePath:instancePath+"/triggers",schemaPath:"#/properties/triggers/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key9},message:"must NOT have additional properties",schema:false,parentSchema:schema34.properties.triggers,data:data32};
 if(vErrors === null){
 vErrors = [err82];
 }
@@ -1348,8 +1361,13 @@ vErrors.push(err82);
 }
 errors++;
 }
-if(!(formats26.validate(data35))){
-const err83 = {instancePath:instancePath+"/triggers/push/branchesIgnore/" + i6,schemaPath:"#/$defs/patterns/items/format",keyword:"format",params:{format: "filter-pattern"},message:"must match format \""+"filter-pattern"+"\"",schema:"filter-pattern",parentSchema:schema39.items,data:data35};
+}
+if(data32.push !== undefined){
+let data33 = data32.push;
+if(data33 && typeof data33 == "object" && !Array.isArray(data33)){
+for(const key10 in data33){
+if(!((((((key10 === "branches") || (key10 === "branchesIgnore")) || (key10 === "tags")) || (key10 === "tagsIgnore")) || (key10 === "paths")) || (key10 === "pathsIgnore"))){
+const err83 = {instancePath:instancePath+"/triggers/push",schemaPath:"#/properties/triggers/properties/push/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key10},message:"must NOT have additional properties",schema:false,parentSchema:schema34.properties.triggers.properties.push,data:data33};
 if(vErrors === null){
 vErrors = [err83];
 }
@@ -1359,8 +1377,11 @@ vErrors.push(err83);
 errors++;
 }
 }
-else {
-const err84 = {instancePath:instancePath+"/triggers/push/branchesIgnore/" + i6,schemaPath:"#/$defs/patterns/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema39.items.type,parentSchema:schema39.items,data:data35};
+if(data33.branches !== undefined){
+let data34 = data33.branches;
+if(Array.isArray(data34)){
+if(data34.length < 1){
+const err84 = {instancePath:instancePath+"/triggers/push/branches",schemaPath:"#/$defs/patterns/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items",schema:1,parentSchema:schema39,data:data34};
 if(vErrors === null){
 vErrors = [err84];
 }
@@ -1369,10 +1390,12 @@ vErrors.push(err84);
 }
 errors++;
 }
-}
-}
-else {
-const err85 = {instancePath:instancePath+"/triggers/push/branchesIgnore",schemaPath:"#/$defs/patterns/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema39.type,parentSchema:schema39,data:data34};
+const len4 = data34.length;
+for(let i5=0; i5<len4; i5++){
+let data35 = data34[i5];
+if(typeof data35 === "string"){
+if(func1(data35) < 1){
+const err85 = {instancePath:instancePath+"/triggers/push/branches/" + i5,schemaPath:"#/$defs/patterns/items/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema39.items,data:data35};
 if(vErrors === null){
 vErrors = [err85];
 }
@@ -1381,12 +1404,8 @@ vErrors.push(err85);
 }
 errors++;
 }
-}
-if(data31.tags !== undefined){
-let data36 = data31.tags;
-if(Array.isArray(data36)){
-if(data36.length < 1){
-const err86 = {instancePath:instancePath+"/triggers/push/tags",schemaPath:"#/$defs/patterns/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items",schema:1,parentSchema:schema39,data:data36};
+if(!(formats30.validate(data35))){
+const err86 = {instancePath:instancePath+"/triggers/push/branches/" + i5,schemaPath:"#/$defs/patterns/items/format",keyword:"format",params:{format: "filter-pattern"},message:"must match format \""+"filter-pattern"+"\"",schema:"filter-pattern",parentSchema:schema39.items,data:data35};
 if(vErrors === null){
 vErrors = [err86];
 }
@@ -1395,12 +1414,9 @@ vErrors.push(err86);
 }
 errors++;
 }
-const len6 = data36.length;
-for(let i7=0; i7<len6; i7++){
-let data37 = data36[i7];
-if(typeof data37 === "string"){
-if(func1(data37) < 1){
-const err87 = {instancePath:instancePath+"/triggers/push/tags/" + i7,schemaPath:"#/$defs/patterns/items/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema39.items,data:data37};
+}
+else {
+const err87 = {instancePath:instancePath+"/triggers/push/branches/" + i5,schemaPath:"#/$defs/patterns/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema39.items.type,parentSchema:schema39.items,data:data35};
 if(vErrors === null){
 vErrors = [err87];
 }
@@ -1409,8 +1425,10 @@ vErrors.push(err87);
 }
 errors++;
 }
-if(!(formats26.validate(data37))){
-const err88 = {instancePath:instancePath+"/triggers/push/tags/" + i7,schemaPath:"#/$defs/patterns/items/format",keyword:"format",params:{format: "filter-pattern"},message:"must match format \""+"filter-pattern"+"\"",schema:"filter-pattern",parentSchema:schema39.items,data:data37};
+}
+}
+else {
+const err88 = {instancePath:instancePath+"/triggers/push/branches",schemaPath:"#/$defs/patterns/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema39.type,parentSchema:schema39,data:data34};
 if(vErrors === null){
 vErrors = [err88];
 }
@@ -1420,8 +1438,11 @@ vErrors.push(err88);
 errors++;
 }
 }
-else {
-const err89 = {instancePath:instancePath+"/triggers/push/tags/" + i7,schemaPath:"#/$defs/patterns/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema39.items.type,parentSchema:schema39.items,data:data37};
+if(data33.branchesIgnore !== undefined){
+let data36 = data33.branchesIgnore;
+if(Array.isArray(data36)){
+if(data36.length < 1){
+const err89 = {instancePath:instancePath+"/triggers/push/branchesIgnore",schemaPath:"#/$defs/patterns/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items",schema:1,parentSchema:schema39,data:data36};
 if(vErrors === null){
 vErrors = [err89];
 }
@@ -1430,10 +1451,12 @@ vErrors.push(err89);
 }
 errors++;
 }
-}
-}
-else {
-const err90 = {instancePath:instancePath+"/triggers/push/tags",schemaPath:"#/$defs/patterns/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema39.type,parentSchema:schema39,data:data36};
+const len5 = data36.length;
+for(let i6=0; i6<len5; i6++){
+let data37 = data36[i6];
+if(typeof data37 === "string"){
+if(func1(data37) < 1){
+const err90 = {instancePath:instancePath+"/triggers/push/branchesIgnore/" + i6,schemaPath:"#/$defs/patterns/items/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema39.items,data:data37};
 if(vErrors === null){
 vErrors = [err90];
 }
@@ -1442,12 +1465,8 @@ vErrors.push(err90);
 }
 errors++;
 }
-}
-if(data31.tagsIgnore !== undefined){
-let data38 = data31.tagsIgnore;
-if(Array.isArray(data38)){
-if(data38.length < 1){
-const err91 = {instancePath:instancePath+"/triggers/push/tagsIgnore",schemaPath:"#/$defs/patterns/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items",schema:1,parentSchema:schema39,data:data38};
+if(!(formats30.validate(data37))){
+const err91 = {instancePath:instancePath+"/triggers/push/branchesIgnore/" + i6,schemaPath:"#/$defs/patterns/items/format",keyword:"format",params:{format: "filter-pattern"},message:"must match format \""+"filter-pattern"+"\"",schema:"filter-pattern",parentSchema:schema39.items,data:data37};
 if(vErrors === null){
 vErrors = [err91];
 }
@@ -1456,12 +1475,9 @@ vErrors.push(err91);
 }
 errors++;
 }
-const len7 = data38.length;
-for(let i8=0; i8<len7; i8++){
-let data39 = data38[i8];
-if(typeof data39 === "string"){
-if(func1(data39) < 1){
-const err92 = {instancePath:instancePath+"/triggers/push/tagsIgnore/" + i8,schemaPath:"#/$defs/patterns/items/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema39.items,data:data39};
+}
+else {
+const err92 = {instancePath:instancePath+"/triggers/push/branchesIgnore/" + i6,schemaPath:"#/$defs/patterns/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema39.items.type,parentSchema:schema39.items,data:data37};
 if(vErrors === null){
 vErrors = [err92];
 }
@@ -1470,8 +1486,10 @@ vErrors.push(err92);
 }
 errors++;
 }
-if(!(formats26.validate(data39))){
-const err93 = {instancePath:instancePath+"/triggers/push/tagsIgnore/" + i8,schemaPath:"#/$defs/patterns/items/format",keyword:"format",params:{format: "filter-pattern"},message:"must match format \""+"filter-pattern"+"\"",schema:"filter-pattern",parentSchema:schema39.items,data:data39};
+}
+}
+else {
+const err93 = {instancePath:instancePath+"/triggers/push/branchesIgnore",schemaPath:"#/$defs/patterns/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema39.type,parentSchema:schema39,data:data36};
 if(vErrors === null){
 vErrors = [err93];
 }
@@ -1481,8 +1499,11 @@ vErrors.push(err93);
 errors++;
 }
 }
-else {
-const err94 = {instancePath:instancePath+"/triggers/push/tagsIgnore/" + i8,schemaPath:"#/$defs/patterns/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema39.items.type,parentSchema:schema39.items,data:data39};
+if(data33.tags !== undefined){
+let data38 = data33.tags;
+if(Array.isArray(data38)){
+if(data38.length < 1){
+const err94 = {instancePath:instancePath+"/triggers/push/tags",schemaPath:"#/$defs/patterns/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items",schema:1,parentSchema:schema39,data:data38};
 if(vErrors === null){
 vErrors = [err94];
 }
@@ -1491,10 +1512,12 @@ vErrors.push(err94);
 }
 errors++;
 }
-}
-}
-else {
-const err95 = {instancePath:instancePath+"/triggers/push/tagsIgnore",schemaPath:"#/$defs/patterns/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema39.type,parentSchema:schema39,data:data38};
+const len6 = data38.length;
+for(let i7=0; i7<len6; i7++){
+let data39 = data38[i7];
+if(typeof data39 === "string"){
+if(func1(data39) < 1){
+const err95 = {instancePath:instancePath+"/triggers/push/tags/" + i7,schemaPath:"#/$defs/patterns/items/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema39.items,data:data39};
 if(vErrors === null){
 vErrors = [err95];
 }
@@ -1503,12 +1526,8 @@ vErrors.push(err95);
 }
 errors++;
 }
-}
-if(data31.paths !== undefined){
-let data40 = data31.paths;
-if(Array.isArray(data40)){
-if(data40.length < 1){
-const err96 = {instancePath:instancePath+"/triggers/push/paths",schemaPath:"#/$defs/patterns/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items",schema:1,parentSchema:schema39,data:data40};
+if(!(formats30.validate(data39))){
+const err96 = {instancePath:instancePath+"/triggers/push/tags/" + i7,schemaPath:"#/$defs/patterns/items/format",keyword:"format",params:{format: "filter-pattern"},message:"must match format \""+"filter-pattern"+"\"",schema:"filter-pattern",parentSchema:schema39.items,data:data39};
 if(vErrors === null){
 vErrors = [err96];
 }
@@ -1517,12 +1536,9 @@ vErrors.push(err96);
 }
 errors++;
 }
-const len8 = data40.length;
-for(let i9=0; i9<len8; i9++){
-let data41 = data40[i9];
-if(typeof data41 === "string"){
-if(func1(data41) < 1){
-const err97 = {instancePath:instancePath+"/triggers/push/paths/" + i9,schemaPath:"#/$defs/patterns/items/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema39.items,data:data41};
+}
+else {
+const err97 = {instancePath:instancePath+"/triggers/push/tags/" + i7,schemaPath:"#/$defs/patterns/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema39.items.type,parentSchema:schema39.items,data:data39};
 if(vErrors === null){
 vErrors = [err97];
 }
@@ -1531,8 +1547,10 @@ vErrors.push(err97);
 }
 errors++;
 }
-if(!(formats26.validate(data41))){
-const err98 = {instancePath:instancePath+"/triggers/push/paths/" + i9,schemaPath:"#/$defs/patterns/items/format",keyword:"format",params:{format: "filter-pattern"},message:"must match format \""+"filter-pattern"+"\"",schema:"filter-pattern",parentSchema:schema39.items,data:data41};
+}
+}
+else {
+const err98 = {instancePath:instancePath+"/triggers/push/tags",schemaPath:"#/$defs/patterns/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema39.type,parentSchema:schema39,data:data38};
 if(vErrors === null){
 vErrors = [err98];
 }
@@ -1542,8 +1560,11 @@ vErrors.push(err98);
 errors++;
 }
 }
-else {
-const err99 = {instancePath:instancePath+"/triggers/push/paths/" + i9,schemaPath:"#/$defs/patterns/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema39.items.type,parentSchema:schema39.items,data:data41};
+if(data33.tagsIgnore !== undefined){
+let data40 = data33.tagsIgnore;
+if(Array.isArray(data40)){
+if(data40.length < 1){
+const err99 = {instancePath:instancePath+"/triggers/push/tagsIgnore",schemaPath:"#/$defs/patterns/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items",schema:1,parentSchema:schema39,data:data40};
 if(vErrors === null){
 vErrors = [err99];
 }
@@ -1552,10 +1573,12 @@ vErrors.push(err99);
 }
 errors++;
 }
-}
-}
-else {
-const err100 = {instancePath:instancePath+"/triggers/push/paths",schemaPath:"#/$defs/patterns/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema39.type,parentSchema:schema39,data:data40};
+const len7 = data40.length;
+for(let i8=0; i8<len7; i8++){
+let data41 = data40[i8];
+if(typeof data41 === "string"){
+if(func1(data41) < 1){
+const err100 = {instancePath:instancePath+"/triggers/push/tagsIgnore/" + i8,schemaPath:"#/$defs/patterns/items/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema39.items,data:data41};
 if(vErrors === null){
 vErrors = [err100];
 }
@@ -1564,12 +1587,8 @@ vErrors.push(err100);
 }
 errors++;
 }
-}
-if(data31.pathsIgnore !== undefined){
-let data42 = data31.pathsIgnore;
-if(Array.isArray(data42)){
-if(data42.length < 1){
-const err101 = {instancePath:instancePath+"/triggers/push/pathsIgnore",schemaPath:"#/$defs/patterns/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items",schema:1,parentSchema:schema39,data:data42};
+if(!(formats30.validate(data41))){
+const err101 = {instancePath:instancePath+"/triggers/push/tagsIgnore/" + i8,schemaPath:"#/$defs/patterns/items/format",keyword:"format",params:{format: "filter-pattern"},message:"must match format \""+"filter-pattern"+"\"",schema:"filter-pattern",parentSchema:schema39.items,data:data41};
 if(vErrors === null){
 vErrors = [err101];
 }
@@ -1578,12 +1597,9 @@ vErrors.push(err101);
 }
 errors++;
 }
-const len9 = data42.length;
-for(let i10=0; i10<len9; i10++){
-let data43 = data42[i10];
-if(typeof data43 === "string"){
-if(func1(data43) < 1){
-const err102 = {instancePath:instancePath+"/triggers/push/pathsIgnore/" + i10,schemaPath:"#/$defs/patterns/items/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema39.items,data:data43};
+}
+else {
+const err102 = {instancePath:instancePath+"/triggers/push/tagsIgnore/" + i8,schemaPath:"#/$defs/patterns/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema39.items.type,parentSchema:schema39.items,data:data41};
 if(vErrors === null){
 vErrors = [err102];
 }
@@ -1592,8 +1608,10 @@ vErrors.push(err102);
 }
 errors++;
 }
-if(!(formats26.validate(data43))){
-const err103 = {instancePath:instancePath+"/triggers/push/pathsIgnore/" + i10,schemaPath:"#/$defs/patterns/items/format",keyword:"format",params:{format: "filter-pattern"},message:"must match format \""+"filter-pattern"+"\"",schema:"filter-pattern",parentSchema:schema39.items,data:data43};
+}
+}
+else {
+const err103 = {instancePath:instancePath+"/triggers/push/tagsIgnore",schemaPath:"#/$defs/patterns/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema39.type,parentSchema:schema39,data:data40};
 if(vErrors === null){
 vErrors = [err103];
 }
@@ -1603,8 +1621,11 @@ vErrors.push(err103);
 errors++;
 }
 }
-else {
-const err104 = {instancePath:instancePath+"/triggers/push/pathsIgnore/" + i10,schemaPath:"#/$defs/patterns/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema39.items.type,parentSchema:schema39.items,data:data43};
+if(data33.paths !== undefined){
+let data42 = data33.paths;
+if(Array.isArray(data42)){
+if(data42.length < 1){
+const err104 = {instancePath:instancePath+"/triggers/push/paths",schemaPath:"#/$defs/patterns/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items",schema:1,parentSchema:schema39,data:data42};
 if(vErrors === null){
 vErrors = [err104];
 }
@@ -1613,10 +1634,12 @@ vErrors.push(err104);
 }
 errors++;
 }
-}
-}
-else {
-const err105 = {instancePath:instancePath+"/triggers/push/pathsIgnore",schemaPath:"#/$defs/patterns/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema39.type,parentSchema:schema39,data:data42};
+const len8 = data42.length;
+for(let i9=0; i9<len8; i9++){
+let data43 = data42[i9];
+if(typeof data43 === "string"){
+if(func1(data43) < 1){
+const err105 = {instancePath:instancePath+"/triggers/push/paths/" + i9,schemaPath:"#/$defs/patterns/items/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema39.items,data:data43};
 if(vErrors === null){
 vErrors = [err105];
 }
@@ -1625,10 +1648,8 @@ vErrors.push(err105);
 }
 errors++;
 }
-}
-}
-else {
-const err106 = {instancePath:instancePath+"/triggers/push",schemaPath:"#/properties/triggers/properties/push/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema34.properties.triggers.properties.push.type,parentSchema:schema34.properties.triggers.properties.push,data:data31};
+if(!(formats30.validate(data43))){
+const err106 = {instancePath:instancePath+"/triggers/push/paths/" + i9,schemaPath:"#/$defs/patterns/items/format",keyword:"format",params:{format: "filter-pattern"},message:"must match format \""+"filter-pattern"+"\"",schema:"filter-pattern",parentSchema:schema39.items,data:data43};
 if(vErrors === null){
 vErrors = [err106];
 }
@@ -1638,12 +1659,8 @@ vErrors.push(err106);
 errors++;
 }
 }
-if(data30.pullRequest !== undefined){
-let data44 = data30.pullRequest;
-if(data44 && typeof data44 == "object" && !Array.isArray(data44)){
-for(const key10 in data44){
-if(!(((((key10 === "types") || (key10 === "branches")) || (key10 === "branchesIgnore")) || (key10 === "paths")) || (key10 === "pathsIgnore"))){
-const err107 = {instancePath:instancePath+"/triggers/pullRequest",schemaPath:"#/properties/triggers/properties/pullRequest/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key10},message:"must NOT have additional properties",schema:false,parentSchema:schema34.properties.triggers.properties.pullRequest,data:data44};
+else {
+const err107 = {instancePath:instancePath+"/triggers/push/paths/" + i9,schemaPath:"#/$defs/patterns/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema39.items.type,parentSchema:schema39.items,data:data43};
 if(vErrors === null){
 vErrors = [err107];
 }
@@ -1653,11 +1670,9 @@ vErrors.push(err107);
 errors++;
 }
 }
-if(data44.types !== undefined){
-let data45 = data44.types;
-if(Array.isArray(data45)){
-if(data45.length < 1){
-const err108 = {instancePath:instancePath+"/triggers/pullRequest/types",schemaPath:"#/properties/triggers/properties/pullRequest/properties/types/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items",schema:1,parentSchema:schema34.properties.triggers.properties.pullRequest.properties.types,data:data45};
+}
+else {
+const err108 = {instancePath:instancePath+"/triggers/push/paths",schemaPath:"#/$defs/patterns/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema39.type,parentSchema:schema39,data:data42};
 if(vErrors === null){
 vErrors = [err108];
 }
@@ -1666,11 +1681,12 @@ vErrors.push(err108);
 }
 errors++;
 }
-const len10 = data45.length;
-for(let i11=0; i11<len10; i11++){
-let data46 = data45[i11];
-if(typeof data46 !== "string"){
-const err109 = {instancePath:instancePath+"/triggers/pullRequest/types/" + i11,schemaPath:"#/properties/triggers/properties/pullRequest/properties/types/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema34.properties.triggers.properties.pullRequest.properties.types.items.type,parentSchema:schema34.properties.triggers.properties.pullRequest.properties.types.items,data:data46};
+}
+if(data33.pathsIgnore !== undefined){
+let data44 = data33.pathsIgnore;
+if(Array.isArray(data44)){
+if(data44.length < 1){
+const err109 = {instancePath:instancePath+"/triggers/push/pathsIgnore",schemaPath:"#/$defs/patterns/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items",schema:1,parentSchema:schema39,data:data44};
 if(vErrors === null){
 vErrors = [err109];
 }
@@ -1679,8 +1695,12 @@ vErrors.push(err109);
 }
 errors++;
 }
-if(!(((((((((((((((((((((data46 === "assigned") || (data46 === "unassigned")) || (data46 === "labeled")) || (data46 === "unlabeled")) || (data46 === "opened")) || (data46 === "edited")) || (data46 === "closed")) || (data46 === "reopened")) || (data46 === "synchronize")) || (data46 === "converted_to_draft")) || (data46 === "ready_for_review")) || (data46 === "locked")) || (data46 === "unlocked")) || (data46 === "review_requested")) || (data46 === "review_request_removed")) || (data46 === "auto_merge_enabled")) || (data46 === "auto_merge_disabled")) || (data46 === "milestoned")) || (data46 === "demilestoned")) || (data46 === "enqueued")) || (data46 === "dequeued"))){
-const err110 = {instancePath:instancePath+"/triggers/pullRequest/types/" + i11,schemaPath:"#/properties/triggers/properties/pullRequest/properties/types/items/enum",keyword:"enum",params:{allowedValues: schema34.properties.triggers.properties.pullRequest.properties.types.items.enum},message:"must be equal to one of the allowed values",schema:schema34.properties.triggers.properties.pullRequest.properties.types.items.enum,parentSchema:schema34.properties.triggers.properties.pullRequest.properties.types.items,data:data46};
+const len9 = data44.length;
+for(let i10=0; i10<len9; i10++){
+let data45 = data44[i10];
+if(typeof data45 === "string"){
+if(func1(data45) < 1){
+const err110 = {instancePath:instancePath+"/triggers/push/pathsIgnore/" + i10,schemaPath:"#/$defs/patterns/items/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema39.items,data:data45};
 if(vErrors === null){
 vErrors = [err110];
 }
@@ -1689,19 +1709,8 @@ vErrors.push(err110);
 }
 errors++;
 }
-}
-let i12 = data45.length;
-let j2;
-if(i12 > 1){
-const indices2 = {};
-for(;i12--;){
-let item2 = data45[i12];
-if(typeof item2 !== "string"){
-continue;
-}
-if(typeof indices2[item2] == "number"){
-j2 = indices2[item2];
-const err111 = {instancePath:instancePath+"/triggers/pullRequest/types",schemaPath:"#/properties/triggers/properties/pullRequest/properties/types/uniqueItems",keyword:"uniqueItems",params:{i: i12, j: j2},message:"must NOT have duplicate items (items ## "+j2+" and "+i12+" are identical)",schema:true,parentSchema:schema34.properties.triggers.properties.pullRequest.properties.types,data:data45};
+if(!(formats30.validate(data45))){
+const err111 = {instancePath:instancePath+"/triggers/push/pathsIgnore/" + i10,schemaPath:"#/$defs/patterns/items/format",keyword:"format",params:{format: "filter-pattern"},message:"must match format \""+"filter-pattern"+"\"",schema:"filter-pattern",parentSchema:schema39.items,data:data45};
 if(vErrors === null){
 vErrors = [err111];
 }
@@ -1709,14 +1718,10 @@ else {
 vErrors.push(err111);
 }
 errors++;
-break;
-}
-indices2[item2] = i12;
-}
 }
 }
 else {
-const err112 = {instancePath:instancePath+"/triggers/pullRequest/types",schemaPath:"#/properties/triggers/properties/pullRequest/properties/types/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema34.properties.triggers.properties.pullRequest.properties.types.type,parentSchema:schema34.properties.triggers.properties.pullRequest.properties.types,data:data45};
+const err112 = {instancePath:instancePath+"/triggers/push/pathsIgnore/" + i10,schemaPath:"#/$defs/patterns/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema39.items.type,parentSchema:schema39.items,data:data45};
 if(vErrors === null){
 vErrors = [err112];
 }
@@ -1726,11 +1731,9 @@ vErrors.push(err112);
 errors++;
 }
 }
-if(data44.branches !== undefined){
-let data47 = data44.branches;
-if(Array.isArray(data47)){
-if(data47.length < 1){
-const err113 = {instancePath:instancePath+"/triggers/pullRequest/branches",schemaPath:"#/$defs/patterns/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items",schema:1,parentSchema:schema39,data:data47};
+}
+else {
+const err113 = {instancePath:instancePath+"/triggers/push/pathsIgnore",schemaPath:"#/$defs/patterns/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema39.type,parentSchema:schema39,data:data44};
 if(vErrors === null){
 vErrors = [err113];
 }
@@ -1739,12 +1742,10 @@ vErrors.push(err113);
 }
 errors++;
 }
-const len11 = data47.length;
-for(let i13=0; i13<len11; i13++){
-let data48 = data47[i13];
-if(typeof data48 === "string"){
-if(func1(data48) < 1){
-const err114 = {instancePath:instancePath+"/triggers/pullRequest/branches/" + i13,schemaPath:"#/$defs/patterns/items/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema39.items,data:data48};
+}
+}
+else {
+const err114 = {instancePath:instancePath+"/triggers/push",schemaPath:"#/properties/triggers/properties/push/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema34.properties.triggers.properties.push.type,parentSchema:schema34.properties.triggers.properties.push,data:data33};
 if(vErrors === null){
 vErrors = [err114];
 }
@@ -1753,8 +1754,13 @@ vErrors.push(err114);
 }
 errors++;
 }
-if(!(formats26.validate(data48))){
-const err115 = {instancePath:instancePath+"/triggers/pullRequest/branches/" + i13,schemaPath:"#/$defs/patterns/items/format",keyword:"format",params:{format: "filter-pattern"},message:"must match format \""+"filter-pattern"+"\"",schema:"filter-pattern",parentSchema:schema39.items,data:data48};
+}
+if(data32.pullRequest !== undefined){
+let data46 = data32.pullRequest;
+if(data46 && typeof data46 == "object" && !Array.isArray(data46)){
+for(const key11 in data46){
+if(!(((((key11 === "types") || (key11 === "branches")) || (key11 === "branchesIgnore")) || (key11 === "paths")) || (key11 === "pathsIgnore"))){
+const err115 = {instancePath:instancePath+"/triggers/pullRequest",schemaPath:"#/properties/triggers/properties/pullRequest/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key11},message:"must NOT have additional properties",schema:false,parentSchema:schema34.properties.triggers.properties.pullRequest,data:data46};
 if(vErrors === null){
 vErrors = [err115];
 }
@@ -1764,8 +1770,11 @@ vErrors.push(err115);
 errors++;
 }
 }
-else {
-const err116 = {instancePath:instancePath+"/triggers/pullRequest/branches/" + i13,schemaPath:"#/$defs/patterns/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema39.items.type,parentSchema:schema39.items,data:data48};
+if(data46.types !== undefined){
+let data47 = data46.types;
+if(Array.isArray(data47)){
+if(data47.length < 1){
+const err116 = {instancePath:instancePath+"/triggers/pullRequest/types",schemaPath:"#/properties/triggers/properties/pullRequest/properties/types/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items",schema:1,parentSchema:schema34.properties.triggers.properties.pullRequest.properties.types,data:data47};
 if(vErrors === null){
 vErrors = [err116];
 }
@@ -1774,10 +1783,11 @@ vErrors.push(err116);
 }
 errors++;
 }
-}
-}
-else {
-const err117 = {instancePath:instancePath+"/triggers/pullRequest/branches",schemaPath:"#/$defs/patterns/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema39.type,parentSchema:schema39,data:data47};
+const len10 = data47.length;
+for(let i11=0; i11<len10; i11++){
+let data48 = data47[i11];
+if(typeof data48 !== "string"){
+const err117 = {instancePath:instancePath+"/triggers/pullRequest/types/" + i11,schemaPath:"#/properties/triggers/properties/pullRequest/properties/types/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema34.properties.triggers.properties.pullRequest.properties.types.items.type,parentSchema:schema34.properties.triggers.properties.pullRequest.properties.types.items,data:data48};
 if(vErrors === null){
 vErrors = [err117];
 }
@@ -1786,12 +1796,8 @@ vErrors.push(err117);
 }
 errors++;
 }
-}
-if(data44.branchesIgnore !== undefined){
-let data49 = data44.branchesIgnore;
-if(Array.isArray(data49)){
-if(data49.length < 1){
-const err118 = {instancePath:instancePath+"/triggers/pullRequest/branchesIgnore",schemaPath:"#/$defs/patterns/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items",schema:1,parentSchema:schema39,data:data49};
+if(!(((((((((((((((((((((data48 === "assigned") || (data48 === "unassigned")) || (data48 === "labeled")) || (data48 === "unlabeled")) || (data48 === "opened")) || (data48 === "edited")) || (data48 === "closed")) || (data48 === "reopened")) || (data48 === "synchronize")) || (data48 === "converted_to_draft")) || (data48 === "ready_for_review")) || (data48 === "locked")) || (data48 === "unlocked")) || (data48 === "review_requested")) || (data48 === "review_request_removed")) || (data48 === "auto_merge_enabled")) || (data48 === "auto_merge_disabled")) || (data48 === "milestoned")) || (data48 === "demilestoned")) || (data48 === "enqueued")) || (data48 === "dequeued"))){
+const err118 = {instancePath:instancePath+"/triggers/pullRequest/types/" + i11,schemaPath:"#/properties/triggers/properties/pullRequest/properties/types/items/enum",keyword:"enum",params:{allowedValues: schema34.properties.triggers.properties.pullRequest.properties.types.items.enum},message:"must be equal to one of the allowed values",schema:schema34.properties.triggers.properties.pullRequest.properties.types.items.enum,parentSchema:schema34.properties.triggers.properties.pullRequest.properties.types.items,data:data48};
 if(vErrors === null){
 vErrors = [err118];
 }
@@ -1800,12 +1806,19 @@ vErrors.push(err118);
 }
 errors++;
 }
-const len12 = data49.length;
-for(let i14=0; i14<len12; i14++){
-let data50 = data49[i14];
-if(typeof data50 === "string"){
-if(func1(data50) < 1){
-const err119 = {instancePath:instancePath+"/triggers/pullRequest/branchesIgnore/" + i14,schemaPath:"#/$defs/patterns/items/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema39.items,data:data50};
+}
+let i12 = data47.length;
+let j2;
+if(i12 > 1){
+const indices1 = {};
+for(;i12--;){
+let item1 = data47[i12];
+if(typeof item1 !== "string"){
+continue;
+}
+if(typeof indices1[item1] == "number"){
+j2 = indices1[item1];
+const err119 = {instancePath:instancePath+"/triggers/pullRequest/types",schemaPath:"#/properties/triggers/properties/pullRequest/properties/types/uniqueItems",keyword:"uniqueItems",params:{i: i12, j: j2},message:"must NOT have duplicate items (items ## "+j2+" and "+i12+" are identical)",schema:true,parentSchema:schema34.properties.triggers.properties.pullRequest.properties.types,data:data47};
 if(vErrors === null){
 vErrors = [err119];
 }
@@ -1813,9 +1826,14 @@ else {
 vErrors.push(err119);
 }
 errors++;
+break;
 }
-if(!(formats26.validate(data50))){
-const err120 = {instancePath:instancePath+"/triggers/pullRequest/branchesIgnore/" + i14,schemaPath:"#/$defs/patterns/items/format",keyword:"format",params:{format: "filter-pattern"},message:"must match format \""+"filter-pattern"+"\"",schema:"filter-pattern",parentSchema:schema39.items,data:data50};
+indices1[item1] = i12;
+}
+}
+}
+else {
+const err120 = {instancePath:instancePath+"/triggers/pullRequest/types",schemaPath:"#/properties/triggers/properties/pullRequest/properties/types/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema34.properties.triggers.properties.pullRequest.properties.types.type,parentSchema:schema34.properties.triggers.properties.pullRequest.properties.types,data:data47};
 if(vErrors === null){
 vErrors = [err120];
 }
@@ -1825,8 +1843,11 @@ vErrors.push(err120);
 errors++;
 }
 }
-else {
-const err121 = {instancePath:instancePath+"/triggers/pullRequest/branchesIgnore/" + i14,schemaPath:"#/$defs/patterns/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema39.items.type,parentSchema:schema39.items,data:data50};
+if(data46.branches !== undefined){
+let data49 = data46.branches;
+if(Array.isArray(data49)){
+if(data49.length < 1){
+const err121 = {instancePath:instancePath+"/triggers/pullRequest/branches",schemaPath:"#/$defs/patterns/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items",schema:1,parentSchema:schema39,data:data49};
 if(vErrors === null){
 vErrors = [err121];
 }
@@ -1835,10 +1856,12 @@ vErrors.push(err121);
 }
 errors++;
 }
-}
-}
-else {
-const err122 = {instancePath:instancePath+"/triggers/pullRequest/branchesIgnore",schemaPath:"#/$defs/patterns/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema39.type,parentSchema:schema39,data:data49};
+const len11 = data49.length;
+for(let i13=0; i13<len11; i13++){
+let data50 = data49[i13];
+if(typeof data50 === "string"){
+if(func1(data50) < 1){
+const err122 = {instancePath:instancePath+"/triggers/pullRequest/branches/" + i13,schemaPath:"#/$defs/patterns/items/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema39.items,data:data50};
 if(vErrors === null){
 vErrors = [err122];
 }
@@ -1847,12 +1870,8 @@ vErrors.push(err122);
 }
 errors++;
 }
-}
-if(data44.paths !== undefined){
-let data51 = data44.paths;
-if(Array.isArray(data51)){
-if(data51.length < 1){
-const err123 = {instancePath:instancePath+"/triggers/pullRequest/paths",schemaPath:"#/$defs/patterns/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items",schema:1,parentSchema:schema39,data:data51};
+if(!(formats30.validate(data50))){
+const err123 = {instancePath:instancePath+"/triggers/pullRequest/branches/" + i13,schemaPath:"#/$defs/patterns/items/format",keyword:"format",params:{format: "filter-pattern"},message:"must match format \""+"filter-pattern"+"\"",schema:"filter-pattern",parentSchema:schema39.items,data:data50};
 if(vErrors === null){
 vErrors = [err123];
 }
@@ -1861,12 +1880,9 @@ vErrors.push(err123);
 }
 errors++;
 }
-const len13 = data51.length;
-for(let i15=0; i15<len13; i15++){
-let data52 = data51[i15];
-if(typeof data52 === "string"){
-if(func1(data52) < 1){
-const err124 = {instancePath:instancePath+"/triggers/pullRequest/paths/" + i15,schemaPath:"#/$defs/patterns/items/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema39.items,data:data52};
+}
+else {
+const err124 = {instancePath:instancePath+"/triggers/pullRequest/branches/" + i13,schemaPath:"#/$defs/patterns/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema39.items.type,parentSchema:schema39.items,data:data50};
 if(vErrors === null){
 vErrors = [err124];
 }
@@ -1875,8 +1891,10 @@ vErrors.push(err124);
 }
 errors++;
 }
-if(!(formats26.validate(data52))){
-const err125 = {instancePath:instancePath+"/triggers/pullRequest/paths/" + i15,schemaPath:"#/$defs/patterns/items/format",keyword:"format",params:{format: "filter-pattern"},message:"must match format \""+"filter-pattern"+"\"",schema:"filter-pattern",parentSchema:schema39.items,data:data52};
+}
+}
+else {
+const err125 = {instancePath:instancePath+"/triggers/pullRequest/branches",schemaPath:"#/$defs/patterns/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema39.type,parentSchema:schema39,data:data49};
 if(vErrors === null){
 vErrors = [err125];
 }
@@ -1886,8 +1904,11 @@ vErrors.push(err125);
 errors++;
 }
 }
-else {
-const err126 = {instancePath:instancePath+"/triggers/pullRequest/paths/" + i15,schemaPath:"#/$defs/patterns/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema39.items.type,parentSchema:schema39.items,data:data52};
+if(data46.branchesIgnore !== undefined){
+let data51 = data46.branchesIgnore;
+if(Array.isArray(data51)){
+if(data51.length < 1){
+const err126 = {instancePath:instancePath+"/triggers/pullRequest/branchesIgnore",schemaPath:"#/$defs/patterns/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items",schema:1,parentSchema:schema39,data:data51};
 if(vErrors === null){
 vErrors = [err126];
 }
@@ -1896,10 +1917,12 @@ vErrors.push(err126);
 }
 errors++;
 }
-}
-}
-else {
-const err127 = {instancePath:instancePath+"/triggers/pullRequest/paths",schemaPath:"#/$defs/patterns/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema39.type,parentSchema:schema39,data:data51};
+const len12 = data51.length;
+for(let i14=0; i14<len12; i14++){
+let data52 = data51[i14];
+if(typeof data52 === "string"){
+if(func1(data52) < 1){
+const err127 = {instancePath:instancePath+"/triggers/pullRequest/branchesIgnore/" + i14,schemaPath:"#/$defs/patterns/items/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema39.items,data:data52};
 if(vErrors === null){
 vErrors = [err127];
 }
@@ -1908,12 +1931,8 @@ vErrors.push(err127);
 }
 errors++;
 }
-}
-if(data44.pathsIgnore !== undefined){
-let data53 = data44.pathsIgnore;
-if(Array.isArray(data53)){
-if(data53.length < 1){
-const err128 = {instancePath:instancePath+"/triggers/pullRequest/pathsIgnore",schemaPath:"#/$defs/patterns/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items",schema:1,parentSchema:schema39,data:data53};
+if(!(formats30.validate(data52))){
+const err128 = {instancePath:instancePath+"/triggers/pullRequest/branchesIgnore/" + i14,schemaPath:"#/$defs/patterns/items/format",keyword:"format",params:{format: "filter-pattern"},message:"must match format \""+"filter-pattern"+"\"",schema:"filter-pattern",parentSchema:schema39.items,data:data52};
 if(vErrors === null){
 vErrors = [err128];
 }
@@ -1922,12 +1941,9 @@ vErrors.push(err128);
 }
 errors++;
 }
-const len14 = data53.length;
-for(let i16=0; i16<len14; i16++){
-let data54 = data53[i16];
-if(typeof data54 === "string"){
-if(func1(data54) < 1){
-const err129 = {instancePath:instancePath+"/triggers/pullRequest/pathsIgnore/" + i16,schemaPath:"#/$defs/patterns/items/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema39.items,data:data54};
+}
+else {
+const err129 = {instancePath:instancePath+"/triggers/pullRequest/branchesIgnore/" + i14,schemaPath:"#/$defs/patterns/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema39.items.type,parentSchema:schema39.items,data:data52};
 if(vErrors === null){
 vErrors = [err129];
 }
@@ -1936,8 +1952,10 @@ vErrors.push(err129);
 }
 errors++;
 }
-if(!(formats26.validate(data54))){
-const err130 = {instancePath:instancePath+"/triggers/pullRequest/pathsIgnore/" + i16,schemaPath:"#/$defs/patterns/items/format",keyword:"format",params:{format: "filter-pattern"},message:"must match format \""+"filter-pattern"+"\"",schema:"filter-pattern",parentSchema:schema39.items,data:data54};
+}
+}
+else {
+const err130 = {instancePath:instancePath+"/triggers/pullRequest/branchesIgnore",schemaPath:"#/$defs/patterns/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema39.type,parentSchema:schema39,data:data51};
 if(vErrors === null){
 vErrors = [err130];
 }
@@ -1947,8 +1965,11 @@ vErrors.push(err130);
 errors++;
 }
 }
-else {
-const err131 = {instancePath:instancePath+"/triggers/pullRequest/pathsIgnore/" + i16,schemaPath:"#/$defs/patterns/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema39.items.type,parentSchema:schema39.items,data:data54};
+if(data46.paths !== undefined){
+let data53 = data46.paths;
+if(Array.isArray(data53)){
+if(data53.length < 1){
+const err131 = {instancePath:instancePath+"/triggers/pullRequest/paths",schemaPath:"#/$defs/patterns/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items",schema:1,parentSchema:schema39,data:data53};
 if(vErrors === null){
 vErrors = [err131];
 }
@@ -1957,10 +1978,12 @@ vErrors.push(err131);
 }
 errors++;
 }
-}
-}
-else {
-const err132 = {instancePath:instancePath+"/triggers/pullRequest/pathsIgnore",schemaPath:"#/$defs/patterns/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema39.type,parentSchema:schema39,data:data53};
+const len13 = data53.length;
+for(let i15=0; i15<len13; i15++){
+let data54 = data53[i15];
+if(typeof data54 === "string"){
+if(func1(data54) < 1){
+const err132 = {instancePath:instancePath+"/triggers/pullRequest/paths/" + i15,schemaPath:"#/$defs/patterns/items/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema39.items,data:data54};
 if(vErrors === null){
 vErrors = [err132];
 }
@@ -1969,10 +1992,8 @@ vErrors.push(err132);
 }
 errors++;
 }
-}
-}
-else {
-const err133 = {instancePath:instancePath+"/triggers/pullRequest",schemaPath:"#/properties/triggers/properties/pullRequest/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema34.properties.triggers.properties.pullRequest.type,parentSchema:schema34.properties.triggers.properties.pullRequest,data:data44};
+if(!(formats30.validate(data54))){
+const err133 = {instancePath:instancePath+"/triggers/pullRequest/paths/" + i15,schemaPath:"#/$defs/patterns/items/format",keyword:"format",params:{format: "filter-pattern"},message:"must match format \""+"filter-pattern"+"\"",schema:"filter-pattern",parentSchema:schema39.items,data:data54};
 if(vErrors === null){
 vErrors = [err133];
 }
@@ -1982,14 +2003,8 @@ vErrors.push(err133);
 errors++;
 }
 }
-if(data30.schedule !== undefined){
-let data55 = data30.schedule;
-if(Array.isArray(data55)){
-const len15 = data55.length;
-for(let i17=0; i17<len15; i17++){
-let data56 = data55[i17];
-if((typeof data56 !== "string") && (!(data56 && typeof data56 == "object" && !Array.isArray(data56)))){
-const err134 = {instancePath:instancePath+"/triggers/schedule/" + i17,schemaPath:"#/properties/triggers/properties/schedule/items/type",keyword:"type",params:{type: schema34.properties.triggers.properties.schedule.items.type},message:"must be string,object",schema:schema34.properties.triggers.properties.schedule.items.type,parentSchema:schema34.properties.triggers.properties.schedule.items,data:data56};
+else {
+const err134 = {instancePath:instancePath+"/triggers/pullRequest/paths/" + i15,schemaPath:"#/$defs/patterns/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema39.items.type,parentSchema:schema39.items,data:data54};
 if(vErrors === null){
 vErrors = [err134];
 }
@@ -1998,9 +2013,10 @@ vErrors.push(err134);
 }
 errors++;
 }
-if(typeof data56 === "string"){
-if(!(formats46.validate(data56))){
-const err135 = {instancePath:instancePath+"/triggers/schedule/" + i17,schemaPath:"#/properties/triggers/properties/schedule/items/format",keyword:"format",params:{format: "cron"},message:"must match format \""+"cron"+"\"",schema:"cron",parentSchema:schema34.properties.triggers.properties.schedule.items,data:data56};
+}
+}
+else {
+const err135 = {instancePath:instancePath+"/triggers/pullRequest/paths",schemaPath:"#/$defs/patterns/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema39.type,parentSchema:schema39,data:data53};
 if(vErrors === null){
 vErrors = [err135];
 }
@@ -2010,9 +2026,11 @@ vErrors.push(err135);
 errors++;
 }
 }
-if(data56 && typeof data56 == "object" && !Array.isArray(data56)){
-if(data56.cron === undefined){
-const err136 = {instancePath:instancePath+"/triggers/schedule/" + i17,schemaPath:"#/properties/triggers/properties/schedule/items/required",keyword:"required",params:{missingProperty: "cron"},message:"must have required property '"+"cron"+"'",schema:schema34.properties.triggers.properties.schedule.items.required,parentSchema:schema34.properties.triggers.properties.schedule.items,data:data56};
+if(data46.pathsIgnore !== undefined){
+let data55 = data46.pathsIgnore;
+if(Array.isArray(data55)){
+if(data55.length < 1){
+const err136 = {instancePath:instancePath+"/triggers/pullRequest/pathsIgnore",schemaPath:"#/$defs/patterns/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items",schema:1,parentSchema:schema39,data:data55};
 if(vErrors === null){
 vErrors = [err136];
 }
@@ -2021,9 +2039,12 @@ vErrors.push(err136);
 }
 errors++;
 }
-for(const key11 in data56){
-if(!((key11 === "cron") || (key11 === "timezone"))){
-const err137 = {instancePath:instancePath+"/triggers/schedule/" + i17,schemaPath:"#/properties/triggers/properties/schedule/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key11},message:"must NOT have additional properties",schema:false,parentSchema:schema34.properties.triggers.properties.schedule.items,data:data56};
+const len14 = data55.length;
+for(let i16=0; i16<len14; i16++){
+let data56 = data55[i16];
+if(typeof data56 === "string"){
+if(func1(data56) < 1){
+const err137 = {instancePath:instancePath+"/triggers/pullRequest/pathsIgnore/" + i16,schemaPath:"#/$defs/patterns/items/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema39.items,data:data56};
 if(vErrors === null){
 vErrors = [err137];
 }
@@ -2032,12 +2053,8 @@ vErrors.push(err137);
 }
 errors++;
 }
-}
-if(data56.cron !== undefined){
-let data57 = data56.cron;
-if(typeof data57 === "string"){
-if(!(formats46.validate(data57))){
-const err138 = {instancePath:instancePath+"/triggers/schedule/" + i17+"/cron",schemaPath:"#/properties/triggers/properties/schedule/items/properties/cron/format",keyword:"format",params:{format: "cron"},message:"must match format \""+"cron"+"\"",schema:"cron",parentSchema:schema34.properties.triggers.properties.schedule.items.properties.cron,data:data57};
+if(!(formats30.validate(data56))){
+const err138 = {instancePath:instancePath+"/triggers/pullRequest/pathsIgnore/" + i16,schemaPath:"#/$defs/patterns/items/format",keyword:"format",params:{format: "filter-pattern"},message:"must match format \""+"filter-pattern"+"\"",schema:"filter-pattern",parentSchema:schema39.items,data:data56};
 if(vErrors === null){
 vErrors = [err138];
 }
@@ -2048,7 +2065,7 @@ errors++;
 }
 }
 else {
-const err139 = {instancePath:instancePath+"/triggers/schedule/" + i17+"/cron",schemaPath:"#/properties/triggers/properties/schedule/items/properties/cron/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema34.properties.triggers.properties.schedule.items.properties.cron.type,parentSchema:schema34.properties.triggers.properties.schedule.items.properties.cron,data:data57};
+const err139 = {instancePath:instancePath+"/triggers/pullRequest/pathsIgnore/" + i16,schemaPath:"#/$defs/patterns/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema39.items.type,parentSchema:schema39.items,data:data56};
 if(vErrors === null){
 vErrors = [err139];
 }
@@ -2058,11 +2075,9 @@ vErrors.push(err139);
 errors++;
 }
 }
-if(data56.timezone !== undefined){
-let data58 = data56.timezone;
-if(typeof data58 === "string"){
-if(!(formats50.validate(data58))){
-const err140 = {instancePath:instancePath+"/triggers/schedule/" + i17+"/timezone",schemaPath:"#/properties/triggers/properties/schedule/items/properties/timezone/format",keyword:"format",params:{format: "timezone"},message:"must match format \""+"timezone"+"\"",schema:"timezone",parentSchema:schema34.properties.triggers.properties.schedule.items.properties.timezone,data:data58};
+}
+else {
+const err140 = {instancePath:instancePath+"/triggers/pullRequest/pathsIgnore",schemaPath:"#/$defs/patterns/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema39.type,parentSchema:schema39,data:data55};
 if(vErrors === null){
 vErrors = [err140];
 }
@@ -2072,8 +2087,9 @@ vErrors.push(err140);
 errors++;
 }
 }
+}
 else {
-const err141 = {instancePath:instancePath+"/triggers/schedule/" + i17+"/timezone",schemaPath:"#/properties/triggers/properties/schedule/items/properties/timezone/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema34.properties.triggers.properties.schedule.items.properties.timezone.type,parentSchema:schema34.properties.triggers.properties.schedule.items.properties.timezone,data:data58};
+const err141 = {instancePath:instancePath+"/triggers/pullRequest",schemaPath:"#/properties/triggers/properties/pullRequest/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema34.properties.triggers.properties.pullRequest.type,parentSchema:schema34.properties.triggers.properties.pullRequest,data:data46};
 if(vErrors === null){
 vErrors = [err141];
 }
@@ -2083,11 +2099,14 @@ vErrors.push(err141);
 errors++;
 }
 }
-}
-}
-}
-else {
-const err142 = {instancePath:instancePath+"/triggers/schedule",schemaPath:"#/properties/triggers/properties/schedule/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema34.properties.triggers.properties.schedule.type,parentSchema:schema34.properties.triggers.properties.schedule,data:data55};
+if(data32.schedule !== undefined){
+let data57 = data32.schedule;
+if(Array.isArray(data57)){
+const len15 = data57.length;
+for(let i17=0; i17<len15; i17++){
+let data58 = data57[i17];
+if((typeof data58 !== "string") && (!(data58 && typeof data58 == "object" && !Array.isArray(data58)))){
+const err142 = {instancePath:instancePath+"/triggers/schedule/" + i17,schemaPath:"#/properties/triggers/properties/schedule/items/type",keyword:"type",params:{type: schema34.properties.triggers.properties.schedule.items.type},message:"must be string,object",schema:schema34.properties.triggers.properties.schedule.items.type,parentSchema:schema34.properties.triggers.properties.schedule.items,data:data58};
 if(vErrors === null){
 vErrors = [err142];
 }
@@ -2096,12 +2115,9 @@ vErrors.push(err142);
 }
 errors++;
 }
-}
-if(data30.timezone !== undefined){
-let data59 = data30.timezone;
-if(typeof data59 === "string"){
-if(!(formats50.validate(data59))){
-const err143 = {instancePath:instancePath+"/triggers/timezone",schemaPath:"#/properties/triggers/properties/timezone/format",keyword:"format",params:{format: "timezone"},message:"must match format \""+"timezone"+"\"",schema:"timezone",parentSchema:schema34.properties.triggers.properties.timezone,data:data59};
+if(typeof data58 === "string"){
+if(!(formats50.validate(data58))){
+const err143 = {instancePath:instancePath+"/triggers/schedule/" + i17,schemaPath:"#/properties/triggers/properties/schedule/items/format",keyword:"format",params:{format: "cron"},message:"must match format \""+"cron"+"\"",schema:"cron",parentSchema:schema34.properties.triggers.properties.schedule.items,data:data58};
 if(vErrors === null){
 vErrors = [err143];
 }
@@ -2111,8 +2127,9 @@ vErrors.push(err143);
 errors++;
 }
 }
-else {
-const err144 = {instancePath:instancePath+"/triggers/timezone",schemaPath:"#/properties/triggers/properties/timezone/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema34.properties.triggers.properties.timezone.type,parentSchema:schema34.properties.triggers.properties.timezone,data:data59};
+if(data58 && typeof data58 == "object" && !Array.isArray(data58)){
+if(data58.cron === undefined){
+const err144 = {instancePath:instancePath+"/triggers/schedule/" + i17,schemaPath:"#/properties/triggers/properties/schedule/items/required",keyword:"required",params:{missingProperty: "cron"},message:"must have required property '"+"cron"+"'",schema:schema34.properties.triggers.properties.schedule.items.required,parentSchema:schema34.properties.triggers.properties.schedule.items,data:data58};
 if(vErrors === null){
 vErrors = [err144];
 }
@@ -2121,11 +2138,9 @@ vErrors.push(err144);
 }
 errors++;
 }
-}
-if(data30.manual !== undefined){
-let data60 = data30.manual;
-if(typeof data60 !== "boolean"){
-const err145 = {instancePath:instancePath+"/triggers/manual",schemaPath:"#/properties/triggers/properties/manual/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema34.properties.triggers.properties.manual.type,parentSchema:schema34.properties.triggers.properties.manual,data:data60};
+for(const key12 in data58){
+if(!((key12 === "cron") || (key12 === "timezone"))){
+const err145 = {instancePath:instancePath+"/triggers/schedule/" + i17,schemaPath:"#/properties/triggers/properties/schedule/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key12},message:"must NOT have additional properties",schema:false,parentSchema:schema34.properties.triggers.properties.schedule.items,data:data58};
 if(vErrors === null){
 vErrors = [err145];
 }
@@ -2135,10 +2150,11 @@ vErrors.push(err145);
 errors++;
 }
 }
-if(data30.reportSkipped !== undefined){
-let data61 = data30.reportSkipped;
-if(typeof data61 !== "boolean"){
-const err146 = {instancePath:instancePath+"/triggers/reportSkipped",schemaPath:"#/properties/triggers/properties/reportSkipped/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema34.properties.triggers.properties.reportSkipped.type,parentSchema:schema34.properties.triggers.properties.reportSkipped,data:data61};
+if(data58.cron !== undefined){
+let data59 = data58.cron;
+if(typeof data59 === "string"){
+if(!(formats50.validate(data59))){
+const err146 = {instancePath:instancePath+"/triggers/schedule/" + i17+"/cron",schemaPath:"#/properties/triggers/properties/schedule/items/properties/cron/format",keyword:"format",params:{format: "cron"},message:"must match format \""+"cron"+"\"",schema:"cron",parentSchema:schema34.properties.triggers.properties.schedule.items.properties.cron,data:data59};
 if(vErrors === null){
 vErrors = [err146];
 }
@@ -2148,9 +2164,8 @@ vErrors.push(err146);
 errors++;
 }
 }
-}
 else {
-const err147 = {instancePath:instancePath+"/triggers",schemaPath:"#/properties/triggers/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema34.properties.triggers.type,parentSchema:schema34.properties.triggers,data:data30};
+const err147 = {instancePath:instancePath+"/triggers/schedule/" + i17+"/cron",schemaPath:"#/properties/triggers/properties/schedule/items/properties/cron/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema34.properties.triggers.properties.schedule.items.properties.cron.type,parentSchema:schema34.properties.triggers.properties.schedule.items.properties.cron,data:data59};
 if(vErrors === null){
 vErrors = [err147];
 }
@@ -2160,12 +2175,11 @@ vErrors.push(err147);
 errors++;
 }
 }
-if(data.shell !== undefined){
-if(data.run === undefined){
-const err148 = {instancePath,schemaPath:"#/dependentRequired",keyword:"dependentRequired",params:{property: "shell",
-    missingProperty: "run",
-    depsCount: 1,
-    deps: "run"},message:"must have property run when property shell is present",schema:schema34.dependentRequired,parentSchema:schema34,data};
+if(data58.timezone !== undefined){
+let data60 = data58.timezone;
+if(typeof data60 === "string"){
+if(!(formats54.validate(data60))){
+const err148 = {instancePath:instancePath+"/triggers/schedule/" + i17+"/timezone",schemaPath:"#/properties/triggers/properties/schedule/items/properties/timezone/format",keyword:"format",params:{format: "timezone"},message:"must match format \""+"timezone"+"\"",schema:"timezone",parentSchema:schema34.properties.triggers.properties.schedule.items.properties.timezone,data:data60};
 if(vErrors === null){
 vErrors = [err148];
 }
@@ -2175,14 +2189,117 @@ vErrors.push(err148);
 errors++;
 }
 }
-}
 else {
-const err149 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema34.type,parentSchema:schema34,data};
+const err149 = {instancePath:instancePath+"/triggers/schedule/" + i17+"/timezone",schemaPath:"#/properties/triggers/properties/schedule/items/properties/timezone/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema34.properties.triggers.properties.schedule.items.properties.timezone.type,parentSchema:schema34.properties.triggers.properties.schedule.items.properties.timezone,data:data60};
 if(vErrors === null){
 vErrors = [err149];
 }
 else {
 vErrors.push(err149);
+}
+errors++;
+}
+}
+}
+}
+}
+else {
+const err150 = {instancePath:instancePath+"/triggers/schedule",schemaPath:"#/properties/triggers/properties/schedule/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema34.properties.triggers.properties.schedule.type,parentSchema:schema34.properties.triggers.properties.schedule,data:data57};
+if(vErrors === null){
+vErrors = [err150];
+}
+else {
+vErrors.push(err150);
+}
+errors++;
+}
+}
+if(data32.timezone !== undefined){
+let data61 = data32.timezone;
+if(typeof data61 === "string"){
+if(!(formats54.validate(data61))){
+const err151 = {instancePath:instancePath+"/triggers/timezone",schemaPath:"#/properties/triggers/properties/timezone/format",keyword:"format",params:{format: "timezone"},message:"must match format \""+"timezone"+"\"",schema:"timezone",parentSchema:schema34.properties.triggers.properties.timezone,data:data61};
+if(vErrors === null){
+vErrors = [err151];
+}
+else {
+vErrors.push(err151);
+}
+errors++;
+}
+}
+else {
+const err152 = {instancePath:instancePath+"/triggers/timezone",schemaPath:"#/properties/triggers/properties/timezone/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema34.properties.triggers.properties.timezone.type,parentSchema:schema34.properties.triggers.properties.timezone,data:data61};
+if(vErrors === null){
+vErrors = [err152];
+}
+else {
+vErrors.push(err152);
+}
+errors++;
+}
+}
+if(data32.manual !== undefined){
+let data62 = data32.manual;
+if(typeof data62 !== "boolean"){
+const err153 = {instancePath:instancePath+"/triggers/manual",schemaPath:"#/properties/triggers/properties/manual/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema34.properties.triggers.properties.manual.type,parentSchema:schema34.properties.triggers.properties.manual,data:data62};
+if(vErrors === null){
+vErrors = [err153];
+}
+else {
+vErrors.push(err153);
+}
+errors++;
+}
+}
+if(data32.reportSkipped !== undefined){
+let data63 = data32.reportSkipped;
+if(typeof data63 !== "boolean"){
+const err154 = {instancePath:instancePath+"/triggers/reportSkipped",schemaPath:"#/properties/triggers/properties/reportSkipped/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema34.properties.triggers.properties.reportSkipped.type,parentSchema:schema34.properties.triggers.properties.reportSkipped,data:data63};
+if(vErrors === null){
+vErrors = [err154];
+}
+else {
+vErrors.push(err154);
+}
+errors++;
+}
+}
+}
+else {
+const err155 = {instancePath:instancePath+"/triggers",schemaPath:"#/properties/triggers/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema34.properties.triggers.type,parentSchema:schema34.properties.triggers,data:data32};
+if(vErrors === null){
+vErrors = [err155];
+}
+else {
+vErrors.push(err155);
+}
+errors++;
+}
+}
+if(data.shell !== undefined){
+if(data.run === undefined){
+const err156 = {instancePath,schemaPath:"#/dependentRequired",keyword:"dependentRequired",params:{property: "shell",
+    missingProperty: "run",
+    depsCount: 1,
+    deps: "run"},message:"must have property run when property shell is present",schema:schema34.dependentRequired,parentSchema:schema34,data};
+if(vErrors === null){
+vErrors = [err156];
+}
+else {
+vErrors.push(err156);
+}
+errors++;
+}
+}
+}
+else {
+const err157 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema34.type,parentSchema:schema34,data};
+if(vErrors === null){
+vErrors = [err157];
+}
+else {
+vErrors.push(err157);
 }
 errors++;
 }
@@ -2883,7 +3000,7 @@ errors++;
 }
 }
 if(typeof data11 === "string"){
-if(!(formats16.validate(data11))){
+if(!(formats20.validate(data11))){
 const err26 = {instancePath:instancePath+"/spec/limits/resources/cpu",schemaPath:"#/$defs/spec/properties/limits/properties/resources/properties/cpu/format",keyword:"format",params:{format: "cpu"},message:"must match format \""+"cpu"+"\"",schema:"cpu",parentSchema:schema52.properties.limits.properties.resources.properties.cpu,data:data11};
 if(vErrors === null){
 vErrors = [err26];
@@ -2908,7 +3025,7 @@ vErrors.push(err27);
 }
 errors++;
 }
-if(!(formats18.validate(data12))){
+if(!(formats22.validate(data12))){
 const err28 = {instancePath:instancePath+"/spec/limits/resources/memory",schemaPath:"#/$defs/spec/properties/limits/properties/resources/properties/memory/format",keyword:"format",params:{format: "size"},message:"must match format \""+"size"+"\"",schema:"size",parentSchema:schema52.properties.limits.properties.resources.properties.memory,data:data12};
 if(vErrors === null){
 vErrors = [err28];
@@ -3810,7 +3927,7 @@ return errors === 0;
 validate28.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
 export const envelope = validate33;
-const schema59 = {"$schema":"https://json-schema.org/draft/2020-12/schema","$id":"https://hodei.dev/schemas/v1/envelope.schema.json","title":"Hodei Job","description":"A job: a bash script or a command that Hodei runs on an agent. Any number of documents per file, under .hodei/ in a repository.","type":"object","additionalProperties":false,"required":["apiVersion","kind","metadata","spec"],"properties":{"apiVersion":{"description":"Version of the document format.","type":"string","const":"hodei.dev/v1"},"kind":{"type":"string"},"metadata":{"$ref":"#/$defs/metadata"},"spec":{"type":"object"}},"$defs":{"patterns":{"description":"Filter patterns, as GitHub Actions' filter pattern cheat sheet: * (not /), ** (anything), ? and + (zero-or-one and one-or-more of the preceding character or [class]), [a-z0-9] classes, \\ escapes, a leading ! excludes. Evaluated in order; the last pattern that matches decides.","type":"array","minItems":1,"items":{"type":"string","minLength":1,"format":"filter-pattern"}},"metadata":{"description":"Identity of the document.","type":"object","additionalProperties":false,"required":["name"],"properties":{"name":{"description":"Unique name within the repository: 1 to 63 lowercase letters, digits and '-', starting and ending with a letter or digit.","type":"string","format":"dns-label"},"labels":{"$ref":"#/$defs/labels","description":"Identifying key/value pairs, used to filter and group."},"annotations":{"description":"Free-form key/value notes that Hodei does not interpret.","type":"object","propertyNames":{"type":"string","minLength":1},"additionalProperties":{"type":"string"}}}},"labels":{"type":"object","propertyNames":{"type":"string","format":"label-key"},"additionalProperties":{"type":"string","maxLength":256}},"duration":{"description":"A duration: numbers with units d, h, m, s, ms, largest first, e.g. \"90s\", \"10m\", \"1h30m\".","type":"string","format":"duration","pattern":"^(0|(?=\\d)(\\d+(\\.\\d+)?d)?(\\d+(\\.\\d+)?h)?(\\d+(\\.\\d+)?m)?(\\d+(\\.\\d+)?s)?(\\d+(\\.\\d+)?ms)?)$"},"spec":{"description":"What to run, where, and when. Exactly one of run or command is required.","type":"object","additionalProperties":false,"oneOf":[{"required":["run"]},{"required":["command"]}],"dependentRequired":{"shell":["run"]},"properties":{"run":{"description":"A script, run by bash with `set -euo pipefail` (or by sh with `set -e` when shell: sh).","type":"string","minLength":1},"command":{"description":"A program and its arguments, run directly without a shell. The program must not be empty; arguments may be.","type":"array","minItems":1,"prefixItems":[{"title":"the program (command[0])","type":"string","minLength":1}],"items":{"type":"string"}},"shell":{"description":"Shell for run: bash (default) or sh.","type":"string","enum":["bash","sh"]},"env":{"description":"Environment variables. Values are strings: quote numbers and booleans.","type":"object","propertyNames":{"type":"string","format":"env-name"},"additionalProperties":{"type":"string"}},"workdir":{"description":"Directory to run in, relative to the workspace (the checkout).","type":"string","format":"relative-path"},"checkout":{"description":"A run started from a repository (a push, a schedule) first checks the repository out at its commit into the workspace; false: the job starts in an empty workspace.","type":"boolean"},"timeout":{"description":"Maximum run time of one attempt; then the process group gets SIGTERM, and SIGKILL after killGrace.","type":"string","format":"positive-duration","pattern":"^(0|(?=\\d)(\\d+(\\.\\d+)?d)?(\\d+(\\.\\d+)?h)?(\\d+(\\.\\d+)?m)?(\\d+(\\.\\d+)?s)?(\\d+(\\.\\d+)?ms)?)$"},"killGrace":{"$ref":"#/$defs/duration","description":"Time between SIGTERM and SIGKILL on timeout or cancel."},"image":{"description":"Container image, used by the docker and kubernetes providers only.","type":"string","format":"image-ref"},"secrets":{"description":"Names of secrets to hand to the job.","type":"array","uniqueItems":true,"items":{"type":"string","format":"secret-name"}},"resources":{"description":"What one run needs; used for placement and, on container providers, as limits.","type":"object","additionalProperties":false,"properties":{"cpu":{"description":"CPU cores: a number such as 1 or 0.5, or millicores such as \"500m\".","type":["number","string"],"exclusiveMinimum":0,"format":"cpu"},"memory":{"description":"Memory: bytes with k, M, G, T or Ki, Mi, Gi, Ti, e.g. \"512Mi\".","type":"string","format":"size","pattern":"^(\\d+|\\d+(\\.\\d+)?(k|M|G|T|P|Ki|Mi|Gi|Ti|Pi))$"},"gpu":{"description":"Number of GPUs.","type":"integer","minimum":0}}},"selector":{"$ref":"#/$defs/labels","description":"Agent labels the run requires, e.g. { os: linux }."},"retries":{"description":"Automatic retries of failed attempts.","type":"object","additionalProperties":false,"required":["limit"],"properties":{"limit":{"description":"Maximum number of retries (0 to 20).","type":"integer","minimum":0,"maximum":20},"backoff":{"$ref":"#/$defs/duration","description":"Delay before the first retry; doubles each time."},"maxBackoff":{"$ref":"#/$defs/duration","description":"Upper bound of the delay between retries."},"on":{"description":"Which endings are retried (default: all).","type":"array","uniqueItems":true,"items":{"type":"string","enum":["failure","timeout","infrastructure"]}}}},"priority":{"description":"Queue priority from -1000 to 1000; higher runs first.","type":"integer","minimum":-1000,"maximum":1000,"default":0},"concurrency":{"description":"Runs sharing a group run one at a time.","type":"object","additionalProperties":false,"required":["group"],"properties":{"group":{"description":"Group name; may use ${{ ref }} and similar expressions.","type":"string","minLength":1},"cancelInProgress":{"description":"Cancel the running member of the group when a new one is queued.","type":"boolean"}}},"triggers":{"description":"What starts runs besides `hodei run`: pushes, pull requests, schedules. Filters follow GitHub Actions' `on:` semantics (docs/triggers.md).","type":"object","additionalProperties":false,"properties":{"push":{"description":"Run on pushes to the repository. `{}` means every push of a branch or tag. Only branch filters: tag pushes do not run it; only tag filters: branch pushes do not. With branch and path filters, both must match. Deleting a branch or tag never runs it.","type":"object","additionalProperties":false,"properties":{"branches":{"$ref":"#/$defs/patterns","description":"Branch name patterns to include (`!` excludes; the last matching pattern wins). Not together with branchesIgnore."},"branchesIgnore":{"$ref":"#/$defs/patterns","description":"Branch name patterns to leave out. Not together with branches."},"tags":{"$ref":"#/$defs/patterns","description":"Tag name patterns to include (`!` excludes; the last matching pattern wins). Not together with tagsIgnore."},"tagsIgnore":{"$ref":"#/$defs/patterns","description":"Tag name patterns to leave out. Not together with tags."},"paths":{"$ref":"#/$defs/patterns","description":"Run only when a changed file matches (`!` excludes; the last matching pattern wins). Not evaluated for tag pushes. Not together with pathsIgnore."},"pathsIgnore":{"$ref":"#/$defs/patterns","description":"Run only when some changed file matches none of these. Not together with paths."}}},"pullRequest":{"description":"Run on pull request activity. `{}` means opened, synchronize and reopened, for any base branch.","type":"object","additionalProperties":false,"properties":{"types":{"description":"Activity types that run it (default: opened, synchronize, reopened).","type":"array","minItems":1,"uniqueItems":true,"items":{"type":"string","enum":["assigned","unassigned","labeled","unlabeled","opened","edited","closed","reopened","synchronize","converted_to_draft","ready_for_review","locked","unlocked","review_requested","review_request_removed","auto_merge_enabled","auto_merge_disabled","milestoned","demilestoned","enqueued","dequeued"]}},"branches":{"$ref":"#/$defs/patterns","description":"Base branch patterns (the branch the pull request targets) to include. Not together with branchesIgnore."},"branchesIgnore":{"$ref":"#/$defs/patterns","description":"Base branch patterns to leave out. Not together with branches."},"paths":{"$ref":"#/$defs/patterns","description":"Run only when a file changed by the pull request matches. Not together with pathsIgnore."},"pathsIgnore":{"$ref":"#/$defs/patterns","description":"Run only when some file changed by the pull request matches none of these. Not together with paths."}}},"schedule":{"description":"Five-field cron expressions: a string (evaluated in `timezone`, default UTC) or { cron, timezone }. Each tick starts one run.","type":"array","items":{"type":["string","object"],"format":"cron","additionalProperties":false,"required":["cron"],"properties":{"cron":{"description":"Five-field cron expression.","type":"string","format":"cron"},"timezone":{"description":"IANA time zone the expression is evaluated in, e.g. \"Europe/Madrid\" (default: UTC).","type":"string","format":"timezone"}}}},"timezone":{"description":"IANA time zone the schedule is read in, e.g. \"Europe/Madrid\" (default: UTC). Daylight-saving changes follow the zone.","type":"string","format":"timezone"},"manual":{"description":"Allow starting from the CLI and API (default: true).","type":"boolean"},"reportSkipped":{"description":"When a push or pull request filter passes but its paths filter skips the job, report a 'skipped' commit status for it (so a required check does not wait forever). Default: false.","type":"boolean"}}}}}}};
+const schema59 = {"$schema":"https://json-schema.org/draft/2020-12/schema","$id":"https://hodei.dev/schemas/v1/envelope.schema.json","title":"Hodei Job","description":"A job: a bash script or a command that Hodei runs on an agent. Any number of documents per file, under .hodei/ in a repository.","type":"object","additionalProperties":false,"required":["apiVersion","kind","metadata","spec"],"properties":{"apiVersion":{"description":"Version of the document format.","type":"string","const":"hodei.dev/v1"},"kind":{"type":"string"},"metadata":{"$ref":"#/$defs/metadata"},"spec":{"type":"object"}},"$defs":{"patterns":{"description":"Filter patterns, as GitHub Actions' filter pattern cheat sheet: * (not /), ** (anything), ? and + (zero-or-one and one-or-more of the preceding character or [class]), [a-z0-9] classes, \\ escapes, a leading ! excludes. Evaluated in order; the last pattern that matches decides.","type":"array","minItems":1,"items":{"type":"string","minLength":1,"format":"filter-pattern"}},"metadata":{"description":"Identity of the document.","type":"object","additionalProperties":false,"required":["name"],"properties":{"name":{"description":"Unique name within the repository: 1 to 63 lowercase letters, digits and '-', starting and ending with a letter or digit.","type":"string","format":"dns-label"},"labels":{"$ref":"#/$defs/labels","description":"Identifying key/value pairs, used to filter and group."},"annotations":{"description":"Free-form key/value notes that Hodei does not interpret.","type":"object","propertyNames":{"type":"string","minLength":1},"additionalProperties":{"type":"string"}}}},"labels":{"type":"object","propertyNames":{"type":"string","format":"label-key"},"additionalProperties":{"type":"string","maxLength":256}},"duration":{"description":"A duration: numbers with units d, h, m, s, ms, largest first, e.g. \"90s\", \"10m\", \"1h30m\".","type":"string","format":"duration","pattern":"^(0|(?=\\d)(\\d+(\\.\\d+)?d)?(\\d+(\\.\\d+)?h)?(\\d+(\\.\\d+)?m)?(\\d+(\\.\\d+)?s)?(\\d+(\\.\\d+)?ms)?)$"},"spec":{"description":"What to run, where, and when. Exactly one of run or command is required.","type":"object","additionalProperties":false,"oneOf":[{"required":["run"]},{"required":["command"]}],"dependentRequired":{"shell":["run"]},"properties":{"run":{"description":"A script, run by bash with `set -euo pipefail` (or by sh with `set -e` when shell: sh).","type":"string","minLength":1},"command":{"description":"A program and its arguments, run directly without a shell. The program must not be empty; arguments may be.","type":"array","minItems":1,"prefixItems":[{"title":"the program (command[0])","type":"string","minLength":1}],"items":{"type":"string"}},"shell":{"description":"Shell for run: bash (default) or sh.","type":"string","enum":["bash","sh"]},"env":{"description":"Environment variables. Values are strings: quote numbers and booleans.","type":"object","propertyNames":{"type":"string","format":"env-name"},"additionalProperties":{"type":"string"}},"workdir":{"description":"Directory to run in, relative to the workspace (the checkout).","type":"string","format":"relative-path"},"checkout":{"description":"A run started from a repository (a push, a schedule) first checks the repository out at its commit into the workspace; false: the job starts in an empty workspace.","type":"boolean"},"timeout":{"description":"Maximum run time of one attempt; then the process group gets SIGTERM, and SIGKILL after killGrace.","type":"string","format":"positive-duration","pattern":"^(0|(?=\\d)(\\d+(\\.\\d+)?d)?(\\d+(\\.\\d+)?h)?(\\d+(\\.\\d+)?m)?(\\d+(\\.\\d+)?s)?(\\d+(\\.\\d+)?ms)?)$"},"killGrace":{"$ref":"#/$defs/duration","description":"Time between SIGTERM and SIGKILL on timeout or cancel."},"image":{"description":"Container image, used by the docker and kubernetes providers only.","type":"string","format":"image-ref"},"secrets":{"description":"Secrets handed to the job: each a file in $HODEI_SECRETS_DIR (mode 0600, removed when the run ends); `{ name, env }` also sets an environment variable.","type":"array","uniqueItems":true,"items":{"type":["string","object"],"if":{"type":"string"},"then":{"format":"secret-name"},"else":{"additionalProperties":false,"required":["name"],"properties":{"name":{"type":"string","format":"secret-name","description":"The secret, as `hodei secrets set` named it."},"env":{"type":"string","format":"secret-name","description":"Also expose the value as this environment variable (files are safer: docs/security.md)."}}}}},"resources":{"description":"What one run needs; used for placement and, on container providers, as limits.","type":"object","additionalProperties":false,"properties":{"cpu":{"description":"CPU cores: a number such as 1 or 0.5, or millicores such as \"500m\".","type":["number","string"],"exclusiveMinimum":0,"format":"cpu"},"memory":{"description":"Memory: bytes with k, M, G, T or Ki, Mi, Gi, Ti, e.g. \"512Mi\".","type":"string","format":"size","pattern":"^(\\d+|\\d+(\\.\\d+)?(k|M|G|T|P|Ki|Mi|Gi|Ti|Pi))$"},"gpu":{"description":"Number of GPUs.","type":"integer","minimum":0}}},"selector":{"$ref":"#/$defs/labels","description":"Agent labels the run requires, e.g. { os: linux }."},"retries":{"description":"Automatic retries of failed attempts.","type":"object","additionalProperties":false,"required":["limit"],"properties":{"limit":{"description":"Maximum number of retries (0 to 20).","type":"integer","minimum":0,"maximum":20},"backoff":{"$ref":"#/$defs/duration","description":"Delay before the first retry; doubles each time."},"maxBackoff":{"$ref":"#/$defs/duration","description":"Upper bound of the delay between retries."},"on":{"description":"Which endings are retried (default: all).","type":"array","uniqueItems":true,"items":{"type":"string","enum":["failure","timeout","infrastructure"]}}}},"priority":{"description":"Queue priority from -1000 to 1000; higher runs first.","type":"integer","minimum":-1000,"maximum":1000,"default":0},"concurrency":{"description":"Runs sharing a group run one at a time.","type":"object","additionalProperties":false,"required":["group"],"properties":{"group":{"description":"Group name; may use ${{ ref }} and similar expressions.","type":"string","minLength":1},"cancelInProgress":{"description":"Cancel the running member of the group when a new one is queued.","type":"boolean"}}},"triggers":{"description":"What starts runs besides `hodei run`: pushes, pull requests, schedules. Filters follow GitHub Actions' `on:` semantics (docs/triggers.md).","type":"object","additionalProperties":false,"properties":{"push":{"description":"Run on pushes to the repository. `{}` means every push of a branch or tag. Only branch filters: tag pushes do not run it; only tag filters: branch pushes do not. With branch and path filters, both must match. Deleting a branch or tag never runs it.","type":"object","additionalProperties":false,"properties":{"branches":{"$ref":"#/$defs/patterns","description":"Branch name patterns to include (`!` excludes; the last matching pattern wins). Not together with branchesIgnore."},"branchesIgnore":{"$ref":"#/$defs/patterns","description":"Branch name patterns to leave out. Not together with branches."},"tags":{"$ref":"#/$defs/patterns","description":"Tag name patterns to include (`!` excludes; the last matching pattern wins). Not together with tagsIgnore."},"tagsIgnore":{"$ref":"#/$defs/patterns","description":"Tag name patterns to leave out. Not together with tags."},"paths":{"$ref":"#/$defs/patterns","description":"Run only when a changed file matches (`!` excludes; the last matching pattern wins). Not evaluated for tag pushes. Not together with pathsIgnore."},"pathsIgnore":{"$ref":"#/$defs/patterns","description":"Run only when some changed file matches none of these. Not together with paths."}}},"pullRequest":{"description":"Run on pull request activity. `{}` means opened, synchronize and reopened, for any base branch.","type":"object","additionalProperties":false,"properties":{"types":{"description":"Activity types that run it (default: opened, synchronize, reopened).","type":"array","minItems":1,"uniqueItems":true,"items":{"type":"string","enum":["assigned","unassigned","labeled","unlabeled","opened","edited","closed","reopened","synchronize","converted_to_draft","ready_for_review","locked","unlocked","review_requested","review_request_removed","auto_merge_enabled","auto_merge_disabled","milestoned","demilestoned","enqueued","dequeued"]}},"branches":{"$ref":"#/$defs/patterns","description":"Base branch patterns (the branch the pull request targets) to include. Not together with branchesIgnore."},"branchesIgnore":{"$ref":"#/$defs/patterns","description":"Base branch patterns to leave out. Not together with branches."},"paths":{"$ref":"#/$defs/patterns","description":"Run only when a file changed by the pull request matches. Not together with pathsIgnore."},"pathsIgnore":{"$ref":"#/$defs/patterns","description":"Run only when some file changed by the pull request matches none of these. Not together with paths."}}},"schedule":{"description":"Five-field cron expressions: a string (evaluated in `timezone`, default UTC) or { cron, timezone }. Each tick starts one run.","type":"array","items":{"type":["string","object"],"format":"cron","additionalProperties":false,"required":["cron"],"properties":{"cron":{"description":"Five-field cron expression.","type":"string","format":"cron"},"timezone":{"description":"IANA time zone the expression is evaluated in, e.g. \"Europe/Madrid\" (default: UTC).","type":"string","format":"timezone"}}}},"timezone":{"description":"IANA time zone the schedule is read in, e.g. \"Europe/Madrid\" (default: UTC). Daylight-saving changes follow the zone.","type":"string","format":"timezone"},"manual":{"description":"Allow starting from the CLI and API (default: true).","type":"boolean"},"reportSkipped":{"description":"When a push or pull request filter passes but its paths filter skips the job, report a 'skipped' commit status for it (so a required check does not wait forever). Default: false.","type":"boolean"}}}}}}};
 
 function validate34(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;

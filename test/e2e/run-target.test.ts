@@ -98,8 +98,8 @@ describe("hodei run TARGET", SLOW, () => {
 });
 
 /**
- * One job with every unbuilt Job field but secrets (which is refused), plus a
- * Policy and a Provider; and triggers, which are built: no warning.
+ * One job with every unbuilt Job field, plus a Policy and a Provider; and
+ * triggers and secrets, which are built: no warning.
  */
 const UNBUILT_JOB = job(
   "unbuilt",
@@ -136,16 +136,16 @@ describe("fields accepted but not built yet", SLOW, () => {
     const lines = r.stderr.trimEnd().split("\n");
     // Every row of the table shows up once, at the line of its field (or of its document).
     expect(lines.slice(0, -1)).toEqual([
-      `${file}:6:3: warning: ${UNBUILT[3]!.message} (at /spec/image)`,
+      `${file}:6:3: warning: ${UNBUILT[2]!.message} (at /spec/image)`,
       `${file}:8:3: warning: ${UNBUILT[0]!.message} (at /spec/concurrency)`,
-      `${file}:7:3: warning: ${UNBUILT[2]!.message} (at /spec/resources)`,
-      `${file}:15:1: warning: ${UNBUILT[4]!.message}`,
-      `${file}:20:1: warning: ${UNBUILT[5]!.message}`,
-      `${file}:29:3: warning: ${UNBUILT[1]!.message} (at /spec/secrets)`,
+      `${file}:7:3: warning: ${UNBUILT[1]!.message} (at /spec/resources)`,
+      `${file}:15:1: warning: ${UNBUILT[3]!.message}`,
+      `${file}:20:1: warning: ${UNBUILT[4]!.message}`,
     ].sort((a, b) => lineOf(a) - lineOf(b)));
-    expect(lines.at(-1)).toBe("4 documents valid in 1 file (6 warnings: accepted but not acted on yet)");
-    expect(UNBUILT).toHaveLength(6);
+    expect(lines.at(-1)).toBe("4 documents valid in 1 file (5 warnings: accepted but not acted on yet)");
+    expect(UNBUILT).toHaveLength(5);
     expect(r.stderr).not.toContain("/spec/triggers");
+    expect(r.stderr).not.toContain("/spec/secrets");
   });
 
   it("hodei validate --json carries them as data", async () => {
@@ -168,19 +168,13 @@ describe("fields accepted but not built yet", SLOW, () => {
     expect(json.warnings.map((w) => w.pointer)).toEqual(["/spec/image", "/spec/resources", "/spec/concurrency"]);
   });
 
-  it("secrets: refused before a run exists, with the reason and exit 125", async () => {
-    const before = (await hodeiJson<{ runs: unknown[] }>(["runs", "ls", "--limit", "1000"], { env })).runs.length;
+  it("secrets: a job whose secret is not set fails before anything of it runs, saying which and how to set it", async () => {
     const r = await hodei(["run", secretsFile], { env });
-    expect(r.code).toBe(125);
-    expect(r.stdout.toString()).toBe("");
-    expect(r.stderr).toContain("warning: `secrets` cannot be injected yet");
-    expect(r.stderr).toContain("job needs-secret needs secrets (API_TOKEN), and secrets are not supported yet");
-    const json = await hodeiJson<{ error: { exitCode: number; message: string } }>(["run", secretsFile], { env });
-    expect(json.error.exitCode).toBe(125);
-    expect(json.error.message).toContain("secrets are not supported yet");
-    const after = (await hodeiJson<{ runs: { job: string }[] }>(["runs", "ls", "--limit", "1000"], { env })).runs;
-    expect(after.length).toBe(before);
-    expect(after.some((x) => x.job === "needs-secret")).toBe(false);
+    expect(r.code).not.toBe(0);
+    expect(r.stdout.toString()).not.toContain("should never run");
+    expect(r.stderr).toContain("secret API_TOKEN is not set for project default nor for every project; set it with `hodei secrets set NAME`");
+    const runs = (await hodeiJson<{ runs: { job: string; state: string }[] }>(["runs", "ls", "--limit", "1000"], { env })).runs;
+    expect(runs.find((x) => x.job === "needs-secret")?.state).toBe("failed");
   });
 });
 

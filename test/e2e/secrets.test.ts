@@ -6,9 +6,9 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { spawn } from "node:child_process";
-import { chmodSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { randomBytes } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import pg from "pg";
 import { HODEI, ROOT, hodei, hodeiJson, startController, tempDir, type ControllerProc, type Result } from "../helpers/procs.js";
 import { createTestDatabase, type TestDatabase } from "../helpers/db.js";
@@ -184,4 +184,53 @@ describe("hodei secrets on the embedded default", () => {
       await hodei(["embedded", "stop"], { env });
     }
   }, 120_000);
+});
+
+describe("a job's secrets (spec.secrets) on the embedded default", () => {
+  it("are 0600 files in $HODEI_SECRETS_DIR, outside the workspace, an env variable when asked, and gone when the run ends", async () => {
+    const dir = join(tempDir("hodei-secrets-inject-"), "data");
+    const env = { HODEI_DATA_DIR: dir };
+    const jobs = tempDir("hodei-secrets-jobs-");
+    try {
+      expect((await withStdin(["secrets", "set", "API_TOKEN", "--from-stdin"], Buffer.from(PLAIN), env)).code).toBe(0);
+      expect((await withStdin(["secrets", "set", "DEPLOY_KEY", "--from-stdin"], Buffer.from(MULTI), env)).code).toBe(0);
+      const file = join(jobs, "uses-secrets.yaml");
+      // The job reports digests and metadata, never the values (masking is another test's subject).
+      writeFileSync(
+        file,
+        [
+          "apiVersion: hodei.dev/v1",
+          "kind: Job",
+          "metadata: { name: uses-secrets }",
+          "spec:",
+          "  secrets: [API_TOKEN, { name: DEPLOY_KEY, env: KEY_ENV }]",
+          "  run: |",
+          '    echo "dir=$HODEI_SECRETS_DIR"',
+          '    case "$HODEI_SECRETS_DIR" in "$HODEI_WORKSPACE"*) echo inside-workspace;; esac',
+          '    echo "dirmode=$(stat -c %a "$HODEI_SECRETS_DIR")"',
+          '    echo "filemode=$(stat -c %a "$HODEI_SECRETS_DIR/API_TOKEN")"',
+          '    echo "api=$(sha256sum < "$HODEI_SECRETS_DIR/API_TOKEN" | cut -c1-64)"',
+          '    echo "key=$(sha256sum < "$HODEI_SECRETS_DIR/DEPLOY_KEY" | cut -c1-64)"',
+          '    echo "keyenv=$(printf %s "$KEY_ENV" | sha256sum | cut -c1-64)"',
+          '    echo "apienv=${API_TOKEN:-unset}"',
+          "",
+        ].join("\n"),
+      );
+      const r = await hodei(["run", "--no-source", file], { env });
+      expect(r.code, r.stderr).toBe(0);
+      const out = Object.fromEntries(
+        r.stdout
+          .toString()
+          .trim()
+          .split("\n")
+          .map((l) => l.split("=") as [string, string]),
+      );
+      const sha = (s: string): string => createHash("sha256").update(s).digest("hex");
+      expect(out).toMatchObject({ dirmode: "700", filemode: "600", api: sha(PLAIN), key: sha(MULTI), keyenv: sha(MULTI), apienv: "unset" });
+      expect(r.stdout.toString()).not.toContain("inside-workspace");
+      expect(existsSync(out.dir!)).toBe(false);
+    } finally {
+      await hodei(["embedded", "stop"], { env });
+    }
+  }, 180_000);
 });

@@ -7,7 +7,6 @@
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ControlClient } from "../../../cli/client.js";
-import { ControllerError } from "../../../cli/errors.js";
 import { startController, type Controller } from "../../../controller/server.js";
 import { createTestDatabase, type TestDatabase } from "../../helpers/db.js";
 
@@ -52,18 +51,11 @@ describe("SubmitRun refuses", () => {
     expect(await refusal(jobJson)).toMatch(/^hostile\.json: nested too deeply \(more than 64 levels\) \(at \/spec\/env(\/a)+\)$/);
   });
 
-  it("a job with secrets, which cannot be injected yet: FAILED_PRECONDITION naming them, and no run is stored", async () => {
-    const before = (await client.listRuns({ limit: 1000, jobName: "hostile" })).length;
-    const err = await submit(JSON.stringify(job({ run: "true", secrets: ["API_TOKEN", "NPM_TOKEN"] }))).then(
-      () => undefined,
-      (e: unknown) => e as ControllerError,
-    );
-    expect(err).toBeInstanceOf(ControllerError);
-    expect(err?.kind).toBe("permission");
-    expect(err?.message).toContain("job hostile needs secrets (API_TOKEN, NPM_TOKEN), and secrets are not supported yet");
-    expect((await client.listRuns({ limit: 1000, jobName: "hostile" })).length).toBe(before);
-    // An empty list asks for nothing.
-    expect((await submit(JSON.stringify(job({ run: "true", secrets: [] })))).state).toBe("queued");
+  it("secrets named twice, or in a malformed entry, as schema errors; a sound list is queued (checked when assigned)", async () => {
+    expect(await refusal(JSON.stringify(job({ run: "true", secrets: ["A", "A"] })))).toMatch(/secrets/);
+    expect(await refusal(JSON.stringify(job({ run: "true", secrets: [{ env: "X" }] })))).toMatch(/secrets/);
+    expect(await refusal(JSON.stringify(job({ run: "true", secrets: [{ name: "A", env: "X", extra: 1 }] })))).toMatch(/secrets/);
+    expect((await submit(JSON.stringify(job({ run: "true", secrets: ["API_TOKEN", { name: "NPM_TOKEN", env: "NPM" }] })))).state).toBe("queued");
   });
 
   it("and still takes a sound job", async () => {

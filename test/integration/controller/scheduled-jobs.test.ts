@@ -111,7 +111,7 @@ describe.each(DIALECTS)("scheduled jobs from a repository (%s)", (dialect: Diale
     return repo!;
   }
   function scheduler(s: Store, clock: Clock, opts: { catchUpWindowMs?: number; only?: string } = {}): Scheduler {
-    const source = repoScheduledJobs(s.db, log);
+    const source = repoScheduledJobs(s.db);
     // Each test looks at its own repo only (the store is shared by the file's tests).
     const jobs = async () => (await source.jobs()).filter((j) => !opts.only || j.key.startsWith(opts.only));
     const errors: unknown[] = [];
@@ -130,13 +130,12 @@ describe.each(DIALECTS)("scheduled jobs from a repository (%s)", (dialect: Diale
     return new FakeClock(Math.max(...[...since.values()].map((d) => d.getTime())));
   }
 
-  it("a `* * * * *` job starts exactly one run per minute boundary, at the head commit, with a schedule trigger; a job with secrets none", async () => {
+  it("a `* * * * *` job starts exactly one run per minute boundary, at the head commit, with a schedule trigger", async () => {
     const g = new GitRepo();
-    // Beside it: a job with no schedule, and one needing secrets (not scheduled: Hodei cannot inject them yet).
+    // Beside it: a job with no schedule.
     const head = g.commit({
       "tick.yaml": jobYaml("tick", ["* * * * *"]),
       "other.yaml": jobYaml("not-scheduled", undefined),
-      "secret.yaml": jobYaml("needs-secret", ["* * * * *"], "  secrets: [API_TOKEN]"),
     });
     const repo = await addRepo(g);
     const clock = await clockAtSince(repo, ["tick"]);

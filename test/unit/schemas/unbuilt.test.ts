@@ -28,8 +28,8 @@ describe("UNBUILT", () => {
     expect(schemaAt(u.kind, u.pointer)).toBeDefined();
   });
 
-  it("warns nowhere for a job that uses only what is built, and treats secrets: [] as asking for nothing", () => {
-    const r = loadText("apiVersion: hodei.dev/v1\nkind: Job\nmetadata: { name: ok, labels: { a: b } }\nspec:\n  run: echo\n  secrets: []\n  triggers: { manual: true }\n  retries: { limit: 1 }\n", "ok.yaml");
+  it("warns nowhere for a job that uses only what is built (secrets included)", () => {
+    const r = loadText("apiVersion: hodei.dev/v1\nkind: Job\nmetadata: { name: ok, labels: { a: b } }\nspec:\n  run: echo\n  secrets: [A, { name: B, env: B_ENV }]\n  triggers: { manual: true }\n  retries: { limit: 1 }\n", "ok.yaml");
     expect(r.errors).toEqual([]);
     expect(warningsOf(r)).toEqual([]);
   });

@@ -213,6 +213,19 @@ export interface ExecSpec {
    * before it starts. Empty: a fresh workspace under the agent's work dir.
    */
   workspaceDir: string;
+  /**
+   * The job's secrets (spec.secrets), opened by the controller for this
+   * assignment only: the agent writes each to a 0600 file in a private
+   * directory ($HODEI_SECRETS_DIR, removed when the run ends), sets `env`
+   * when given, masks the values in the job's output, and never logs them.
+   */
+  secrets: SecretValue[];
+  /**
+   * Set when the run cannot have its secrets (one is not set, belongs to
+   * another project, or the run is of a pull request from a fork): the agent
+   * fails the run with this reason before anything of the job runs.
+   */
+  secretsError: string;
 }
 
 export interface ExecSpec_EnvEntry {
@@ -223,6 +236,13 @@ export interface ExecSpec_EnvEntry {
 export interface ExecSpec_HodeiEnvEntry {
   key: string;
   value: string;
+}
+
+export interface SecretValue {
+  name: string;
+  value: Buffer;
+  /** Also this environment variable; empty: a file only. */
+  env: string;
 }
 
 /**
@@ -2480,6 +2500,8 @@ function createBaseExecSpec(): ExecSpec {
     checkout: undefined,
     hodeiEnv: {},
     workspaceDir: "",
+    secrets: [],
+    secretsError: "",
   };
 }
 
@@ -2520,6 +2542,12 @@ export const ExecSpec: MessageFns<ExecSpec> = {
     });
     if (message.workspaceDir !== "") {
       writer.uint32(98).string(message.workspaceDir);
+    }
+    for (const v of message.secrets) {
+      SecretValue.encode(v!, writer.uint32(162).fork()).join();
+    }
+    if (message.secretsError !== "") {
+      writer.uint32(170).string(message.secretsError);
     }
     return writer;
   },
@@ -2639,6 +2667,22 @@ export const ExecSpec: MessageFns<ExecSpec> = {
             message.workspaceDir = reader.string();
             continue;
           }
+          case 20: {
+            if (tag !== 162) {
+              break;
+            }
+
+            message.secrets.push(SecretValue.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 21: {
+            if (tag !== 170) {
+              break;
+            }
+
+            message.secretsError = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2720,6 +2764,14 @@ export const ExecSpec: MessageFns<ExecSpec> = {
         : isSet(object.workspace_dir)
         ? globalThis.String(object.workspace_dir)
         : "",
+      secrets: globalThis.Array.isArray(object?.secrets)
+        ? object.secrets.map((e: any) => SecretValue.fromJSON(e))
+        : [],
+      secretsError: isSet(object.secretsError)
+        ? globalThis.String(object.secretsError)
+        : isSet(object.secrets_error)
+        ? globalThis.String(object.secrets_error)
+        : "",
     };
   },
 
@@ -2773,6 +2825,12 @@ export const ExecSpec: MessageFns<ExecSpec> = {
     if (message.workspaceDir !== "") {
       obj.workspaceDir = message.workspaceDir;
     }
+    if (message.secrets?.length) {
+      obj.secrets = message.secrets.map((e) => SecretValue.toJSON(e));
+    }
+    if (message.secretsError !== "") {
+      obj.secretsError = message.secretsError;
+    }
     return obj;
   },
 
@@ -2811,6 +2869,8 @@ export const ExecSpec: MessageFns<ExecSpec> = {
       {},
     );
     message.workspaceDir = object.workspaceDir ?? "";
+    message.secrets = object.secrets?.map((e) => SecretValue.fromPartial(e)) || [];
+    message.secretsError = object.secretsError ?? "";
     return message;
   },
 };
@@ -2981,6 +3041,107 @@ export const ExecSpec_HodeiEnvEntry: MessageFns<ExecSpec_HodeiEnvEntry> = {
     const message = createBaseExecSpec_HodeiEnvEntry();
     message.key = object.key ?? "";
     message.value = object.value ?? "";
+    return message;
+  },
+};
+
+function createBaseSecretValue(): SecretValue {
+  return { name: "", value: Buffer.alloc(0), env: "" };
+}
+
+export const SecretValue: MessageFns<SecretValue> = {
+  encode(message: SecretValue, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.name !== "") {
+      writer.uint32(10).string(message.name);
+    }
+    if (message.value.length !== 0) {
+      writer.uint32(18).bytes(message.value);
+    }
+    if (message.env !== "") {
+      writer.uint32(26).string(message.env);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SecretValue {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSecretValue();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.value = Buffer.from(reader.bytes());
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.env = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SecretValue {
+    return {
+      name: isSet(object.name) ? globalThis.String(object.name) : "",
+      value: isSet(object.value) ? Buffer.from(bytesFromBase64(object.value)) : Buffer.alloc(0),
+      env: isSet(object.env) ? globalThis.String(object.env) : "",
+    };
+  },
+
+  toJSON(message: SecretValue): unknown {
+    const obj: any = {};
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    if (message.value.length !== 0) {
+      obj.value = base64FromBytes(message.value);
+    }
+    if (message.env !== "") {
+      obj.env = message.env;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<SecretValue>): SecretValue {
+    return SecretValue.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<SecretValue>): SecretValue {
+    const message = createBaseSecretValue();
+    message.name = object.name ?? "";
+    message.value = object.value ?? Buffer.alloc(0);
+    message.env = object.env ?? "";
     return message;
   },
 };
