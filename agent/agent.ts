@@ -11,6 +11,7 @@ import type { CompiledAgentOptions } from "./config.js";
 import { Connection } from "./connection.js";
 import type { Executor } from "./executor.js";
 import { LogPipe } from "./logpipe.js";
+import { RunMasker } from "./mask.js";
 import { HostMetrics } from "./metrics.js";
 import { Outbox } from "./outbox.js";
 import { ProcessExecutor } from "./process-executor.js";
@@ -159,6 +160,8 @@ export class AgentRuntime {
     }
     if (this.running() >= this.opts.slots) log.warn({ slots: this.opts.slots }, "Assign beyond the agent's slots; running it anyway");
     const workspace = workspacePath(this.opts.workDir, a.runId, a.attempt);
+    // Every byte of the run's output passes the masker before the pipe (agent/mask.ts).
+    const masker = new RunMasker(spec.maskValues, (stream, data) => this.outbox.output(record, stream, data));
     const job = this.executor.start(
       {
         runId: a.runId,
@@ -175,8 +178,9 @@ export class AgentRuntime {
           log.info({ jobPid: pid, job: a.jobName }, "run started");
           this.outbox.started(record, { runId: a.runId, attempt: a.attempt, pid, startedAtMs });
         },
-        onOutput: (stream, data) => this.outbox.output(record, stream, data),
+        onOutput: (stream, data) => masker.write(stream, data),
         onFinished: (result) => {
+          masker.close();
           log.info({ reason: FinishReason[result.reason], exitCode: result.exitCode, signal: result.signal || undefined }, "run finished");
           this.outbox.finished(record, result);
           if (!this.opts.keepWorkspaces) void rm(workspace, { recursive: true, force: true }).catch((err: unknown) => log.warn({ err }, "cannot remove workspace"));

@@ -20,6 +20,7 @@ export function toExecSpec(job: unknown): ExecSpec {
     stdin: false,
     checkout: undefined,
     hodeiEnv: {},
+    maskValues: [],
   };
 }
 

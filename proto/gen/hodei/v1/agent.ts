@@ -205,6 +205,15 @@ export interface ExecSpec {
    * HODEI_REPO): set after env, so a job's own env cannot override them.
    */
   hodeiEnv: { [key: string]: string };
+  /**
+   * Values the agent masks in the run's output before a byte leaves it
+   * (mask/: each value's lines and its base64, URL, JSON and shell forms
+   * become ***); the controller masks them again before it stores a chunk.
+   * Values under 4 bytes are not masked: the run's log gets a warning. The
+   * job may add values with a `::add-mask::VALUE` output line. Credentials:
+   * never logged.
+   */
+  maskValues: string[];
 }
 
 export interface ExecSpec_EnvEntry {
@@ -2471,6 +2480,7 @@ function createBaseExecSpec(): ExecSpec {
     stdin: false,
     checkout: undefined,
     hodeiEnv: {},
+    maskValues: [],
   };
 }
 
@@ -2509,6 +2519,9 @@ export const ExecSpec: MessageFns<ExecSpec> = {
     globalThis.Object.entries(message.hodeiEnv).forEach(([key, value]: [string, string]) => {
       ExecSpec_HodeiEnvEntry.encode({ key: key as any, value }, writer.uint32(90).fork()).join();
     });
+    for (const v of message.maskValues) {
+      writer.uint32(98).string(v!);
+    }
     return writer;
   },
 
@@ -2619,6 +2632,14 @@ export const ExecSpec: MessageFns<ExecSpec> = {
             }
             continue;
           }
+          case 12: {
+            if (tag !== 98) {
+              break;
+            }
+
+            message.maskValues.push(reader.string());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2695,6 +2716,11 @@ export const ExecSpec: MessageFns<ExecSpec> = {
           {},
         )
         : {},
+      maskValues: globalThis.Array.isArray(object?.maskValues)
+        ? object.maskValues.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.mask_values)
+        ? object.mask_values.map((e: any) => globalThis.String(e))
+        : [],
     };
   },
 
@@ -2745,6 +2771,9 @@ export const ExecSpec: MessageFns<ExecSpec> = {
         });
       }
     }
+    if (message.maskValues?.length) {
+      obj.maskValues = message.maskValues;
+    }
     return obj;
   },
 
@@ -2782,6 +2811,7 @@ export const ExecSpec: MessageFns<ExecSpec> = {
       },
       {},
     );
+    message.maskValues = object.maskValues?.map((e) => e) || [];
     return message;
   },
 };
