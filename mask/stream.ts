@@ -108,6 +108,7 @@ export class StreamMasker {
 
   /** Scans data[from..] until its end or a confirmed `::add-mask::`; appends the scanned bytes to held. */
   private scan(data: Buffer, from: number): [number, boolean] {
+    if (this.ac.states === 1) return this.scanCommands(data, from);
     const ac = this.ac;
     const rootNext = ac.rootNext;
     const outLen = ac.outLen;
@@ -138,10 +139,44 @@ export class StreamMasker {
     }
     this.state = s;
     this.cmd = cmd;
-    const scanned = data.subarray(from, i);
+    this.hold(data.subarray(from, i));
+    return [i, command];
+  }
+
+  /** No values yet: only a command can change anything. Byte by byte at line starts, native search between them. */
+  private scanCommands(data: Buffer, from: number): [number, boolean] {
+    let i = from;
+    let cmd = this.opts.commands ? this.cmd : -1;
+    let command = false;
+    while (this.opts.commands && i < data.length) {
+      while (cmd >= 0 && i < data.length) {
+        const b = data[i++]!;
+        if (b !== CMD[cmd]) cmd = -1;
+        else if (++cmd === CMD.length) {
+          cmd = -1;
+          command = true;
+          break;
+        }
+        if (b === LF) cmd = 0;
+      }
+      if (command || i >= data.length) break;
+      const nl = data.indexOf(LF, i);
+      if (nl < 0) {
+        i = data.length;
+        break;
+      }
+      i = nl + 1;
+      cmd = 0;
+    }
+    this.cmd = cmd;
+    if (!this.opts.commands) i = data.length;
+    this.hold(data.subarray(from, i));
+    return [i, command];
+  }
+
+  private hold(scanned: Buffer): void {
     this.held = this.held.length === 0 ? scanned : Buffer.concat([this.held, scanned]);
     this.pos += scanned.length;
-    return [i, command];
   }
 
   /** Writes out the held bytes before `limit`, matches masked; a mask reaching past it takes its bytes too. */
