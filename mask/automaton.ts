@@ -9,6 +9,13 @@
 
 /** A state with at least this many children gets a dense row. */
 const DENSE_CHILDREN = 4;
+/**
+ * States this shallow get a dense row whatever their children: ordinary text
+ * keeps the automaton in them (most letters start some form), and a row
+ * lookup is far cheaper than an edge scan plus failure links. At most
+ * 1 + 256 + 65,536 of them; in practice a few thousand for 1,000 values.
+ */
+const DENSE_DEPTH = 2;
 
 export class Automaton {
   /** Length of the longest pattern ending at this state (0: none): the match to mask. */
@@ -22,9 +29,10 @@ export class Automaton {
   private readonly edgeStart: Int32Array;
   private readonly edgeKey: Uint8Array;
   private readonly edgeTo: Int32Array;
-  /** Row index into dense (times 256), or -1. */
-  private readonly denseRow: Int32Array;
-  private readonly dense: Int32Array;
+  /** Row index into dense (times 256), or -1: read by the masker's inner loop. */
+  readonly denseRow: Int32Array;
+  /** Full rows of moves, 256 per dense state. */
+  readonly dense: Int32Array;
 
   constructor(patterns: readonly Buffer[]) {
     // The trie, with Map children while building.
@@ -72,7 +80,7 @@ export class Automaton {
     }
     this.denseRow = new Int32Array(n).fill(-1);
     let rows = 0;
-    for (let s = 0; s < n; s++) if (s === 0 || children[s]!.size >= DENSE_CHILDREN) this.denseRow[s] = rows++;
+    for (let s = 0; s < n; s++) if (depth[s]! <= DENSE_DEPTH || children[s]!.size >= DENSE_CHILDREN) this.denseRow[s] = rows++;
     this.dense = new Int32Array(rows * 256);
     this.rootNext = this.dense.subarray(0, 256);
     for (const [b, t] of children[0]!) this.rootNext[b] = t;

@@ -110,8 +110,7 @@ export class StreamMasker {
   private scan(data: Buffer, from: number): [number, boolean] {
     if (this.ac.states === 1) return this.scanCommands(data, from);
     const ac = this.ac;
-    const rootNext = ac.rootNext;
-    const outLen = ac.outLen;
+    const { denseRow, dense, outLen } = ac;
     const pending = this.pending;
     const commands = this.opts.commands === true;
     const base = this.pos - from;
@@ -121,7 +120,8 @@ export class StreamMasker {
     let i = from;
     for (; i < data.length; i++) {
       const b = data[i]!;
-      s = s === 0 ? rootNext[b]! : ac.next(s, b);
+      const row = denseRow[s]!;
+      s = row >= 0 ? dense[(row << 8) | b]! : ac.next(s, b);
       const len = outLen[s]!;
       if (len > 0) pending.push(base + i + 1 - len, base + i + 1);
       if (commands) {
