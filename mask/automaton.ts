@@ -35,29 +35,39 @@ export class Automaton {
   readonly dense: Int32Array;
 
   constructor(patterns: readonly Buffer[]) {
-    // The trie, with Map children while building.
-    const children: Map<number, number>[] = [new Map()];
+    // The trie. One Map for all edges (key: state * 256 + byte) and sibling
+    // lists: a Map per state made 1,000 values' ~900k states slow to build.
+    const edge = new Map<number, number>();
     const depth: number[] = [0];
     const term: number[] = [0];
+    const firstChild: number[] = [-1];
+    const nextSibling: number[] = [-1];
+    const byteOf: number[] = [0];
+    const childCount: number[] = [0];
     let longest = 0;
     for (const p of patterns) {
       if (p.length === 0) continue;
       longest = Math.max(longest, p.length);
       let s = 0;
       for (const b of p) {
-        let t = children[s]!.get(b);
+        let t = edge.get(s * 256 + b);
         if (t === undefined) {
-          t = children.length;
-          children.push(new Map());
+          t = depth.length;
+          edge.set(s * 256 + b, t);
           depth.push(depth[s]! + 1);
           term.push(0);
-          children[s]!.set(b, t);
+          firstChild.push(-1);
+          nextSibling.push(firstChild[s]!);
+          byteOf.push(b);
+          childCount.push(0);
+          firstChild[s] = t;
+          childCount[s]!++;
         }
         s = t;
       }
       term[s] = p.length;
     }
-    const n = children.length;
+    const n = depth.length;
     this.longest = longest;
     this.depth = Int32Array.from(depth);
     this.outLen = new Int32Array(n);
@@ -66,36 +76,39 @@ export class Automaton {
     let edges = 0;
     for (let s = 0; s < n; s++) {
       this.edgeStart[s] = edges;
-      edges += children[s]!.size;
+      edges += childCount[s]!;
     }
     this.edgeStart[n] = edges;
     this.edgeKey = new Uint8Array(edges);
     this.edgeTo = new Int32Array(edges);
     for (let s = 0; s < n; s++) {
       let e = this.edgeStart[s]!;
-      for (const [b, t] of children[s]!) {
-        this.edgeKey[e] = b;
+      for (let t = firstChild[s]!; t >= 0; t = nextSibling[t]!) {
+        this.edgeKey[e] = byteOf[t]!;
         this.edgeTo[e++] = t;
       }
     }
     this.denseRow = new Int32Array(n).fill(-1);
     let rows = 0;
-    for (let s = 0; s < n; s++) if (depth[s]! <= DENSE_DEPTH || children[s]!.size >= DENSE_CHILDREN) this.denseRow[s] = rows++;
+    for (let s = 0; s < n; s++) if (depth[s]! <= DENSE_DEPTH || childCount[s]! >= DENSE_CHILDREN) this.denseRow[s] = rows++;
     this.dense = new Int32Array(rows * 256);
     this.rootNext = this.dense.subarray(0, 256);
-    for (const [b, t] of children[0]!) this.rootNext[b] = t;
+    for (let t = firstChild[0]!; t >= 0; t = nextSibling[t]!) this.rootNext[byteOf[t]!] = t;
     // Breadth first: a state's failure link and dense row need only shallower states.
-    const queue: number[] = [...children[0]!.values()];
-    for (let q = 0; q < queue.length; q++) {
+    const queue = new Int32Array(n);
+    let tail = 0;
+    for (let t = firstChild[0]!; t >= 0; t = nextSibling[t]!) queue[tail++] = t;
+    for (let q = 0; q < tail; q++) {
       const s = queue[q]!;
       const f = this.fail[s]!;
       this.outLen[s] = term[s]! > 0 ? term[s]! : this.outLen[f]!;
       const row = this.denseRow[s]!;
       if (row >= 0) for (let b = 0; b < 256; b++) this.dense[row * 256 + b] = this.next(f, b);
-      for (const [b, t] of children[s]!) {
+      for (let t = firstChild[s]!; t >= 0; t = nextSibling[t]!) {
+        const b = byteOf[t]!;
         this.fail[t] = this.next(f, b);
         if (row >= 0) this.dense[row * 256 + b] = t;
-        queue.push(t);
+        queue[tail++] = t;
       }
     }
   }
