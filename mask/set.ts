@@ -15,6 +15,8 @@ export class MaskSet {
   private built?: Automaton;
   /** Bumped by every addition: a masker holding an older automaton rebuilds its state. */
   version = 0;
+  /** Automata built so far (each addition makes the next use rebuild). */
+  builds = 0;
 
   constructor(values: Iterable<string> = []) {
     for (const v of values) this.add(v);
@@ -37,7 +39,10 @@ export class MaskSet {
   }
 
   get automaton(): Automaton {
-    this.built ??= new Automaton(this.patterns);
+    if (!this.built) {
+      this.built = new Automaton(this.patterns);
+      this.builds++;
+    }
     return this.built;
   }
 }

@@ -22,6 +22,7 @@ import type { MaskSet } from "./set.js";
 const CMD = Buffer.from("::add-mask::");
 const LF = 0x0a;
 const MASK_BYTES = Buffer.from(MASK);
+const NL_CMD_MASK = Buffer.from(`\n${CMD.toString()}${MASK}`);
 const EMPTY = Buffer.alloc(0);
 
 export interface StreamMaskerOptions {
@@ -76,6 +77,17 @@ export class StreamMasker {
         this.keepValue(data.subarray(from, nl < 0 ? data.length : nl));
         if (nl < 0) break;
         this.register();
+        // A run of command lines (a loop echoing many values, read at once):
+        // register them all, then rebuild the matcher once, not once per line.
+        // Nothing is held here, and the line's text is known: no scan needed.
+        const next = nl + 1;
+        if (data.length - next >= CMD.length && data.compare(CMD, 0, CMD.length, next, next + CMD.length) === 0) {
+          out.push(NL_CMD_MASK);
+          this.value = [];
+          this.valueBytes = 0;
+          from = next + CMD.length;
+          continue;
+        }
         this.sync();
         from = nl; // the newline itself is output
         continue;

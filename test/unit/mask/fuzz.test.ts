@@ -14,7 +14,7 @@ import { describe, expect, it } from "vitest";
 import { MASK, MaskSet, StreamMasker, maskForms } from "../../../mask/index.js";
 import { ROOT } from "../../helpers/procs.js";
 
-const CASES = 2500;
+const CASES = 2000;
 const MASK_BYTES = Buffer.from(MASK);
 
 function rng(seed: number): () => number {
@@ -167,6 +167,32 @@ describe("masker fuzz", () => {
     const corpus = JSON.parse(readFileSync(join(ROOT, "test/fixtures/mask-corpus.json"), "utf8")) as CorpusEntry[];
     expect(corpus.length).toBeGreaterThan(0);
     for (const e of corpus) check({ values: e.values, input: Buffer.from(e.input, "base64"), cuts: e.cuts }, e.why);
+  });
+
+  it("500 seeded cases of ::add-mask:: lines among output: split anywhere, the same output; no registered value shows after its line", () => {
+    for (let seed = 1; seed <= 500; seed++) {
+      const r = rng(seed * 7919);
+      const int = (n: number) => Math.floor(r() * n);
+      const vals = Array.from({ length: 1 + int(5) }, (_, k) => `v${k}-${Math.floor(r() * 1e9).toString(36)}-${"x".repeat(int(6))}`);
+      const lines: string[] = [];
+      for (const v of vals) {
+        for (let k = int(3); k > 0; k--) lines.push(`noise ${int(1e6)} ${r() < 0.3 ? "\x1b[1m" : ""}`);
+        lines.push(`::add-mask::${v}`);
+        if (r() < 0.5) lines.push(`::add-mask::${vals[int(vals.length)]}`);
+        lines.push(`uses ${v} and ${Buffer.from(v).toString("base64")}`);
+      }
+      const input = Buffer.from(lines.join("\n") + "\n");
+      const cuts = Array.from({ length: int(10) }, () => int(input.length + 1));
+      const run = (chunks: Buffer[]) => {
+        const m = new StreamMasker(new MaskSet(), { commands: true });
+        return Buffer.concat([...chunks.map((c) => m.write(c)), m.end()]).toString();
+      };
+      const whole = run([input]);
+      const split = run(splitAt(input, cuts));
+      if (whole !== split) expect.fail(`seed ${seed}: split at ${cuts.join(",")} differs:\n${whole}\n---\n${split}`);
+      for (const v of vals) expect(whole, `seed ${seed}`).not.toContain(v);
+      expect(whole.split("\n").filter((l) => l.startsWith("::add-mask::")).every((l) => l === "::add-mask::***"), `seed ${seed}`).toBe(true);
+    }
   });
 
   it(`${CASES} seeded random cases: same as the whole-input masker however split, no planted form survives, noise alone untouched`, () => {

@@ -221,6 +221,18 @@ describe("::add-mask::", () => {
     expect(Buffer.concat([stderr.write(b("ermore!")), stderr.end()]).toString()).toBe(`${MASK}!`);
   });
 
+  it("a run of command lines read at once rebuilds the matcher once, not once per line", () => {
+    const set = new MaskSet(["given-value-0"]);
+    const m = new StreamMasker(set, { commands: true });
+    void set.automaton;
+    const names = Array.from({ length: 300 }, (_, i) => `registered-${i}-value`);
+    const burst = names.map((v) => `::add-mask::${v}\n`).join("") + names.join(" ") + "\n";
+    const out = Buffer.concat([m.write(b(burst)), m.end()]).toString();
+    expect(out).toBe(`::add-mask::${MASK}\n`.repeat(300) + names.map(() => MASK).join(" ") + "\n");
+    expect(set.size).toBe(301);
+    expect(set.builds).toBe(2);
+  });
+
   it("a huge command line is swallowed with bounded memory and a value without newline registers at the end", () => {
     const m = new StreamMasker(new MaskSet(), { commands: true });
     const big = Buffer.alloc(4 << 20, 0x61);
