@@ -8,8 +8,9 @@ import { MIN_MASK_BYTES, MaskSet, StreamMasker } from "../mask/index.js";
 import { LogStream } from "../proto/gen/hodei/v1/common.js";
 
 /**
- * The longest a byte waits in the masker: a write that ends with what may be
- * the start of a value is held until the next write decides, or this long.
+ * How long held bytes wait for more output: a write that ends with what may
+ * be the start of a value is held until the next write decides, or until no
+ * output came for this long.
  * Long enough for a job's `printf half; sleep 0.2; printf rest`, short
  * enough for a prompt or a progress line; lines ending in a newline never
  * wait (no form starts with one).
@@ -46,7 +47,12 @@ export class RunMasker {
     }
     const m = this.masker(stream);
     this.out(stream, m.write(data));
-    if (m.holding && !this.timer) this.timer = setTimeout(() => this.flush(), this.holdMs).unref();
+    // The delay counts from the last write: what is held leaves once no more
+    // bytes came for holdMs (a timer left from an earlier, resolved hold must
+    // not cut a new one short).
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    if ([...this.streams.values()].some((s) => s.holding)) this.timer = setTimeout(() => this.flush(), this.holdMs).unref();
   }
 
   /** The job's output has ended: everything held goes out, masked. */

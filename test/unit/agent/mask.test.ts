@@ -40,6 +40,21 @@ describe("RunMasker", () => {
     expect(c.text(OUT)).toBe("x the-secret*** y\n");
   });
 
+  it("a timer left from an earlier, resolved hold does not cut a new hold short", () => {
+    const c = collect();
+    const m = new RunMasker(["the-secret-value"], c.emit);
+    m.write(OUT, Buffer.from("a the-sec"));
+    vi.advanceTimersByTime(MASK_HOLD_MS - 100);
+    m.write(OUT, Buffer.from("ond\n"));
+    expect(c.text(OUT)).toBe("a the-second\n");
+    vi.advanceTimersByTime(50);
+    m.write(OUT, Buffer.from("b the-sec"));
+    vi.advanceTimersByTime(100); // past the first hold's deadline
+    expect(c.text(OUT)).toBe("a the-second\nb ");
+    m.write(OUT, Buffer.from("ret-value\n"));
+    expect(c.text(OUT)).toBe("a the-second\nb ***\n");
+  });
+
   it("a value split across two writes within the delay never shows", () => {
     const c = collect();
     const m = new RunMasker(["the-secret-value"], c.emit);
