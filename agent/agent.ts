@@ -19,7 +19,7 @@ import { SpoolDir } from "./spool.js";
 import { feedStdin } from "./stdin.js";
 import { openTrees } from "./tree.js";
 import { agentVersion } from "./version.js";
-import { runFileName, workspacePath } from "./workspace.js";
+import { attemptDirs, runFileName } from "./workspace.js";
 
 /** Spool segment files: small enough that acknowledged data leaves the disk soon, large enough to be few. */
 function segmentBytes(maxSpool: number): number {
@@ -159,7 +159,8 @@ export class AgentRuntime {
       return;
     }
     if (this.running() >= this.opts.slots) log.warn({ slots: this.opts.slots }, "Assign beyond the agent's slots; running it anyway");
-    const workspace = workspacePath(this.opts.workDir, a.runId, a.attempt);
+    // A run in place works in the submitter's directory, which is never removed (workspace.ts attemptDirs).
+    const { workspace, scratch, removable } = attemptDirs(this.opts.workDir, a.runId, a.attempt, spec);
     // Every byte of the run's output passes the masker before the pipe (agent/mask.ts).
     const masker = new RunMasker(spec.maskValues, (stream, data) => this.outbox.output(record, stream, data));
     const job = this.executor.start(
@@ -169,6 +170,8 @@ export class AgentRuntime {
         jobName: a.jobName,
         spec: { ...spec, killGraceMs: record.killGraceMs },
         workspace,
+        scratch,
+        allowInPlace: this.opts.allowInPlace,
         gitCacheDir: join(this.opts.workDir, "git-cache"),
         fetchSource: (digest) => this.connection.fetchSource(digest),
         feedStdin: spec.stdin ? (sink) => feedStdin((from) => this.connection.readStdin(a.runId, a.attempt, from), sink, log) : undefined,
@@ -183,7 +186,7 @@ export class AgentRuntime {
           masker.close();
           log.info({ reason: FinishReason[result.reason], exitCode: result.exitCode, signal: result.signal || undefined }, "run finished");
           this.outbox.finished(record, result);
-          if (!this.opts.keepWorkspaces) void rm(workspace, { recursive: true, force: true }).catch((err: unknown) => log.warn({ err }, "cannot remove workspace"));
+          if (!this.opts.keepWorkspaces) void rm(removable, { recursive: true, force: true }).catch((err: unknown) => log.warn({ err }, "cannot remove workspace"));
         },
       },
     );

@@ -29,6 +29,13 @@ export interface AgentOptions {
   killMethod?: KillMethodChoice;
   /** Keep run workspaces after the run ends (default: delete them). */
   keepWorkspaces?: boolean;
+  /**
+   * Run jobs in place (ExecSpec.workspace_dir, `hodei run --in-place`): the
+   * run names a directory of this machine as its workspace. Only the embedded
+   * daemon's agent, on its user's machine, sets it; without it such a run
+   * fails before it starts. Default false.
+   */
+  allowInPlace?: boolean;
   /** How long shutdown waits for the controller to acknowledge the last logs. */
   flushTimeoutMs?: number;
   /** Time between SIGTERM and SIGKILL when the spec does not say. */
@@ -59,6 +66,7 @@ export interface CompiledAgentOptions {
   readonly maxSpoolBytes: number;
   readonly killMethod: KillMethodChoice;
   readonly keepWorkspaces: boolean;
+  readonly allowInPlace: boolean;
   readonly flushTimeoutMs: number;
   readonly defaultKillGraceMs: number;
   readonly defaultHeartbeatMs: number;
@@ -133,6 +141,7 @@ export function compileAgentOptions(opts: AgentOptions | CompiledAgentOptions): 
     maxSpoolBytes: nonNegative("max-spool", opts.maxSpoolBytes, DEFAULTS.maxSpoolBytes),
     killMethod,
     keepWorkspaces: opts.keepWorkspaces ?? false,
+    allowInPlace: opts.allowInPlace ?? false,
     flushTimeoutMs: nonNegative("flush-timeout", opts.flushTimeoutMs, DEFAULTS.flushTimeoutMs),
     defaultKillGraceMs: nonNegative("kill-grace", opts.defaultKillGraceMs, DEFAULTS.defaultKillGraceMs),
     defaultHeartbeatMs: Math.max(100, nonNegative("heartbeat", opts.defaultHeartbeatMs, DEFAULTS.defaultHeartbeatMs)),

@@ -10,8 +10,12 @@ export interface JobRequest {
   attempt: number;
   jobName: string;
   spec: ExecSpec;
-  /** Absolute directory for this attempt; the executor creates it. */
+  /** Absolute directory for this attempt; the executor creates it (a run in place: it must exist). */
   workspace: string;
+  /** The agent's own files of the attempt (the script); default <workspace>/.hodei (workspace.ts attemptDirs). */
+  scratch?: string;
+  /** This agent runs jobs in place (spec.workspaceDir); without it such a run fails before it starts. */
+  allowInPlace?: boolean;
   /** Fetches the run's source bundle (spec.sourceDigest) to unpack into the workspace before the job starts. */
   fetchSource?: (digest: string) => Promise<Buffer>;
   /**

@@ -2,8 +2,9 @@
 // file, the argv, the working directory (kept inside the workspace) and the env.
 import { createHash } from "node:crypto";
 import { accessSync, constants, statSync } from "node:fs";
-import { mkdir, writeFile } from "node:fs/promises";
+import { mkdir, stat, writeFile } from "node:fs/promises";
 import { isAbsolute, join, relative, resolve } from "node:path";
+import type { ExecSpec } from "../proto/gen/hodei/v1/agent.js";
 import type { JobRequest } from "./executor.js";
 import { SpawnError } from "./errors.js";
 import { unpackBundle } from "./unpack.js";
@@ -28,6 +29,29 @@ export function runFileName(runId: string, attempt: number): string {
 /** `<workDir>/runs/<runId>-<attempt>`. */
 export function workspacePath(workDir: string, runId: string, attempt: number): string {
   return join(workDir, "runs", runFileName(runId, attempt));
+}
+
+/** Where one attempt lives on disk. */
+export interface AttemptDirs {
+  /** The job's workspace (HODEI_WORKSPACE; workdir is relative to it). */
+  workspace: string;
+  /** The agent's own files of the attempt (the script). */
+  scratch: string;
+  /** What the agent removes when the attempt ends (unless --keep-workspaces). Never a workspace in place. */
+  removable: string;
+}
+
+/**
+ * The attempt's directories. Usually a fresh `<workDir>/runs/<run>-<attempt>`,
+ * the agent's files in its `.hodei/`, all removed at the end. A run in place
+ * (spec.workspace_dir, `hodei run --in-place`) works in the submitter's own
+ * directory: the agent writes nothing there and never removes it; its own
+ * files go to `<workDir>/runs/<run>-<attempt>`, which is removed instead.
+ */
+export function attemptDirs(workDir: string, runId: string, attempt: number, spec: Pick<ExecSpec, "workspaceDir">): AttemptDirs {
+  const own = workspacePath(workDir, runId, attempt);
+  if (spec.workspaceDir) return { workspace: spec.workspaceDir, scratch: own, removable: own };
+  return { workspace: own, scratch: join(own, ".hodei"), removable: own };
 }
 
 /**
@@ -105,6 +129,29 @@ async function unpackSource(req: JobRequest): Promise<void> {
   }
 }
 
+/**
+ * A run in place may start only on an agent that allows it, in a directory
+ * that is there, and with nothing else to put into it (a bundle, a checkout).
+ */
+async function checkInPlace(req: JobRequest): Promise<void> {
+  const dir = req.spec.workspaceDir;
+  if (!req.allowInPlace) {
+    throw new SpawnError(
+      `this agent does not run jobs in place (the run asks to work in ${dir} itself); only the embedded controller's own agent does, started with --allow-in-place. Run without --in-place`,
+    );
+  }
+  if (!isAbsolute(dir)) throw new SpawnError(`the run's in-place directory "${dir}" is not an absolute path`);
+  if (req.workspace !== dir) throw new SpawnError(`the run's in-place directory ${dir} is not its workspace ${req.workspace}`);
+  if (req.spec.sourceDigest || req.spec.checkout) throw new SpawnError("a run in place cannot also have a source bundle or a checkout: its directory is used as it is");
+  let isDir: boolean;
+  try {
+    isDir = (await stat(dir)).isDirectory();
+  } catch (err) {
+    throw new SpawnError(`cannot run in place in ${dir}: ${(err as NodeJS.ErrnoException).code === "ENOENT" ? "it no longer exists" : (err as Error).message}`, undefined, { cause: err });
+  }
+  if (!isDir) throw new SpawnError(`cannot run in place in ${dir}: it is not a directory`);
+}
+
 /** The repository at the run's commit into the (empty) workspace; a CheckoutError ends the run with reason checkout. */
 async function checkoutSource(req: JobRequest, signal?: AbortSignal): Promise<void> {
   const c = req.spec.checkout!;
@@ -120,10 +167,12 @@ export async function prepareLaunch(req: JobRequest, signal?: AbortSignal): Prom
     throw new SpawnError(hasScript ? "spec has both script and command; give one" : "spec has neither script nor command");
   }
   const cwd = resolveWorkdir(workspace, spec.workdir);
+  if (spec.workspaceDir) await checkInPlace(req);
   if (spec.checkout) await checkoutSource(req, signal);
   if (spec.sourceDigest) await unpackSource(req);
+  const scratch = req.scratch ?? join(workspace, ".hodei");
   try {
-    await mkdir(join(workspace, ".hodei"), { recursive: true });
+    await mkdir(scratch, { recursive: true });
     await mkdir(cwd, { recursive: true });
   } catch (err) {
     throw new SpawnError(`cannot create the workspace: ${(err as Error).message}`, (err as NodeJS.ErrnoException).code, { cause: err });
@@ -133,7 +182,7 @@ export async function prepareLaunch(req: JobRequest, signal?: AbortSignal): Prom
 
   const shell = spec.shell || "bash";
   if (shell !== "bash" && shell !== "sh") throw new SpawnError(`shell "${shell}" is not supported; use bash or sh`);
-  const file = join(workspace, ".hodei", "script.sh");
+  const file = join(scratch, "script.sh");
   // The options are also on the command line; the first line keeps them when
   // someone re-runs the file by hand. It shifts the script's line numbers by one.
   const prelude = shell === "bash" ? "set -euo pipefail\n" : "set -e\n";

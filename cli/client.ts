@@ -18,6 +18,7 @@ import {
   type StdinAck,
   type StdinChunk,
 } from "../proto/gen/hodei/v1/control.js";
+import { SecretsServiceClient, type RotateKeyResponse, type Secret } from "../proto/gen/hodei/v1/secrets.js";
 import { GitOpsServiceClient, type AddRepoRequest, type Job, type ListJobsResponse, type Repo, type RunJobRequest } from "../proto/gen/hodei/v1/gitops.js";
 import { ControllerError, ControllerUnreachableError, type CliError } from "./errors.js";
 import { fromWire } from "../proto/wire-errors.js";
@@ -38,6 +39,7 @@ export class ControlClient {
 
   close(): void {
     this.gitopsClient?.close();
+    this.secretsClient?.close();
     this.raw.close();
   }
 
@@ -46,6 +48,29 @@ export class ControlClient {
   private get gitops(): GitOpsServiceClient {
     this.gitopsClient ??= new GitOpsServiceClient(this.address, grpc.credentials.createInsecure(), { channelOverride: this.raw.getChannel() });
     return this.gitopsClient;
+  }
+
+  private secretsClient?: SecretsServiceClient;
+  /** SecretsService on the same connection. */
+  private get secrets(): SecretsServiceClient {
+    this.secretsClient ??= new SecretsServiceClient(this.address, grpc.credentials.createInsecure(), { channelOverride: this.raw.getChannel() });
+    return this.secretsClient;
+  }
+
+  setSecret(name: string, project: string, value: Buffer): Promise<Secret> {
+    return this.call(this.secrets.setSecret, { name, project, value }, 15_000, this.secrets);
+  }
+
+  listSecrets(project = ""): Promise<Secret[]> {
+    return this.call(this.secrets.listSecrets, { project }, 15_000, this.secrets).then((r) => r.secrets);
+  }
+
+  deleteSecret(name: string, project = ""): Promise<Secret> {
+    return this.call(this.secrets.deleteSecret, { name, project }, 15_000, this.secrets);
+  }
+
+  rotateKey(): Promise<RotateKeyResponse> {
+    return this.call(this.secrets.rotateKey, {}, 5 * 60_000, this.secrets);
   }
 
   private call<Req, Res>(fn: Unary<Req, Res>, req: Req, timeoutMs = 15_000, target: grpc.Client = this.raw): Promise<Res> {
@@ -64,8 +89,8 @@ export class ControlClient {
   }
 
   /** Retried with the same idempotency key, so a retry never makes two runs. */
-  async submitRun(partial: Omit<SubmitRunRequest, "sourceBundle" | "stdin"> & Partial<Pick<SubmitRunRequest, "sourceBundle" | "stdin">>): Promise<Run> {
-    const req: SubmitRunRequest = { sourceBundle: Buffer.alloc(0), stdin: false, ...partial };
+  async submitRun(partial: Omit<SubmitRunRequest, "sourceBundle" | "stdin" | "inPlaceDir"> & Partial<Pick<SubmitRunRequest, "sourceBundle" | "stdin" | "inPlaceDir">>): Promise<Run> {
+    const req: SubmitRunRequest = { sourceBundle: Buffer.alloc(0), stdin: false, inPlaceDir: "", ...partial };
     for (let attempt = 1; ; attempt++) {
       try {
         return await this.call(this.raw.submitRun, req);

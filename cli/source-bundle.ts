@@ -8,7 +8,7 @@
 // exclude; files deleted from the working tree are left out. Outside any
 // repository: every file under the job file's directory.
 import { execFile } from "node:child_process";
-import { lstat, readFile, readdir, readlink } from "node:fs/promises";
+import { lstat, readFile, readdir, readlink, realpath } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import { promisify } from "node:util";
 import { constants, createGzip, type Gzip } from "node:zlib";
@@ -39,6 +39,16 @@ async function gitRoot(dir: string): Promise<string | undefined> {
   } catch {
     return undefined;
   }
+}
+
+/**
+ * The working tree a job file belongs to, as a real path: its repository's
+ * root, or the file's own directory outside any repository (`hodei run
+ * --in-place` runs the job in it; the bundle holds the same directory's files).
+ */
+export async function workingTreeRoot(jobFile: string): Promise<string> {
+  const dir = await realpath(dirname(resolve(jobFile)));
+  return (await gitRoot(dir)) ?? dir;
 }
 
 async function gitFiles(root: string): Promise<string[]> {

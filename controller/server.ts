@@ -12,6 +12,9 @@ import { fetchSourceHandler } from "./agents/fetch-source.js";
 import { readStdinHandler } from "./agents/read-stdin.js";
 import { ControlServiceService } from "../proto/gen/hodei/v1/control.js";
 import { GitOpsServiceService } from "../proto/gen/hodei/v1/gitops.js";
+import { SecretsServiceService } from "../proto/gen/hodei/v1/secrets.js";
+import { secretsService } from "./api/secrets.js";
+import { Keyring, type KeyringOptions } from "./secrets/keyring.js";
 import { gitopsService } from "./api/gitops.js";
 import { Syncer } from "./gitops/sync.js";
 import { pushesFromSync } from "./gitops/pushes.js";
@@ -58,12 +61,16 @@ export interface StartOptions extends ControllerOptions {
   lock?: DataDirLock;
   /** Listen on this unix socket (mode 0600) instead of `listen`; the address becomes `unix:<path>` (embedded daemon). */
   socket?: string;
+  /** Accept runs in place (`hodei run --in-place`, api/in-place.ts): the embedded daemon only, whose one agent is on the submitter's machine. */
+  allowInPlace?: boolean;
   /** Called at the start of every ControlService call (the embedded daemon's idle clock). */
   onClientCall?: () => void;
   /** The schedule loop's clock (tests). */
   scheduleClock?: Clock;
   /** How long a webhook's answer waits for its sync and runs before saying 202 (default 4 s; tests wait longer). */
   webhookReplyWithinMs?: number;
+  /** Where the master key for secrets comes from (controller/secrets/keyring.ts); none: secrets cannot be set. */
+  masterKey?: KeyringOptions;
 }
 
 /** Every handler of `service`, calling `before` first (the embedded daemon's idle clock). */
@@ -122,7 +129,7 @@ export async function startController(opts: StartOptions): Promise<Controller> {
 
   const server = createGrpcServer(o);
   server.addService(AgentServiceService, { connect: connectHandler(agentDeps), fetchSource: fetchSourceHandler({ store, log }), readStdin: readStdinHandler({ store, hub, log }) });
-  const control = controlService({ store, agents, hub, log, maxStdinBytes: o.maxStdinBytes });
+  const control = controlService({ store, agents, hub, log, maxStdinBytes: o.maxStdinBytes, allowInPlace: opts.allowInPlace });
   const onCall = opts.onClientCall;
   const handlers = onCall ? wrapCalls(control, onCall) : control;
   server.addService(ControlServiceService, handlers);
@@ -140,6 +147,8 @@ export async function startController(opts: StartOptions): Promise<Controller> {
   if (opts.repos?.length) await applyConfigRepos(store.db, syncer, opts.repos, log);
   const gitops = gitopsService({ store, syncer, log, statusErrors: (repoId) => statuses.errors(repoId) });
   server.addService(GitOpsServiceService, onCall ? wrapCalls(gitops, onCall) : gitops);
+  const secrets = secretsService({ store, keyring: new Keyring(opts.masterKey ?? {}), log });
+  server.addService(SecretsServiceService, onCall ? wrapCalls(secrets, onCall) : secrets);
   const host = opts.socket ? `unix:${opts.socket}` : o.host.includes(":") ? `[${o.host}]` : o.host;
   const bindTo = opts.socket ? host : `${host}:${o.port}`;
   const port = await parts.start(

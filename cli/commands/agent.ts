@@ -56,6 +56,10 @@ On SIGTERM or SIGINT it takes no new work, lets running jobs finish within --dra
     "max-spool": sizeFlag({ summary: "Cap on the disk log spool of all runs, e.g. 20Gi; beyond it job output is paused. 0 = no spool. Default: 10Gi.", env: "HODEI_MAX_SPOOL" }),
     "kill-method": Flags.string({ summary: "How a job's process tree is stopped: auto, cgroup, cgroup-v2, cgroup-v1, process-group.", env: "HODEI_KILL_METHOD", default: "auto" }),
     "keep-workspaces": Flags.boolean({ summary: "Keep each run's workspace after it ends.", env: "HODEI_KEEP_WORKSPACES", default: false }),
+    "allow-in-place": Flags.boolean({
+      summary: "Run jobs in place (hodei run --in-place): a run may name any directory on this machine as its workspace, and the job writes there. Only for the embedded daemon's own agent, which sets it; without it such runs fail before they start.",
+      default: false,
+    }),
     "log-level": Flags.option({ summary: "Agent log level (stderr).", options: LOG_LEVELS, env: "HODEI_LOG_LEVEL", default: "info" as const })(),
   };
 
@@ -74,6 +78,7 @@ On SIGTERM or SIGINT it takes no new work, lets running jobs finish within --dra
         maxSpoolBytes: flags["max-spool"],
         killMethod: parseKillMethod("kill-method", flags["kill-method"]),
         keepWorkspaces: flags["keep-workspaces"],
+        allowInPlace: flags["allow-in-place"],
         logger: defaultLogger(flags["log-level"]),
         dialAfter: process.channel && process.env[DIAL_ON_MESSAGE] === "1" ? controllerListening() : undefined,
       });

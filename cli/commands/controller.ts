@@ -39,6 +39,10 @@ export default class ControllerCommand extends HodeiCommand {
     http: Flags.string({ description: "HOST:PORT for /healthz and /readyz", env: "HODEI_HTTP" }),
     "max-agent-slots": Flags.integer({ description: "the most slots an agent gets, whatever it declares", default: DEFAULT_MAX_AGENT_SLOTS }),
     config: Flags.string({ description: "a YAML file (kind: ControllerConfig) declaring the repositories this controller syncs; see docs/gitops.md", env: "HODEI_CONFIG" }),
+    "master-key-file": Flags.string({
+      description: "file holding the master key that seals secrets (base64, one key per line, the current first; mode 0600). Or set HODEI_MASTER_KEY (and HODEI_MASTER_KEY_PREVIOUS while rotating)",
+      env: "HODEI_MASTER_KEY_FILE",
+    }),
     "mirrors-dir": Flags.string({ description: "where repository mirrors are kept (default: DATA_DIR/mirrors, or ~/.cache/hodei/mirrors with --database-url)", env: "HODEI_MIRRORS_DIR" }),
     "max-stdin": sizeFlag({ description: "the most stdin one run may be sent with hodei run -i, e.g. 64Mi (default: 64Mi)" }),
     "github-api-url": Flags.string({ description: "GitHub's REST API, where commit statuses of runs from GitHub repos go; for GitHub Enterprise https://HOST/api/v3", default: "https://api.github.com", env: "HODEI_GITHUB_API_URL" }),
@@ -78,6 +82,7 @@ export default class ControllerCommand extends HodeiCommand {
         handshakeTimeoutMs: flags["handshake-timeout"],
         maxStdinBytes: flags["max-stdin"],
         mirrorsDir: flags["mirrors-dir"],
+        masterKey: { env: process.env.HODEI_MASTER_KEY || undefined, previousEnv: process.env.HODEI_MASTER_KEY_PREVIOUS, file: flags["master-key-file"] },
         githubApiUrl: flags["github-api-url"],
         scheduleCatchUpMs: flags["schedule-catch-up"],
       });

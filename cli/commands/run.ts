@@ -5,10 +5,10 @@ import { HodeiCommand } from "../base.js";
 import type { ControlClient } from "../client.js";
 import { formatSpecWarning } from "../../schemas/load.js";
 import { parseEnvFlags, resolveJob, withEnv, type ResolvedJob } from "../resolve-job.js";
-import { EXIT, UsageError } from "../errors.js";
+import { CliError, EXIT, UsageError } from "../errors.js";
 import { sendStdin } from "../stdin.js";
 import { isOutputClosed, outputClosed, writeChunk } from "../output.js";
-import { makeSourceBundle } from "../source-bundle.js";
+import { makeSourceBundle, workingTreeRoot } from "../source-bundle.js";
 import { attemptOutcome, colorState, formatDuration, outcome, printable, runJson } from "../format.js";
 import type { SpecError } from "../../schemas/load.js";
 import type { Attempt, Run } from "../../proto/gen/hodei/v1/control.js";
@@ -36,12 +36,14 @@ export default class RunCommand extends HodeiCommand {
     "With no controller configured it starts an embedded one (PGlite under HODEI_DATA_DIR) and a local agent. " +
     "Fields that are accepted but not acted on yet (concurrency, resources, ...) are warned about on stderr; in a pipe or CI the run id is printed to stderr once (hodei: run ID). " +
     "Ctrl-C (SIGINT), SIGTERM or SIGHUP cancels the run and waits for it to stop, then exits 128+signal (130, 143, 129); a second signal stops waiting (detaches) without doing anything more. " +
+    "With --in-place (embedded controller only) the job runs in the working tree itself, not a copy: the repository's root around FILE (or FILE's directory outside a repository) is its workspace and HODEI_WORKSPACE, ignored files included, and what the job writes stays there (as docker run -v $PWD:$PWD -w $PWD); nothing removes it. " +
     "With -i (--interactive) hodei's stdin is passed to the job byte for byte until EOF (as docker run -i), resent after a controller restart; a job that ends without reading it all is not an error; stdin beyond the controller's limit cancels the run; without -i the job's stdin is closed (it reads EOF at once). " +
     "If stdout or stderr is closed by its reader (`hodei run job.yaml | head -1`), hodei stops following and exits at once, printing nothing more: " +
     "with the job's exit code if the run has ended, otherwise with 141 (as a process killed by SIGPIPE), and the run goes on (as with docker run); find it with `hodei runs ls`.";
   static override examples = [
     "<%= config.bin %> run examples/hello/.hodei/jobs/hello.yaml",
     "<%= config.bin %> run unit-tests -e CI=true",
+    "<%= config.bin %> run .hodei/build.yaml --in-place",
     "<%= config.bin %> run - < job.yaml",
     "<%= config.bin %> run unit-tests --repo web --ref feature/login",
     "printf 'a\\nb\\n' | <%= config.bin %> run count-lines.yaml -i",
@@ -54,6 +56,10 @@ export default class RunCommand extends HodeiCommand {
     job: Flags.string({ description: "the job to run when FILE has several" }),
     detach: Flags.boolean({ char: "d", description: "print the run id and exit without following" }),
     "no-source": Flags.boolean({ description: "start the job in an empty workspace instead of a copy of the working tree around FILE" }),
+    "in-place": Flags.boolean({
+      description:
+        "run the job in the working tree around FILE itself, not a copy (embedded controller only): its workspace is the repository's root (FILE's directory outside a repository), and what it writes lands in your files",
+    }),
     repo: Flags.string({ description: "run the job named JOB from this registered repository (hodei repos ls), at --ref's head commit; nothing is uploaded" }),
     ref: Flags.string({ description: "with --repo: a branch, tag or commit (default: the repository's tracked branch)", dependsOn: ["repo"] }),
     interactive: Flags.boolean({
@@ -66,14 +72,19 @@ export default class RunCommand extends HodeiCommand {
     const { args, flags } = await this.parse(RunCommand);
     if (flags.interactive && args.file === "-") throw new UsageError("`hodei run - -i` would read both the job and its input from stdin; give the job as a file (hodei run job.yaml -i)");
     if (flags.interactive && flags.detach) throw new UsageError("-i (--interactive) needs hodei run to stay and pass stdin to the job; it cannot be used with --detach");
+    if (flags["in-place"]) checkInPlace(args.file, flags);
     const json = this.jsonEnabled();
     const tty = Boolean(process.stderr.isTTY) && !json;
     let warnings: SpecError[] = [];
     let submit: (client: ControlClient) => Promise<Run>;
-    // The controller is reached (the embedded one found or started) while the job is read and its
-    // working tree packed: none of the three waits for another.
-    const connecting = this.connect(flags.controller, { withAgent: true });
-    connecting.catch(() => {}); // awaited below
+    let connecting: Promise<ControlClient> | undefined;
+    // The controller is reached (the embedded one found or started) while the working tree is
+    // packed; only after the job has been read: a bad file starts nothing.
+    const connect = (): Promise<ControlClient> => {
+      connecting ??= this.connect(flags.controller, { withAgent: true });
+      connecting.catch(() => {}); // awaited below
+      return connecting;
+    };
     let packing: Promise<Buffer> = Promise.resolve(Buffer.alloc(0));
     if (flags.repo) {
       // A repository's job by name, at a commit of that repository: the controller has the definition.
@@ -88,12 +99,25 @@ export default class RunCommand extends HodeiCommand {
       if (!json) for (const w of warnings) process.stderr.write(`hodei: ${formatSpecWarning(w)}\n`);
       // The working tree around the job's file (around this folder for a spec read from stdin).
       const source = resolved.source;
-      if (!flags["no-source"]) packing = makeSourceBundle(source === "<stdin>" ? join(process.cwd(), "-") : source).then((b) => b.data);
+      void connect();
+      // --in-place: nothing is packed; the controller is told the directory itself.
+      const inPlace = flags["in-place"] ? workingTreeRoot(source) : Promise.resolve("");
+      if (!flags["no-source"] && !flags["in-place"]) packing = makeSourceBundle(source === "<stdin>" ? join(process.cwd(), "-") : source).then((b) => b.data);
       packing.catch(() => {}); // awaited below, beside connect
-      submit = async (c) => c.submitRun({ jobJson: JSON.stringify(resolved.job), source, idempotencyKey: randomUUID(), sourceBundle: await packing, stdin: flags.interactive });
+      inPlace.catch(() => {}); // awaited in submit
+      submit = async (c) =>
+        c.submitRun({ jobJson: JSON.stringify(resolved.job), source, idempotencyKey: randomUUID(), sourceBundle: await packing, stdin: flags.interactive, inPlaceDir: await inPlace });
     }
-    const [client] = await Promise.all([connecting, packing]);
+    const [client] = await Promise.all([connect(), packing]);
     const submitted = await submit(client);
+    if (flags["in-place"] && !submitted.inPlaceDir) {
+      // A daemon from before --in-place drops the field it does not know and would run the job in an empty workspace.
+      await client.cancelRun(submitted.id, "the controller does not know --in-place").catch(() => {});
+      throw new CliError(
+        `the embedded controller that took run ${submitted.id} is older than --in-place and would not run it in your working tree, so it was cancelled. ` +
+          "Stop that controller (hodei embedded stop) and run again: the next command starts the current one",
+      );
+    }
     const jobName = submitted.jobName;
     if (flags.detach) {
       if (!json) process.stdout.write(`${submitted.id}\n`);
@@ -163,6 +187,19 @@ export default class RunCommand extends HodeiCommand {
     process.exitCode = ended.state === "cancelled" && signalExit !== undefined ? signalExit : exitCodeOf(ended);
     return withWarnings(runJson(ended), warnings);
   }
+}
+
+/**
+ * --in-place hands this machine's directory to the job, so it needs the
+ * embedded controller (whose agent runs here) and a job file to find it by.
+ */
+function checkInPlace(file: string, flags: { controller?: string; "no-source"?: boolean; repo?: string }): void {
+  if (flags.controller) {
+    throw new UsageError("--in-place runs the job in this machine's working tree, so it needs the embedded controller; a remote agent cannot see these files. Leave out --controller (and unset HODEI_CONTROLLER), or run without --in-place to upload the working tree");
+  }
+  if (flags.repo) throw new UsageError("--in-place has no meaning with --repo: the job runs in a checkout of the registered repository, not in your working tree");
+  if (flags["no-source"]) throw new UsageError("--in-place and --no-source contradict each other: one runs the job in your working tree, the other in an empty workspace; choose one");
+  if (file === "-") throw new UsageError("`hodei run - --in-place` has no job file to find a working tree by; save the job in a file inside it and run that file with --in-place");
 }
 
 /** The job to submit: the target resolved (cli/resolve-job.ts) plus any -e environment. */

@@ -20,6 +20,7 @@ import { listAttempts } from "../store/attempts.js";
 import { putSourceBundle } from "../store/sources.js";
 import { unaryHandler } from "./unary.js";
 import { checkManual, checkSecrets, idempotencyKey, requestHash, sameRequest } from "./submit-checks.js";
+import { checkInPlaceDir } from "./in-place.js";
 
 export interface ControlDeps {
   store: Store;
@@ -29,6 +30,8 @@ export interface ControlDeps {
   log: Logger;
   /** The most stdin bytes one run may be sent (WriteStdin). */
   maxStdinBytes: number;
+  /** Runs in place (SubmitRunRequest.in_place_dir) are accepted: only the embedded daemon's controller (api/in-place.ts). */
+  allowInPlace?: boolean;
 }
 
 /** A job document is small; anything near this is a mistake or an attack. */
@@ -61,9 +64,14 @@ export function controlService(deps: ControlDeps): ControlServiceServer {
       checkSecrets(job);
       const source = req.source.slice(0, 1000);
       if (req.sourceBundle.length > MAX_SOURCE_BUNDLE) throw invalid(`source bundle is ${req.sourceBundle.length} bytes; the limit is ${MAX_SOURCE_BUNDLE}`);
+      if (req.inPlaceDir && req.sourceBundle.length > 0) throw invalid("a run in place (in_place_dir) uses that directory as it is; it cannot also have a source bundle");
+      const workspaceDir = req.inPlaceDir ? await checkInPlaceDir(req.inPlaceDir, deps.allowInPlace === true) : undefined;
       const sourceDigest = req.sourceBundle.length > 0 ? await putSourceBundle(db, req.sourceBundle) : undefined;
-      // A run with stdin is another request than one without (older hashes had no stdin part).
-      const hash = req.stdin ? requestHash("submit", req.jobJson, source, sourceDigest ?? "", "stdin") : requestHash("submit", req.jobJson, source, sourceDigest ?? "");
+      // A run with stdin (or in place) is another request than one without (older hashes had neither part).
+      const parts = ["submit", req.jobJson, source, sourceDigest ?? ""];
+      if (req.stdin) parts.push("stdin");
+      if (workspaceDir) parts.push(`in-place:${workspaceDir}`);
+      const hash = requestHash(...parts);
       const { run, created } = await insertRun(store, {
         jobName: job.metadata.name,
         job,
@@ -74,6 +82,7 @@ export function controlService(deps: ControlDeps): ControlServiceServer {
         requestHash: hash,
         sourceDigest,
         stdin: req.stdin,
+        workspaceDir,
       });
       return runToProto(created ? run : sameRequest(run, hash, key));
     }),
@@ -137,6 +146,8 @@ export function controlService(deps: ControlDeps): ControlServiceServer {
       const job = old.job as JobDocument;
       checkManual(job, "rerun");
       checkSecrets(job);
+      // A run in place reruns in the same directory, on a controller that allows it, if the directory is still there.
+      const workspaceDir = old.workspace_dir === null ? undefined : await checkInPlaceDir(old.workspace_dir, deps.allowInPlace === true);
       const hash = requestHash("rerun", old.id);
       const { run, created } = await insertRun(store, {
         jobName: old.job_name,
@@ -147,6 +158,7 @@ export function controlService(deps: ControlDeps): ControlServiceServer {
         idempotencyKey: key,
         requestHash: hash,
         sourceDigest: old.source_digest ?? undefined,
+        workspaceDir,
         // A rerun of a repo's run runs at the same commit, checked out the same way, as from the same event
         // (as GitHub's re-run; a fork's run stays a fork's run).
         trigger: old.trigger ?? undefined,

@@ -58,6 +58,7 @@ export function runToProto(r: RunRow & { agent_name?: string | null }, history?:
     unschedulableReason: "",
     stdin: r.stdin,
     trigger: triggerToProto(r.trigger),
+    inPlaceDir: r.workspace_dir ?? "",
   };
 }
 

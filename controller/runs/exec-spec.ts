@@ -20,6 +20,7 @@ export function toExecSpec(job: unknown): ExecSpec {
     stdin: false,
     checkout: undefined,
     hodeiEnv: {},
+    workspaceDir: "",
     maskValues: [],
   };
 }
@@ -36,6 +37,8 @@ export interface RunForSpec {
   job: unknown;
   source_digest: string | null;
   stdin: boolean;
+  /** `hodei run --in-place`: the run's workspace is this directory itself. */
+  workspace_dir: string | null;
   /** runs.trigger (gitops/pushes.ts RunTrigger); null for a run submitted from a file. */
   trigger: unknown;
   repo_id: string | null;
@@ -62,7 +65,7 @@ interface TriggerLike {
  * the agent fails it as `checkout` rather than run the job in an empty directory.
  */
 export function runExecSpec(run: RunForSpec, repo: RepoForSpec | undefined): ExecSpec {
-  const spec: ExecSpec = { ...toExecSpec(run.job), sourceDigest: run.source_digest ?? "", stdin: run.stdin };
+  const spec: ExecSpec = { ...toExecSpec(run.job), sourceDigest: run.source_digest ?? "", stdin: run.stdin, workspaceDir: run.workspace_dir ?? "" };
   const t = (run.trigger ?? undefined) as TriggerLike | undefined;
   const env: Record<string, string> = { HODEI_RUN_ID: String(run.id), HODEI_EVENT: t?.event ?? "manual" };
   if (t?.repo) env.HODEI_REPO = t.repo;

@@ -46,6 +46,8 @@ export interface SubmitInput {
   repoId?: string;
   /** The job's stdin comes from stdin_chunks (store/stdin.ts). */
   stdin?: boolean;
+  /** `hodei run --in-place`: the directory that is the run's workspace. */
+  workspaceDir?: string;
 }
 
 /**
@@ -69,6 +71,7 @@ export async function insertRun(s: Writer, input: SubmitInput): Promise<{ run: R
       trigger: input.trigger === undefined ? null : JSON.stringify(input.trigger),
       repo_id: input.repoId ?? null,
       stdin: input.stdin ?? false,
+      workspace_dir: input.workspaceDir ?? null,
     })
     .onConflict((oc) => oc.column("idempotency_key").doNothing())
     .returningAll());

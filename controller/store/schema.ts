@@ -38,6 +38,8 @@ export interface RunsTable {
   request_hash: string | null;
   /** SHA-256 of the run's source bundle (source_bundles); null: an empty workspace. */
   source_digest: ColumnType<string | null, string | null | undefined, string | null>;
+  /** `hodei run --in-place`: the directory that is the run's workspace (ExecSpec.workspace_dir); null: a fresh one. */
+  workspace_dir: ColumnType<string | null, string | null | undefined, string | null>;
   agent_id: string | null;
   exit_code: number | null;
   signal: string | null;
@@ -235,6 +237,20 @@ export interface WebhookDeliveriesTable {
   outcome: string;
 }
 
+/** A secret, sealed (migrations/012_secrets.ts; controller/secrets/). */
+export interface SecretsTable {
+  name: string;
+  /** '' for a secret every project may use. */
+  project: ColumnType<string, string | undefined, string>;
+  key_id: string;
+  nonce: Buffer;
+  sealed: Buffer;
+  created_by: string;
+  created_at: ColumnType<Date, Date | string | undefined, Date | string>;
+  updated_by: string;
+  updated_at: ColumnType<Date, Date | string | undefined, Date | string>;
+}
+
 export interface Database {
   runs: RunsTable;
   run_attempts: RunAttemptsTable;
@@ -251,6 +267,7 @@ export interface Database {
   webhook_deliveries: WebhookDeliveriesTable;
   stdin_chunks: StdinChunksTable;
   commit_statuses: CommitStatusesTable;
+  secrets: SecretsTable;
 }
 
 export type RunRow = Selectable<RunsTable>;
@@ -266,3 +283,4 @@ export type JobDefinitionRow = Selectable<JobDefinitionsTable>;
 export type ScheduleTickRow = Selectable<ScheduleTicksTable>;
 export type CommitStatusRow = Selectable<CommitStatusesTable>;
 export type WebhookDeliveryRow = Selectable<WebhookDeliveriesTable>;
+export type SecretRow = Selectable<SecretsTable>;

@@ -14,7 +14,7 @@
  * first test that asks for a database fails saying how to start it.
  */
 import { randomBytes } from "node:crypto";
-import { mkdtemp, readdir, rm } from "node:fs/promises";
+import { mkdtemp, readFile, readdir, rm } from "node:fs/promises";
 import { hostname, tmpdir } from "node:os";
 import { join } from "node:path";
 import type pg from "pg";
@@ -41,6 +41,7 @@ export default async function setup(): Promise<() => Promise<void>> {
     console.warn(`[global-setup] ${err.message}; tests that need PostgreSQL will fail`);
   }
   return async () => {
+    await stopRunDaemons(runId);
     if (process.env[ENV.template]) await dropRunDatabases(runId);
     await rm(runDir, { recursive: true, force: true });
   };
@@ -126,6 +127,30 @@ async function dropRunDatabases(runId: string): Promise<void> {
     mine.sort((a, b) => Number(a.name.startsWith(TEMPLATE_PREFIX)) - Number(b.name.startsWith(TEMPLATE_PREFIX)));
     for (const row of mine) await client.query(`drop database if exists "${row.name}" with (force)`);
   });
+}
+
+/**
+ * Embedded daemons that this run's tests started (`hodei` on the embedded
+ * default, each with its own HODEI_DATA_DIR) and left running: they inherit
+ * the run id in their environment, which is how they are found (Linux /proc).
+ * SIGTERM, as `hodei embedded stop` sends; SIGKILL if one is still there after 15 s.
+ */
+async function stopRunDaemons(runId: string): Promise<void> {
+  const mark = `\0${ENV.runId}=${runId}\0`;
+  const ours: number[] = [];
+  for (const name of await readdir("/proc").catch(() => [] as string[])) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const cmdline = await readFile(`/proc/${name}/cmdline`, "utf8");
+      if (!cmdline.includes("\0embedded\0serve")) continue;
+      if (`\0${await readFile(`/proc/${name}/environ`, "utf8")}`.includes(mark)) ours.push(Number(name));
+    } catch {
+      // gone meanwhile, or not ours to read
+    }
+  }
+  for (const pid of ours) process.kill(pid, "SIGTERM");
+  for (let waited = 0; ours.some(isAlive) && waited < 15_000; waited += 100) await new Promise((res) => setTimeout(res, 100));
+  for (const pid of ours.filter(isAlive)) process.kill(pid, "SIGKILL");
 }
 
 async function removeStaleRunDirs(): Promise<void> {

@@ -62,7 +62,7 @@ describe("prepareLaunch with a source bundle", () => {
     const data = gzipSync(Buffer.concat([h("a"), h("a/b"), Buffer.alloc(1024)]));
     const err = await prepareLaunch(request("enotdir", sha(data), async () => data)).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(SpawnError);
-    expect((err as Error).message).toMatch(/^cannot unpack the run's source bundle: (EEXIST|ENOTDIR)/);
+    expect((err as Error).message).toBe('source bundle puts "a/b" under a path that is not a directory');
   });
 
   it("says why when the bundle cannot be fetched, or there is no way to fetch it", async () => {

@@ -3,7 +3,7 @@ import os from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { HostMetrics } from "../../../agent/metrics.js";
-import { jobEnv, prepareLaunch, resolveWorkdir, workspacePath } from "../../../agent/workspace.js";
+import { attemptDirs, jobEnv, prepareLaunch, resolveWorkdir, workspacePath } from "../../../agent/workspace.js";
 import { ExecSpec } from "../../../proto/gen/hodei/v1/agent.js";
 
 const root = mkdtempSync(join(os.tmpdir(), "hodei-ws-test-"));
@@ -70,5 +70,28 @@ describe("HostMetrics", () => {
     expect(hb.memoryUsedBytes).toBeLessThanOrEqual(hb.memoryTotalBytes);
     expect(hb.load1).toBeGreaterThanOrEqual(0);
     expect(hb.agentRssBytes).toBeGreaterThan(0);
+  });
+});
+
+describe("attemptDirs", () => {
+  it("a usual run: a fresh workspace under the work dir, the agent's files in its .hodei/, all of it removed", () => {
+    const d = attemptDirs("/w", "r/1", 3, { workspaceDir: "" });
+    expect(d).toEqual({ workspace: "/w/runs/r_1-3", scratch: "/w/runs/r_1-3/.hodei", removable: "/w/runs/r_1-3" });
+  });
+
+  it("a run in place: the named directory is the workspace and is never what gets removed", () => {
+    const d = attemptDirs("/w", "r1", 1, { workspaceDir: "/home/me/web" });
+    expect(d).toEqual({ workspace: "/home/me/web", scratch: "/w/runs/r1-1", removable: "/w/runs/r1-1" });
+  });
+
+  it("prepareLaunch writes a run in place's script to its scratch, not into the directory", async () => {
+    const dir = mkdtempSync(join(root, "in-place-"));
+    const dirs = attemptDirs(root, "ip", 1, { workspaceDir: dir });
+    const plan = await prepareLaunch({ runId: "ip", attempt: 1, jobName: "j", spec: ExecSpec.fromPartial({ script: "echo hi", workspaceDir: dir }), ...dirs, allowInPlace: true });
+    expect(plan.cwd).toBe(dir);
+    expect(plan.env.HODEI_WORKSPACE).toBe(dir);
+    expect(plan.args.at(-1)).toBe(join(root, "runs", "ip-1", "script.sh"));
+    expect(readFileSync(join(root, "runs", "ip-1", "script.sh"), "utf8")).toContain("echo hi");
+    expect(() => statSync(join(dir, ".hodei"))).toThrow();
   });
 });

@@ -6,7 +6,7 @@ import { outcomeState } from "../../../controller/runs/transitions.js";
 const job = (spec: Record<string, unknown> = {}) => ({ apiVersion: "hodei.dev/v1", kind: "Job", metadata: { name: "j" }, spec: { run: "true", ...spec } });
 const commit = "a".repeat(40);
 const trigger = { event: "push", repo: "web", ref: "refs/heads/main", commit, before: "b".repeat(40), fork: false, via: "poll" };
-const repoRun = (spec?: Record<string, unknown>): RunForSpec => ({ id: "42", job: job(spec), source_digest: null, stdin: false, trigger, repo_id: "7" });
+const repoRun = (spec?: Record<string, unknown>): RunForSpec => ({ id: "42", job: job(spec), source_digest: null, stdin: false, trigger, repo_id: "7", workspace_dir: null });
 
 describe("runExecSpec", () => {
   it("a repo-triggered run checks out its commit, with the repo's URL and token, and says where it came from", () => {
@@ -27,10 +27,16 @@ describe("runExecSpec", () => {
   });
 
   it("a run submitted from a file: no checkout, HODEI_EVENT=manual and its id", () => {
-    const s = runExecSpec({ id: "3", job: job(), source_digest: "d".repeat(64), stdin: true, trigger: null, repo_id: null }, undefined);
+    const s = runExecSpec({ id: "3", job: job(), source_digest: "d".repeat(64), stdin: true, trigger: null, repo_id: null, workspace_dir: null }, undefined);
     expect(s.checkout).toBeUndefined();
     expect(s.hodeiEnv).toEqual({ HODEI_RUN_ID: "3", HODEI_EVENT: "manual" });
-    expect(s).toMatchObject({ sourceDigest: "d".repeat(64), stdin: true });
+    expect(s).toMatchObject({ sourceDigest: "d".repeat(64), stdin: true, workspaceDir: "" });
+  });
+
+  it("a run in place: its directory goes to the agent as the workspace", () => {
+    const s = runExecSpec({ id: "4", job: job(), source_digest: null, stdin: false, trigger: null, repo_id: null, workspace_dir: "/home/me/web" }, undefined);
+    expect(s).toMatchObject({ workspaceDir: "/home/me/web", sourceDigest: "" });
+    expect(s.checkout).toBeUndefined();
   });
 });
 

@@ -206,6 +206,14 @@ export interface ExecSpec {
    */
   hodeiEnv: { [key: string]: string };
   /**
+   * A run in place (`hodei run --in-place`): this absolute directory is the
+   * workspace itself; the agent neither creates, fills nor removes it, and
+   * keeps its own files of the attempt elsewhere. Only an agent started with
+   * --allow-in-place (the embedded daemon's) runs it; any other fails the run
+   * before it starts. Empty: a fresh workspace under the agent's work dir.
+   */
+  workspaceDir: string;
+  /**
    * Values the agent masks in the run's output before a byte leaves it
    * (mask/: each value's lines and its base64, URL, JSON and shell forms
    * become ***); the controller masks them again before it stores a chunk.
@@ -2480,6 +2488,7 @@ function createBaseExecSpec(): ExecSpec {
     stdin: false,
     checkout: undefined,
     hodeiEnv: {},
+    workspaceDir: "",
     maskValues: [],
   };
 }
@@ -2519,8 +2528,11 @@ export const ExecSpec: MessageFns<ExecSpec> = {
     globalThis.Object.entries(message.hodeiEnv).forEach(([key, value]: [string, string]) => {
       ExecSpec_HodeiEnvEntry.encode({ key: key as any, value }, writer.uint32(90).fork()).join();
     });
+    if (message.workspaceDir !== "") {
+      writer.uint32(98).string(message.workspaceDir);
+    }
     for (const v of message.maskValues) {
-      writer.uint32(98).string(v!);
+      writer.uint32(106).string(v!);
     }
     return writer;
   },
@@ -2637,6 +2649,14 @@ export const ExecSpec: MessageFns<ExecSpec> = {
               break;
             }
 
+            message.workspaceDir = reader.string();
+            continue;
+          }
+          case 13: {
+            if (tag !== 106) {
+              break;
+            }
+
             message.maskValues.push(reader.string());
             continue;
           }
@@ -2716,6 +2736,11 @@ export const ExecSpec: MessageFns<ExecSpec> = {
           {},
         )
         : {},
+      workspaceDir: isSet(object.workspaceDir)
+        ? globalThis.String(object.workspaceDir)
+        : isSet(object.workspace_dir)
+        ? globalThis.String(object.workspace_dir)
+        : "",
       maskValues: globalThis.Array.isArray(object?.maskValues)
         ? object.maskValues.map((e: any) => globalThis.String(e))
         : globalThis.Array.isArray(object?.mask_values)
@@ -2771,6 +2796,9 @@ export const ExecSpec: MessageFns<ExecSpec> = {
         });
       }
     }
+    if (message.workspaceDir !== "") {
+      obj.workspaceDir = message.workspaceDir;
+    }
     if (message.maskValues?.length) {
       obj.maskValues = message.maskValues;
     }
@@ -2811,6 +2839,7 @@ export const ExecSpec: MessageFns<ExecSpec> = {
       },
       {},
     );
+    message.workspaceDir = object.workspaceDir ?? "";
     message.maskValues = object.maskValues?.map((e) => e) || [];
     return message;
   },

@@ -71,6 +71,14 @@ export interface SubmitRunRequest {
   sourceBundle: Buffer;
   /** The job's stdin comes from WriteStdin (`hodei run -i`); false: it is closed. */
   stdin: boolean;
+  /**
+   * `hodei run --in-place`: an absolute directory on the controller's own
+   * machine that IS the run's workspace (no copy; the job's writes land in
+   * it, and nothing removes it). Only a controller started to allow it (the
+   * embedded daemon, whose one agent is on the submitter's machine) accepts
+   * it; any other answers FAILED_PRECONDITION. Exclusive with source_bundle.
+   */
+  inPlaceDir: string;
 }
 
 export interface GetRunRequest {
@@ -153,7 +161,15 @@ export interface Run {
    * Where the run came from (a push, a schedule, ...); absent for a run
    * submitted from a file (`hodei run`).
    */
-  trigger?: Trigger | undefined;
+  trigger?:
+    | Trigger
+    | undefined;
+  /**
+   * A run in place: the directory that is its workspace (SubmitRunRequest.
+   * in_place_dir); empty otherwise. `hodei run --in-place` checks it came
+   * back: a controller older than the field would drop the request's silently.
+   */
+  inPlaceDir: string;
 }
 
 /** The event that started a run. */
@@ -617,7 +633,7 @@ export const RerunRunRequest: MessageFns<RerunRunRequest> = {
 };
 
 function createBaseSubmitRunRequest(): SubmitRunRequest {
-  return { jobJson: "", source: "", idempotencyKey: "", sourceBundle: Buffer.alloc(0), stdin: false };
+  return { jobJson: "", source: "", idempotencyKey: "", sourceBundle: Buffer.alloc(0), stdin: false, inPlaceDir: "" };
 }
 
 export const SubmitRunRequest: MessageFns<SubmitRunRequest> = {
@@ -636,6 +652,9 @@ export const SubmitRunRequest: MessageFns<SubmitRunRequest> = {
     }
     if (message.stdin !== false) {
       writer.uint32(40).bool(message.stdin);
+    }
+    if (message.inPlaceDir !== "") {
+      writer.uint32(50).string(message.inPlaceDir);
     }
     return writer;
   },
@@ -693,6 +712,14 @@ export const SubmitRunRequest: MessageFns<SubmitRunRequest> = {
             message.stdin = reader.bool();
             continue;
           }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.inPlaceDir = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -724,6 +751,11 @@ export const SubmitRunRequest: MessageFns<SubmitRunRequest> = {
         ? Buffer.from(bytesFromBase64(object.source_bundle))
         : Buffer.alloc(0),
       stdin: isSet(object.stdin) ? globalThis.Boolean(object.stdin) : false,
+      inPlaceDir: isSet(object.inPlaceDir)
+        ? globalThis.String(object.inPlaceDir)
+        : isSet(object.in_place_dir)
+        ? globalThis.String(object.in_place_dir)
+        : "",
     };
   },
 
@@ -744,6 +776,9 @@ export const SubmitRunRequest: MessageFns<SubmitRunRequest> = {
     if (message.stdin !== false) {
       obj.stdin = message.stdin;
     }
+    if (message.inPlaceDir !== "") {
+      obj.inPlaceDir = message.inPlaceDir;
+    }
     return obj;
   },
 
@@ -757,6 +792,7 @@ export const SubmitRunRequest: MessageFns<SubmitRunRequest> = {
     message.idempotencyKey = object.idempotencyKey ?? "";
     message.sourceBundle = object.sourceBundle ?? Buffer.alloc(0);
     message.stdin = object.stdin ?? false;
+    message.inPlaceDir = object.inPlaceDir ?? "";
     return message;
   },
 };
@@ -1524,6 +1560,7 @@ function createBaseRun(): Run {
     unschedulableReason: "",
     stdin: false,
     trigger: undefined,
+    inPlaceDir: "",
   };
 }
 
@@ -1591,6 +1628,9 @@ export const Run: MessageFns<Run> = {
     }
     if (message.trigger !== undefined) {
       Trigger.encode(message.trigger, writer.uint32(170).fork()).join();
+    }
+    if (message.inPlaceDir !== "") {
+      writer.uint32(178).string(message.inPlaceDir);
     }
     return writer;
   },
@@ -1776,6 +1816,14 @@ export const Run: MessageFns<Run> = {
             message.trigger = Trigger.decode(reader, reader.uint32());
             continue;
           }
+          case 22: {
+            if (tag !== 178) {
+              break;
+            }
+
+            message.inPlaceDir = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1853,6 +1901,11 @@ export const Run: MessageFns<Run> = {
         : "",
       stdin: isSet(object.stdin) ? globalThis.Boolean(object.stdin) : false,
       trigger: isSet(object.trigger) ? Trigger.fromJSON(object.trigger) : undefined,
+      inPlaceDir: isSet(object.inPlaceDir)
+        ? globalThis.String(object.inPlaceDir)
+        : isSet(object.in_place_dir)
+        ? globalThis.String(object.in_place_dir)
+        : "",
     };
   },
 
@@ -1921,6 +1974,9 @@ export const Run: MessageFns<Run> = {
     if (message.trigger !== undefined) {
       obj.trigger = Trigger.toJSON(message.trigger);
     }
+    if (message.inPlaceDir !== "") {
+      obj.inPlaceDir = message.inPlaceDir;
+    }
     return obj;
   },
 
@@ -1952,6 +2008,7 @@ export const Run: MessageFns<Run> = {
     message.trigger = (object.trigger !== undefined && object.trigger !== null)
       ? Trigger.fromPartial(object.trigger)
       : undefined;
+    message.inPlaceDir = object.inPlaceDir ?? "";
     return message;
   },
 };

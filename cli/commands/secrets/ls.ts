@@ -1,0 +1,24 @@
+import { Flags } from "@oclif/core";
+import { HodeiCommand } from "../../base.js";
+import { table } from "../../format.js";
+import { secretJson } from "../../secrets-format.js";
+
+export default class SecretsLs extends HodeiCommand {
+  static override summary = "List secrets: names, projects, who set them and when (never values).";
+  static override flags = { project: Flags.string({ description: "only this project's secrets" }) };
+
+  async run(): Promise<{ secrets: Record<string, unknown>[] }> {
+    const { flags } = await this.parse(SecretsLs);
+    const client = await this.connect(flags.controller);
+    const secrets = await client.listSecrets(flags.project ?? "");
+    if (!this.jsonEnabled()) {
+      process.stdout.write(
+        table(
+          ["NAME", "PROJECT", "UPDATED", "BY", "CREATED"],
+          secrets.map((s) => [s.name, s.project || "(all)", new Date(s.updatedAtMs).toISOString(), s.updatedBy, new Date(s.createdAtMs).toISOString()]),
+        ),
+      );
+    }
+    return { secrets: secrets.map(secretJson) };
+  }
+}
