@@ -11,6 +11,7 @@ import type { CompiledAgentOptions } from "./config.js";
 import { Connection } from "./connection.js";
 import type { Executor } from "./executor.js";
 import { LogPipe } from "./logpipe.js";
+import { RunMasker } from "./mask.js";
 import { HostMetrics } from "./metrics.js";
 import { Outbox } from "./outbox.js";
 import { ProcessExecutor } from "./process-executor.js";
@@ -166,6 +167,8 @@ export class AgentRuntime {
     // A run in place works in the submitter's directory, which is never removed (workspace.ts attemptDirs).
     const { workspace, scratch, removable } = attemptDirs(this.opts.workDir, a.runId, a.attempt, spec);
     const secretsDir = join(this.opts.workDir, SECRETS_DIR, runFileName(a.runId, a.attempt));
+    // Every byte of the run's output passes the masker before the pipe (agent/mask.ts).
+    const masker = new RunMasker(spec.maskValues, (stream, data) => this.outbox.output(record, stream, data));
     const job = this.executor.start(
       {
         runId: a.runId,
@@ -185,8 +188,9 @@ export class AgentRuntime {
           log.info({ jobPid: pid, job: a.jobName }, "run started");
           this.outbox.started(record, { runId: a.runId, attempt: a.attempt, pid, startedAtMs });
         },
-        onOutput: (stream, data) => this.outbox.output(record, stream, data),
+        onOutput: (stream, data) => masker.write(stream, data),
         onFinished: (result) => {
+          masker.close();
           log.info({ reason: FinishReason[result.reason], exitCode: result.exitCode, signal: result.signal || undefined }, "run finished");
           this.outbox.finished(record, result);
           if (!this.opts.keepWorkspaces) void rm(removable, { recursive: true, force: true }).catch((err: unknown) => log.warn({ err }, "cannot remove workspace"));

@@ -9,6 +9,7 @@ import { FinishReason as PbReason } from "../../proto/gen/hodei/v1/common.js";
 import type { AgentSession } from "./session.js";
 import { markStarted, type Writer } from "../store/runs.js";
 import { appendChunks } from "../store/logs.js";
+import { ChunkMasker } from "../logs/mask.js";
 import { endAttempt } from "../runs/end-attempt.js";
 import type { FinishReason } from "../runs/transitions.js";
 
@@ -40,7 +41,9 @@ export async function handleLogBatch(deps: ReportDeps, session: AgentSession, m:
     return;
   }
   const skip = active.nextSeq - m.firstSeq; // already stored (resent after a reconnect)
-  const fresh = m.chunks.slice(skip).map((c, i) => ({ seq: active.nextSeq + i, stream: c.stream, data: c.data, tsMs: c.tsMs }));
+  // Masked again before stored (controller/logs/mask.ts): the agent should have masked it already.
+  const masker = (active.masker ??= new ChunkMasker(active.maskValues ?? []));
+  const fresh = m.chunks.slice(skip).map((c, i) => ({ seq: active.nextSeq + i, stream: c.stream, data: masker.mask(c.stream, c.data), tsMs: c.tsMs }));
   if (fresh.length > 0) {
     const next = await appendChunks(deps.store, m.runId, m.attempt, fresh);
     if (next === undefined) {

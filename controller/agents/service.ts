@@ -11,6 +11,7 @@ import type { AgentMessage, ControllerMessage, Hello } from "../../proto/gen/hod
 import { upsertAgent, setAgentState, recordHeartbeat } from "../store/agents.js";
 import { activeRunsOfAgent, getRun, requeueAssigned, type Writer } from "../store/runs.js";
 import { endAttempt } from "../runs/end-attempt.js";
+import { runExecSpec } from "../runs/exec-spec.js";
 import { AgentSession } from "./session.js";
 import { isDatabaseUnavailable } from "../api/errors.js";
 import type { Health } from "../health.js";
@@ -135,7 +136,8 @@ async function reconcile(deps: AgentServiceDeps, session: AgentSession, hello: H
     const ours = run && run.agent_id === session.id && run.attempt === r.attempt && (run.state === "assigned" || run.state === "running");
     if (ours) {
       const nextSeq = Number(run.log_chunks);
-      session.running.set(run.id, { attempt: run.attempt, nextSeq });
+      // The values to mask again, as the Assign had them (the repo matters not to them).
+      session.running.set(run.id, { attempt: run.attempt, nextSeq, maskValues: runExecSpec(run, undefined).maskValues });
       session.send({ msg: { $case: "logAck", value: { runId: run.id, attempt: run.attempt, nextSeq, endRecorded: false } } });
       if (run.cancel_requested && !r.finished) session.send({ msg: { $case: "cancel", value: { runId: run.id, attempt: run.attempt, reason: "cancelled while the agent was away", graceMs: 0 } } });
     } else {

@@ -4,6 +4,7 @@
  */
 import type { ServerDuplexStream } from "@grpc/grpc-js";
 import type { AgentMessage, ControllerMessage } from "../../proto/gen/hodei/v1/agent.js";
+import type { ChunkMasker } from "../logs/mask.js";
 
 export interface ActiveAttempt {
   attempt: number;
@@ -12,6 +13,10 @@ export interface ActiveAttempt {
   assignedAt?: number;
   /** Set once the agent reported the start. */
   started?: boolean;
+  /** ExecSpec.mask_values of the run as this controller built it: masked again before storing. */
+  maskValues?: readonly string[];
+  /** Made on the first batch: the masking state of each stream of this attempt. */
+  masker?: ChunkMasker;
   /** The controller took the assignment back (not started in time); the slot is held until the agent answers. */
   takenBack?: boolean;
 }

@@ -26,6 +26,7 @@ export function toExecSpec(job: unknown): ExecSpec {
     workspaceDir: "",
     secrets: [],
     secretsError: "",
+    maskValues: [],
   };
 }
 
@@ -71,7 +72,11 @@ interface TriggerLike {
 export function runExecSpec(run: RunForSpec, repo: RepoForSpec | undefined, secrets?: RunSecrets): ExecSpec {
   const spec: ExecSpec = { ...toExecSpec(run.job), sourceDigest: run.source_digest ?? "", stdin: run.stdin, workspaceDir: run.workspace_dir ?? "" };
   if (secrets && "error" in secrets) spec.secretsError = secrets.error;
-  else if (secrets) spec.secrets = secrets.values;
+  else if (secrets) {
+    spec.secrets = secrets.values;
+    // Masked by the agent before a byte of output leaves it, and again by the controller before storing.
+    spec.maskValues = secrets.values.map((v) => Buffer.from(v.value).toString("utf8"));
+  }
   const t = (run.trigger ?? undefined) as TriggerLike | undefined;
   const env: Record<string, string> = { HODEI_RUN_ID: String(run.id), HODEI_EVENT: t?.event ?? "manual" };
   if (t?.repo) env.HODEI_REPO = t.repo;

@@ -1,11 +1,12 @@
 /**
  * npm run bench: a controller on real PostgreSQL and agents, each its own
- * process, driven over gRPC as the CLI drives them. Prints a table and JSON
+ * process, driven over gRPC as the CLI drives them; and the secret masker's
+ * MB/s with 0, 10 and 1,000 values (test/bench/mask.ts). Prints a table and JSON
  * (--out FILE writes the JSON). The peer measured in the same run is the
  * machine's raw child_process.spawn('true') rate at the same concurrency: no
  * job runner that spawns a process per job can beat it.
  *
- *   node dist/test/bench/bench.js [--runs 2000] [--agents 2] [--slots 4] [--latency-runs 200] [--log-lines 1000] [--out FILE]
+ *   node dist/test/bench/bench.js [--runs 2000] [--agents 2] [--slots 4] [--latency-runs 200] [--log-lines 1000] [--mask-mib 64] [--out FILE]
  */
 import { spawn } from "node:child_process";
 import { writeFileSync, readFileSync } from "node:fs";
@@ -14,6 +15,7 @@ import { parseArgs } from "node:util";
 import pg from "pg";
 import { startController, startAgent, HODEI, type ControllerProc, type Proc } from "../helpers/procs.js";
 import { spawnRate } from "./spawn-rate.js";
+import { maskRows, maskSection } from "./mask.js";
 import { percentiles, type Percentiles } from "./stats.js";
 
 const { values: opt } = parseArgs({
@@ -23,6 +25,7 @@ const { values: opt } = parseArgs({
     slots: { type: "string", default: "4" },
     "latency-runs": { type: "string", default: "200" },
     "log-lines": { type: "string", default: "1000" },
+    "mask-mib": { type: "string", default: "64" },
     "database-url": { type: "string", default: process.env.BENCH_DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/postgres" },
     out: { type: "string" },
   },
@@ -143,6 +146,7 @@ async function main(): Promise<void> {
     const tp = await throughput(controller);
     const lat = await latency(controller, Number(opt["latency-runs"]));
     const logs = await logLatency(controller, Number(opt["log-lines"]));
+    const masking = maskSection(Number(opt["mask-mib"]));
     const result = {
       date: new Date().toISOString(),
       machine: { node: process.version, cpus: (await import("node:os")).availableParallelism() },
@@ -155,6 +159,7 @@ async function main(): Promise<void> {
       logLineLatencyMs: logs.latency,
       logLines: { written: logs.lines, received: logs.received },
       logThroughputMBps: logs.mbPerSec,
+      masking,
       memory: { controllerPeakRssMB: peakRss(controller) / 1048576, agentPeakRssMB: Math.max(...agents.map(peakRss)) / 1048576 },
     };
     printTable(result);
@@ -176,6 +181,7 @@ function printTable(r: {
   logLineLatencyMs: Percentiles;
   logThroughputMBps: number;
   memory: { controllerPeakRssMB: number; agentPeakRssMB: number };
+  masking: Parameters<typeof maskRows>[0];
 }): void {
   const rows: [string, string][] = [
     ["end-to-end runs/s (command: true)", r.endToEnd.runsPerSec.toFixed(0)],
@@ -186,6 +192,7 @@ function printTable(r: {
     ["submit→end (client) ms p50/p95/p99", fmt(r.submitToEndMs)],
     ["log line latency ms p50/p95/p99", fmt(r.logLineLatencyMs)],
     ["log throughput MB/s (200 MiB job → logs -f)", r.logThroughputMBps.toFixed(1)],
+    ...maskRows(r.masking),
     ["controller peak RSS MB", r.memory.controllerPeakRssMB.toFixed(0)],
     ["agent peak RSS MB", r.memory.agentPeakRssMB.toFixed(0)],
   ];

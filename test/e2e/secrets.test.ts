@@ -195,7 +195,7 @@ describe("a job's secrets (spec.secrets) on the embedded default", () => {
       expect((await withStdin(["secrets", "set", "API_TOKEN", "--from-stdin"], Buffer.from(PLAIN), env)).code).toBe(0);
       expect((await withStdin(["secrets", "set", "DEPLOY_KEY", "--from-stdin"], Buffer.from(MULTI), env)).code).toBe(0);
       const file = join(jobs, "uses-secrets.yaml");
-      // The job reports digests and metadata, never the values (masking is another test's subject).
+      // The job reports digests and metadata, and prints one value raw and base64'd to see it masked.
       writeFileSync(
         file,
         [
@@ -213,6 +213,9 @@ describe("a job's secrets (spec.secrets) on the embedded default", () => {
           '    echo "key=$(sha256sum < "$HODEI_SECRETS_DIR/DEPLOY_KEY" | cut -c1-64)"',
           '    echo "keyenv=$(printf %s "$KEY_ENV" | sha256sum | cut -c1-64)"',
           '    echo "apienv=${API_TOKEN:-unset}"',
+          // Printed raw and base64'd: the masker (mask/) turns both into ***.
+          '    echo "raw=$(cat "$HODEI_SECRETS_DIR/API_TOKEN")"',
+          '    echo "b64=$(base64 -w0 < "$HODEI_SECRETS_DIR/API_TOKEN")"',
           "",
         ].join("\n"),
       );
@@ -226,7 +229,11 @@ describe("a job's secrets (spec.secrets) on the embedded default", () => {
           .map((l) => l.split("=") as [string, string]),
       );
       const sha = (s: string): string => createHash("sha256").update(s).digest("hex");
-      expect(out).toMatchObject({ dirmode: "700", filemode: "600", api: sha(PLAIN), key: sha(MULTI), keyenv: sha(MULTI), apienv: "unset" });
+      expect(out).toMatchObject({ dirmode: "700", filemode: "600", api: sha(PLAIN), key: sha(MULTI), keyenv: sha(MULTI), apienv: "unset", raw: "***", b64: "***" });
+      expect(r.stdout.toString()).not.toContain(PLAIN);
+      const logs = await hodei(["logs", r.stderr.match(/run (\d+)/)?.[1] ?? "1"], { env });
+      expect(logs.stdout.toString()).toContain("raw=***");
+      expect(logs.stdout.toString()).not.toContain(PLAIN);
       expect(r.stdout.toString()).not.toContain("inside-workspace");
       expect(existsSync(out.dir!)).toBe(false);
     } finally {

@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ROOT, tempDir } from "../helpers/procs.js";
 
 const SCRIPT = (JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as { scripts: Record<string, string> }).scripts["lint:deps"]!;
-const COPIED = ["agent", "cli", "controller", "schemas", "proto", "test", "scripts", "package.json", "tsconfig.json", ".dependency-cruiser.json"];
+const COPIED = ["agent", "cli", "controller", "mask", "schemas", "proto", "test", "scripts", "package.json", "tsconfig.json", ".dependency-cruiser.json"];
 
 /** Runs the lint:deps command line in `cwd`, with the repository's node_modules/.bin on PATH. */
 function lintDeps(cwd: string): Promise<{ code: number; output: string }> {
@@ -40,6 +40,8 @@ const FILES: Record<string, string> = {
   "controller/store/ok.ts": 'import { outcomeState } from "../runs/transitions.js";\nexport const x = outcomeState;\n',
   "schemas/bad.ts": 'import type { Run } from "../proto/gen/hodei/v1/control.js";\nexport type X = Run;\n',
   "proto/bad.ts": 'import { loadFile } from "../schemas/load.js";\nexport const x = loadFile;\n',
+  "mask/bad.ts": 'import { LogPipe } from "../agent/logpipe.js";\nexport const x = LogPipe;\n',
+  "controller/mask-ok.ts": 'import { MaskSet } from "../mask/index.js";\nexport const x = MaskSet;\n',
   "controller/bad.ts": 'import { table } from "../cli/format.js";\nexport const x = table;\n',
   "agent/cycle-a.ts": 'import { b } from "./cycle-b.js";\nexport const a = (): number => b() - 1;\n',
   "agent/cycle-b.ts": 'import { a } from "./cycle-a.js";\nexport const b = (): number => a() + 1;\n',
@@ -63,10 +65,13 @@ describe("The lint rules fail on a deliberate bad import", () => {
     expect(r.output).toMatch(/store-no-use-case: controller\/store\/bad\.ts → controller\/runs\/dispatcher\.ts/);
     expect(r.output).toMatch(/schemas-import-nothing-of-hodei: schemas\/bad\.ts → proto\/gen\/hodei\/v1\/control\.ts/);
     expect(r.output).toMatch(/proto-import-nothing-of-hodei: proto\/bad\.ts → schemas\/load\.ts/);
+    expect(r.output).toMatch(/mask-import-nothing-of-hodei: mask\/bad\.ts → agent\/logpipe\.ts/);
     expect(r.output).toMatch(/only-cli-imports-cli: controller\/bad\.ts → cli\/format\.ts/);
     expect(r.output).toMatch(/no-circular: agent\/cycle-[ab]\.ts →/);
     // The store may use the pure state machine; nothing else in the copy is wrong.
     expect(r.output).not.toMatch(/controller\/store\/ok\.ts/);
-    expect(r.output).toMatch(/\b6 dependency violations/);
+    // Both sides may use the shared masker.
+    expect(r.output).not.toMatch(/controller\/mask-ok\.ts/);
+    expect(r.output).toMatch(/\b7 dependency violations/);
   });
 });

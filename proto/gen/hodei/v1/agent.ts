@@ -214,6 +214,15 @@ export interface ExecSpec {
    */
   workspaceDir: string;
   /**
+   * Values the agent masks in the run's output before a byte leaves it
+   * (mask/: each value's lines and its base64, URL, JSON and shell forms
+   * become ***); the controller masks them again before it stores a chunk.
+   * Values under 4 bytes are not masked: the run's log gets a warning. The
+   * job may add values with a `::add-mask::VALUE` output line. Credentials:
+   * never logged.
+   */
+  maskValues: string[];
+  /**
    * The job's secrets (spec.secrets), opened by the controller for this
    * assignment only: the agent writes each to a 0600 file in a private
    * directory ($HODEI_SECRETS_DIR, removed when the run ends), sets `env`
@@ -2500,6 +2509,7 @@ function createBaseExecSpec(): ExecSpec {
     checkout: undefined,
     hodeiEnv: {},
     workspaceDir: "",
+    maskValues: [],
     secrets: [],
     secretsError: "",
   };
@@ -2542,6 +2552,9 @@ export const ExecSpec: MessageFns<ExecSpec> = {
     });
     if (message.workspaceDir !== "") {
       writer.uint32(98).string(message.workspaceDir);
+    }
+    for (const v of message.maskValues) {
+      writer.uint32(106).string(v!);
     }
     for (const v of message.secrets) {
       SecretValue.encode(v!, writer.uint32(162).fork()).join();
@@ -2667,6 +2680,14 @@ export const ExecSpec: MessageFns<ExecSpec> = {
             message.workspaceDir = reader.string();
             continue;
           }
+          case 13: {
+            if (tag !== 106) {
+              break;
+            }
+
+            message.maskValues.push(reader.string());
+            continue;
+          }
           case 20: {
             if (tag !== 162) {
               break;
@@ -2764,6 +2785,11 @@ export const ExecSpec: MessageFns<ExecSpec> = {
         : isSet(object.workspace_dir)
         ? globalThis.String(object.workspace_dir)
         : "",
+      maskValues: globalThis.Array.isArray(object?.maskValues)
+        ? object.maskValues.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.mask_values)
+        ? object.mask_values.map((e: any) => globalThis.String(e))
+        : [],
       secrets: globalThis.Array.isArray(object?.secrets)
         ? object.secrets.map((e: any) => SecretValue.fromJSON(e))
         : [],
@@ -2825,6 +2851,9 @@ export const ExecSpec: MessageFns<ExecSpec> = {
     if (message.workspaceDir !== "") {
       obj.workspaceDir = message.workspaceDir;
     }
+    if (message.maskValues?.length) {
+      obj.maskValues = message.maskValues;
+    }
     if (message.secrets?.length) {
       obj.secrets = message.secrets.map((e) => SecretValue.toJSON(e));
     }
@@ -2869,6 +2898,7 @@ export const ExecSpec: MessageFns<ExecSpec> = {
       {},
     );
     message.workspaceDir = object.workspaceDir ?? "";
+    message.maskValues = object.maskValues?.map((e) => e) || [];
     message.secrets = object.secrets?.map((e) => SecretValue.fromPartial(e)) || [];
     message.secretsError = object.secretsError ?? "";
     return message;
