@@ -48,7 +48,7 @@ export class AgentRuntime {
     this.log = opts.logger;
     this.budget = new LogBudget(opts.maxUnackedLogBytes, opts.maxSpoolBytes);
     this.connection = new Connection(
-      { address: opts.controller, backoff: opts.backoff, helloTimeoutMs: opts.helloTimeoutMs, logger: this.log },
+      { address: opts.controller, backoff: opts.backoff, helloTimeoutMs: opts.helloTimeoutMs, logger: this.log, credentials: opts.credentials },
       {
         hello: () => this.hello(),
         onWelcome: (w) => this.welcomed(w),
@@ -89,7 +89,7 @@ export class AgentRuntime {
     // Before the first Hello, which reports the kill method. Throws ConfigError for an unusable --kill-method cgroup*.
     this.exec = new ProcessExecutor(this.log, openTrees(this.opts.killMethod, this.log));
     this.log.info(
-      { controller: this.opts.controller, agent: this.opts.name, slots: this.opts.slots, workDir: this.opts.workDir, killMethod: this.exec.killMethod },
+      { controller: this.opts.controller, tls: this.opts.tls, agent: this.opts.name, slots: this.opts.slots, workDir: this.opts.workDir, killMethod: this.exec.killMethod },
       "agent starting",
     );
     if (this.opts.dialAfter) await this.opts.dialAfter;

@@ -8,6 +8,8 @@ import { ConfigError } from "./errors.js";
 import { checkAddress, checkLabel } from "./parse.js";
 import type { BackoffOptions } from "./backoff.js";
 import { KILL_METHOD_CHOICES, type KillMethodChoice } from "./tree.js";
+import type * as grpc from "@grpc/grpc-js";
+import { clientCredentials, wantsTls, type ClientTlsFiles } from "./tls.js";
 
 export interface AgentOptions {
   /** Controller address, HOST:PORT. */
@@ -53,6 +55,8 @@ export interface AgentOptions {
    * fails the start.
    */
   dialAfter?: Promise<void>;
+  /** TLS to the controller (agent/tls.ts): the CA that signed its certificate, and this agent's client certificate for mutual TLS. */
+  tls?: ClientTlsFiles;
 }
 
 export interface CompiledAgentOptions {
@@ -74,6 +78,10 @@ export interface CompiledAgentOptions {
   readonly backoff: BackoffOptions;
   readonly logger: Logger;
   readonly dialAfter?: Promise<void>;
+  /** How the agent dials: plaintext, or TLS from the files it was given (read once, at compile). */
+  readonly credentials: grpc.ChannelCredentials;
+  /** TLS is on (for the start-up log). */
+  readonly tls: boolean;
   readonly compiled: true;
 }
 
@@ -130,8 +138,11 @@ export function compileAgentOptions(opts: AgentOptions | CompiledAgentOptions): 
   if (backoff.initialMs <= 0 || backoff.factor < 1 || backoff.maxMs < backoff.initialMs) {
     throw new ConfigError("backoff", "needs initialMs > 0, factor ≥ 1, maxMs ≥ initialMs");
   }
+  const controller = checkAddress("controller", opts.controller);
   return {
-    controller: checkAddress("controller", opts.controller),
+    controller,
+    credentials: clientCredentials(controller, opts.tls),
+    tls: wantsTls(opts.tls) && !controller.startsWith("unix:"),
     name,
     labels,
     slots,

@@ -7,6 +7,7 @@ import { Command, Flags } from "@oclif/core";
 import { ControlClient } from "./client.js";
 import { CliError, ControllerError, EXIT, exitCodeFor } from "./errors.js";
 import { defaultDataDir, ensureDaemon } from "./embedded.js";
+import { cliCredentials } from "./tls.js";
 
 /** The port `hodei controller` listens on by default. */
 export const DEFAULT_CONTROLLER_PORT = 7070;
@@ -27,6 +28,12 @@ export abstract class HodeiCommand extends Command {
       env: "HODEI_CONTROLLER",
       helpGroup: "GLOBAL",
     }),
+    ca: Flags.string({
+      description: "PEM CA certificate that signed the controller's certificate: talk to it over TLS (docs/security.md, \"TLS\")",
+      env: "HODEI_CA",
+      helpGroup: "GLOBAL",
+      helpValue: "FILE",
+    }),
   };
 
   private cleanups: (() => Promise<void>)[] = [];
@@ -46,7 +53,9 @@ export abstract class HodeiCommand extends Command {
       address = await ensureDaemon(dataDir);
       this.embeddedLog = join(dataDir, "controller.log");
     }
-    const client = new ControlClient(address);
+    // --ca is a base flag: read it here rather than have every command pass it along.
+    const { flags } = await this.parse(this.ctor as typeof HodeiCommand);
+    const client = new ControlClient(address, cliCredentials(address, flags.ca));
     this.cleanups.unshift(async () => client.close());
     return client;
   }

@@ -22,14 +22,22 @@ import { SecretsServiceClient, type RotateKeyResponse, type Secret } from "../pr
 import { GitOpsServiceClient, type AddRepoRequest, type Job, type ListJobsResponse, type Repo, type RunJobRequest } from "../proto/gen/hodei/v1/gitops.js";
 import { ControllerError, ControllerUnreachableError, type CliError } from "./errors.js";
 import { fromWire } from "../proto/wire-errors.js";
+import { tlsTrouble } from "./tls.js";
+
+/** "host:7070" → "host", "[::1]:7070" → "::1". */
+const hostOf = (address: string): string => address.replace(/:\d+$/, "").replace(/^\[|\]$/g, "");
 
 type Unary<Req, Res> = (req: Req, md: grpc.Metadata, opts: Partial<grpc.CallOptions>, cb: (err: grpc.ServiceError | null, res: Res) => void) => grpc.ClientUnaryCall;
 
 export class ControlClient {
   private readonly raw: ControlServiceClient;
 
-  constructor(readonly address: string) {
-    this.raw = new ControlServiceClient(address, grpc.credentials.createInsecure(), {
+  /** `credentials`: plaintext by default; TLS from cli/tls.ts. */
+  constructor(
+    readonly address: string,
+    private readonly credentials: grpc.ChannelCredentials = grpc.credentials.createInsecure(),
+  ) {
+    this.raw = new ControlServiceClient(address, credentials, {
       "grpc.max_receive_message_length": 16 * 1024 * 1024,
       // Reconnect quickly after a controller restart.
       "grpc.initial_reconnect_backoff_ms": 100,
@@ -46,7 +54,7 @@ export class ControlClient {
   private gitopsClient?: GitOpsServiceClient;
   /** GitOpsService on the same connection. */
   private get gitops(): GitOpsServiceClient {
-    this.gitopsClient ??= new GitOpsServiceClient(this.address, grpc.credentials.createInsecure(), { channelOverride: this.raw.getChannel() });
+    this.gitopsClient ??= new GitOpsServiceClient(this.address, this.credentials, { channelOverride: this.raw.getChannel() });
     return this.gitopsClient;
   }
 
@@ -84,7 +92,10 @@ export class ControlClient {
   translate(err: grpc.ServiceError): CliError {
     const w = fromWire(err);
     // grpc-js's own UNAVAILABLE or DEADLINE_EXCEEDED: no controller answered.
-    if (!w.fromHodei && w.kind === "unavailable") return new ControllerUnreachableError(this.address, plainReason(w.message), { cause: err });
+    if (!w.fromHodei && w.kind === "unavailable") {
+      const tls = tlsTrouble(w.message, hostOf(this.address), this.credentials._isSecure());
+      return new ControllerUnreachableError(this.address, tls?.reason ?? plainReason(w.message), { cause: err, advice: tls?.advice });
+    }
     return new ControllerError(w.message, w.kind, w.retryable, w.correlationId, { cause: err });
   }
 

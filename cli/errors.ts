@@ -46,12 +46,13 @@ export class ControllerUnreachableError extends CliError {
   constructor(
     readonly address: string,
     detail: string,
-    options?: { cause?: unknown },
+    /** What to do, when more is known than that nothing answered (a TLS mismatch, cli/tls.ts). */
+    options?: { cause?: unknown; advice?: string },
   ) {
     super(
       `cannot reach the controller at ${address} (${detail}).\n` +
-        `Is \`hodei controller\` running there? Set --controller or HODEI_CONTROLLER, or unset it to use the embedded controller.`,
-      options,
+        (options?.advice ?? `Is \`hodei controller\` running there? Set --controller or HODEI_CONTROLLER, or unset it to use the embedded controller.`),
+      { cause: options?.cause },
     );
   }
 }

@@ -6,6 +6,7 @@ import { homedir } from "node:os";
 import type { NewRepo } from "./store/repos.js";
 import { join } from "node:path";
 import { DEFAULT_GITHUB_API_URL } from "./gitops/github-repo.js";
+import { plaintextRefusal } from "./listen-security.js";
 
 export interface ControllerOptions {
   databaseUrl?: string;
@@ -37,6 +38,10 @@ export interface ControllerOptions {
   githubApiUrl?: string;
   /** A schedule tick missed (controller down) fires once while younger than this (default 1 h); 0: never catch up. */
   scheduleCatchUpMs?: number;
+  /** TLS for gRPC and HTTP (controller/tls.ts): certificate and key files; a client CA makes agents present certificates. */
+  tls?: { certFile?: string; keyFile?: string; clientCaFile?: string };
+  /** Serve plaintext on a non-loopback address anyway (refused without it; controller/listen-security.ts). */
+  insecure?: boolean;
 }
 
 export interface CompiledControllerOptions {
@@ -56,6 +61,8 @@ export interface CompiledControllerOptions {
   githubApiUrl: string;
   /** The scheduler's catch-up window (always positive: 0 was turned into SCHEDULE_ON_TIME_MS). */
   scheduleCatchUpMs: number;
+  tls?: { certFile: string; keyFile: string; clientCaFile?: string };
+  insecure: boolean;
 }
 
 export const DEFAULT_LISTEN = "127.0.0.1:7070";
@@ -80,6 +87,15 @@ export function parseHostPort(s: string): { host: string; port: number } {
   const port = m ? Number(m[2]) : NaN;
   if (!m || port > 65535) throw new ConfigError(`invalid address "${s}": expected HOST:PORT, e.g. 127.0.0.1:7070`);
   return { host: m[1]!.replace(/^\[|\]$/g, ""), port };
+}
+
+/** --tls-cert and --tls-key go together; --tls-client-ca needs them. */
+function compileTls(t: ControllerOptions["tls"]): CompiledControllerOptions["tls"] {
+  if (!t || (!t.certFile && !t.keyFile && !t.clientCaFile)) return undefined;
+  if (!t.certFile || !t.keyFile) {
+    throw new ConfigError(t.clientCaFile && !t.certFile && !t.keyFile ? "--tls-client-ca needs --tls-cert and --tls-key: mutual TLS is TLS first" : "give --tls-cert and --tls-key together");
+  }
+  return { certFile: t.certFile, keyFile: t.keyFile, clientCaFile: t.clientCaFile || undefined };
 }
 
 export function compileControllerOptions(o: ControllerOptions): CompiledControllerOptions {
@@ -109,6 +125,11 @@ export function compileControllerOptions(o: ControllerOptions): CompiledControll
   if (!api || !/^https?:$/.test(api.protocol) || api.username || api.password || api.search || api.hash) {
     throw new ConfigError(`invalid GitHub API URL "${githubApiUrl}": expected https://api.github.com or, for GitHub Enterprise, https://HOST/api/v3`);
   }
+  const tls = compileTls(o.tls);
+  const http = o.http ? parseHostPort(o.http) : undefined;
+  const security = { tls: tls !== undefined, insecure: o.insecure ?? false };
+  const refusal = plaintextRefusal("grpc", host, port, security) ?? (http && plaintextRefusal("http", http.host, http.port, security));
+  if (refusal) throw new ConfigError(refusal);
   const catchUp = o.scheduleCatchUpMs ?? DEFAULT_SCHEDULE_CATCH_UP_MS;
   if (!(Number.isFinite(catchUp) && catchUp >= 0 && catchUp <= 7 * 24 * 60 * 60_000)) throw new ConfigError(`schedule catch-up must be 0..7d, got ${catchUp}ms`);
   return {
@@ -120,7 +141,9 @@ export function compileControllerOptions(o: ControllerOptions): CompiledControll
     handshakeTimeoutMs: handshake,
     unschedulableAfterMs: Math.max(0, o.unschedulableAfterMs ?? 5 * 60_000),
     startDeadlineMs: Math.max(1_000, o.startDeadlineMs ?? 2 * 60_000),
-    http: o.http ? parseHostPort(o.http) : undefined,
+    http,
+    tls,
+    insecure: security.insecure,
     database: o.databaseUrl ? { url: o.databaseUrl } : { dataDir: o.dataDir! },
     host,
     port,

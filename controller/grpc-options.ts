@@ -54,9 +54,14 @@ type CreateHttp2Server = (credentials: grpc.ServerCredentials) => Http2Server | 
  * Node makes a session from an accepted socket ('connection', or
  * 'secureConnection' with TLS) and emits 'session' in the same synchronous
  * call, before reading a byte; a listener put in front of Node's own pairs the
- * raw socket with its session (session.socket refuses destroy()). Call before
- * bindAsync. If an upgrade removes the method, fail loudly here rather than
- * quietly keep idle sockets forever.
+ * raw socket with its session (session.socket refuses destroy()). With TLS
+ * the session's socket is a TLSSocket, whose resetAndDestroy() throws (its
+ * handle is not TCP; a timer throwing it once crashed the controller): the
+ * TCP socket under it is found by its peer address, noted at 'connection'.
+ * The TLS handshake before it is bounded by the credentials'
+ * handshakeTimeout (controller/tls.ts). Call before bindAsync. If an upgrade
+ * removes the method, fail loudly here rather than quietly keep idle sockets
+ * forever.
  */
 export function enforceHandshakeTimeout(server: grpc.Server, timeoutMs: number): void {
   const s = server as unknown as { createHttp2Server?: CreateHttp2Server };
@@ -67,9 +72,21 @@ export function enforceHandshakeTimeout(server: grpc.Server, timeoutMs: number):
   s.createHttp2Server = function (this: grpc.Server, credentials) {
     const http2Server = create.call(this, credentials);
     let accepted: Socket | undefined;
-    const note = (socket: Socket): void => void (accepted = socket);
-    http2Server.prependListener("connection", note);
-    http2Server.prependListener("secureConnection", note);
+    // TLS only: TCP sockets between 'connection' and 'secureConnection', by peer address.
+    const tcpByPeer = new Map<string, Socket>();
+    const peer = (socket: Socket): string => `${socket.remoteAddress}|${socket.remotePort}`;
+    const secure = "setSecureContext" in http2Server;
+    http2Server.prependListener("connection", (socket: Socket) => {
+      if (!secure) return void (accepted = socket);
+      const key = peer(socket);
+      tcpByPeer.set(key, socket);
+      socket.once("close", () => tcpByPeer.get(key) === socket && tcpByPeer.delete(key));
+    });
+    http2Server.prependListener("secureConnection", (tls: Socket) => {
+      const key = peer(tls);
+      accepted = tcpByPeer.get(key);
+      tcpByPeer.delete(key);
+    });
     http2Server.on("session", (session: ServerHttp2Session) => {
       const socket = accepted;
       accepted = undefined;
@@ -82,7 +99,14 @@ export function enforceHandshakeTimeout(server: grpc.Server, timeoutMs: number):
 function closeWithoutPreface(session: ServerHttp2Session, socket: Socket, timeoutMs: number): void {
   // Neither session.destroy() nor socket.destroy() closes the connection while the HTTP/2 session holds
   // the socket's handle and waits to flush (a silent peer keeps it open for ever); a TCP reset does.
-  const timer = setTimeout(() => socket.resetAndDestroy(), timeoutMs);
+  const timer = setTimeout(() => {
+    // Must not throw from a timer (it would end the process): a socket that is not TCP is destroyed instead.
+    try {
+      socket.resetAndDestroy();
+    } catch {
+      socket.destroy();
+    }
+  }, timeoutMs);
   timer.unref();
   const done = (): void => clearTimeout(timer);
   // The client preface is the magic string followed by a SETTINGS frame: its arrival completes it.

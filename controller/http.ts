@@ -5,8 +5,11 @@
  *   GET /readyz   200 when the database answers within 2 s, 503 otherwise (readiness)
  * Others (the webhooks, controller/gitops/webhooks.ts) are passed in by
  * server.ts. A route that throws answers 500 and leaves the server serving.
+ * With the controller's TLS certificate and key it serves HTTPS instead
+ * (never asking for client certificates: webhooks come from GitHub).
  */
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { createServer, type IncomingMessage, type RequestListener, type Server, type ServerResponse } from "node:http";
+import { createServer as createHttpsServer } from "node:https";
 import type { AddressInfo } from "node:net";
 import { sql } from "kysely";
 import type { Db } from "./store/db.js";
@@ -56,9 +59,15 @@ export function healthRoute(db: Db): HttpRoute {
   };
 }
 
-export async function startHttp(db: Db, host: string, port: number, routes: readonly HttpRoute[] = []): Promise<{ address: string; close(): Promise<void> }> {
+export async function startHttp(
+  db: Db,
+  host: string,
+  port: number,
+  routes: readonly HttpRoute[] = [],
+  tls?: { cert: Buffer; key: Buffer },
+): Promise<{ address: string; close(): Promise<void> }> {
   const all = [healthRoute(db), ...routes];
-  const server: Server = createServer((req, res) => {
+  const serve: RequestListener = (req, res) => {
     const path = (req.url ?? "/").split("?")[0]!;
     void (async () => {
       for (const r of all) if (await r.handle(req, res, path)) return;
@@ -66,7 +75,8 @@ export async function startHttp(db: Db, host: string, port: number, routes: read
     })().catch(() => {
       replyJson(res, 500, { error: "internal error" }, { connection: "close" });
     });
-  });
+  };
+  const server: Server = tls ? createHttpsServer({ cert: tls.cert, key: tls.key, handshakeTimeout: 10_000 }, serve) : createServer(serve);
   server.headersTimeout = 10_000;
   server.requestTimeout = 10_000;
   await new Promise<void>((resolve, reject) => {

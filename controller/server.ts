@@ -5,7 +5,6 @@
  * releases them in reverse.
  */
 import { chmodSync } from "node:fs";
-import * as grpc from "@grpc/grpc-js";
 import { pino, type Logger } from "pino";
 import { AgentServiceService } from "../proto/gen/hodei/v1/agent.js";
 import { fetchSourceHandler } from "./agents/fetch-source.js";
@@ -39,10 +38,14 @@ import { startHttp } from "./http.js";
 import { Health } from "./health.js";
 import { acquireDataDirLock, type DataDirLock } from "./datadir-lock.js";
 import { Releasers } from "./releasers.js";
+import { loadServerTls, serverCredentials, tlsMode } from "./tls.js";
+import { plaintextWarning } from "./listen-security.js";
 
 export interface Controller {
   /** HOST:PORT clients and agents dial. */
   readonly address: string;
+  /** How the gRPC listener is secured (controller/tls.ts). */
+  readonly tls: ReturnType<typeof tlsMode>;
   readonly store: Store;
   readonly dispatcher: Dispatcher;
   /** The agents connected to this process. */
@@ -83,6 +86,9 @@ export async function startController(opts: StartOptions): Promise<Controller> {
   const o = compileControllerOptions(opts.store ? { ...opts, dataDir: opts.dataDir ?? "(given)" } : opts);
   const log = opts.logger ?? pino({ name: "controller" }, pino.destination(2));
   const parts = new Releasers((name, err) => log.warn({ err, part: name }, "release failed"));
+  // TLS files first: a wrong path fails the start before the database is opened.
+  const tls = o.tls && !opts.socket ? await loadServerTls(o.tls) : undefined;
+  for (const w of tls?.warnings ?? []) log.warn(w);
 
   // PGlite loses writes when two processes open one data dir: hold its lock for our lifetime.
   let lock = opts.lock;
@@ -157,7 +163,7 @@ export async function startController(opts: StartOptions): Promise<Controller> {
     "grpc server",
     () =>
       new Promise<number>((resolve, reject) =>
-        server.bindAsync(bindTo, grpc.ServerCredentials.createInsecure(), (err, p) =>
+        server.bindAsync(bindTo, serverCredentials(tls, { handshakeTimeoutMs: o.handshakeTimeoutMs, log }), (err, p) =>
           err ? reject(new Error(`cannot listen on ${bindTo}: ${err.message}`, { cause: err })) : resolve(p),
         ),
       ),
@@ -180,7 +186,10 @@ export async function startController(opts: StartOptions): Promise<Controller> {
   if (opts.socket) chmodSync(opts.socket, 0o600);
   // Before we announce the address: a stop right after start must not race this write.
   if (lock) await parts.start("lock address", () => lock.setAddress(address), () => {});
-  log.info({ address, database: "url" in o.database ? "postgres" : "pglite" }, "controller listening");
+  log.info({ address, database: "url" in o.database ? "postgres" : "pglite", tls: tlsMode(tls), ...(tls && { certificateExpires: tls.notAfter.toISOString() }) }, "controller listening");
+  const plaintext = { tls: tls !== undefined, insecure: o.insecure };
+  const grpcWarning = opts.socket ? undefined : plaintextWarning("grpc", o.host, plaintext);
+  if (grpcWarning) log.warn({ address }, grpcWarning);
   await parts.start(
     "liveness",
     () => startLiveness({ ...agentDeps, lostAfterIntervals: o.agentLostAfter, unschedulableAfterMs: o.unschedulableAfterMs, startDeadlineMs: o.startDeadlineMs }),
@@ -189,9 +198,12 @@ export async function startController(opts: StartOptions): Promise<Controller> {
   let httpAddress: string | undefined;
   if (o.http) {
     const { host: h, port: p } = o.http;
-    const http = await parts.start("http", () => startHttp(store.db, h, p, [webhookRoute({ store, syncer, log, replyWithinMs: opts.webhookReplyWithinMs, onPushOutcome: statuses.onPushOutcome })]), (x) => x.close());
+    const routes = [webhookRoute({ store, syncer, log, replyWithinMs: opts.webhookReplyWithinMs, onPushOutcome: statuses.onPushOutcome })];
+    const http = await parts.start("http", () => startHttp(store.db, h, p, routes, tls), (x) => x.close());
     httpAddress = http.address;
-    log.info({ address: http.address }, "http listening");
+    log.info({ address: http.address, tls: tls ? "on" : "off" }, "http listening");
+    const httpWarning = plaintextWarning("http", h, plaintext);
+    if (httpWarning) log.warn({ address: http.address }, httpWarning);
   }
   await parts.start("poller", () => startPoller(store.db, syncer, log), (stop) => stop());
   // Schedules: the jobs at each repo's head; a sync may have changed them, so it wakes the loop.
@@ -223,5 +235,5 @@ export async function startController(opts: StartOptions): Promise<Controller> {
     await parts.releaseAll();
     log.info("controller stopped");
   };
-  return { address, store, dispatcher, agents, httpAddress, scheduler, stop };
+  return { address, tls: tlsMode(tls), store, dispatcher, agents, httpAddress, scheduler, stop };
 }

@@ -26,7 +26,9 @@ export default class ControllerCommand extends HodeiCommand {
   static override examples = [
     "<%= config.bin %> controller --database-url postgres://postgres@127.0.0.1:5432/hodei --listen 0.0.0.0:7070",
     "<%= config.bin %> controller --data-dir ./hodei-data",
+    "<%= config.bin %> controller --database-url postgres://postgres@db:5432/hodei --listen 0.0.0.0:7070 --tls-cert hodei-certs/server.crt --tls-key hodei-certs/server.key --tls-client-ca hodei-certs/ca.crt",
   ];
+  static override description = `Plaintext is served only on loopback addresses (127.0.0.1, ::1, localhost): to listen where other machines can reach it, give --tls-cert and --tls-key (\`hodei certs init\` makes them), or --insecure to accept plaintext. With --tls-client-ca, agents must also present a client certificate signed by that CA (mutual TLS); the CLI needs only --ca. The HTTP listener (--http) serves HTTPS with the same certificate. See docs/security.md, "TLS".`;
   static override enableJsonFlag = false;
   static override flags = {
     "database-url": Flags.string({ description: "PostgreSQL URL", env: "DATABASE_URL", exclusive: ["data-dir"] }),
@@ -49,6 +51,10 @@ export default class ControllerCommand extends HodeiCommand {
     "schedule-catch-up": durationFlag({
       description: "a schedule tick missed while no controller was up fires once if it is younger than this; 0: never catch up (default: 1h)",
     }),
+    "tls-cert": Flags.string({ description: "PEM certificate (chain) to serve gRPC and HTTP over TLS; needs --tls-key", env: "HODEI_TLS_CERT", helpValue: "FILE" }),
+    "tls-key": Flags.string({ description: "PEM private key of --tls-cert (keep it mode 0600)", env: "HODEI_TLS_KEY", helpValue: "FILE" }),
+    "tls-client-ca": Flags.string({ description: "PEM CA certificate: agents must present a client certificate it signed (mutual TLS); the CLI needs none", env: "HODEI_TLS_CLIENT_CA", helpValue: "FILE" }),
+    insecure: Flags.boolean({ description: "serve plaintext on a non-loopback --listen or --http address (refused without it): anyone on the network can read and forge the traffic", env: "HODEI_INSECURE", default: false }),
     "handshake-timeout": Flags.integer({ description: "milliseconds a new connection may take to complete its HTTP/2 preface before it is closed", default: DEFAULT_HANDSHAKE_TIMEOUT_MS }),
   };
 
@@ -85,6 +91,8 @@ export default class ControllerCommand extends HodeiCommand {
         masterKey: { env: process.env.HODEI_MASTER_KEY || undefined, previousEnv: process.env.HODEI_MASTER_KEY_PREVIOUS, file: flags["master-key-file"] },
         githubApiUrl: flags["github-api-url"],
         scheduleCatchUpMs: flags["schedule-catch-up"],
+        tls: { certFile: flags["tls-cert"], keyFile: flags["tls-key"], clientCaFile: flags["tls-client-ca"] },
+        insecure: flags.insecure,
       });
     } catch (err) {
       onSignal();
@@ -92,7 +100,8 @@ export default class ControllerCommand extends HodeiCommand {
       throw new CliError((err as Error).message, { cause: err });
     }
     if (controller.httpAddress) process.stderr.write(`http listening on ${controller.httpAddress}\n`);
-    process.stderr.write(`hodei controller listening on ${controller.address}\n`);
+    const tls = controller.tls === "off" ? "" : controller.tls === "on" ? " (TLS)" : " (TLS; agents must present client certificates)";
+    process.stderr.write(`hodei controller listening on ${controller.address}${tls}\n`);
     await stopRequested;
     await controller.stop();
   }

@@ -7,6 +7,7 @@ import { mkdtempSync, createWriteStream, readFileSync, existsSync } from "node:f
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { ControlClient } from "../../cli/client.js";
+import { cliCredentials } from "../../cli/tls.js";
 
 /** The repository root, from test/helpers or from its compiled copy in dist/test/helpers. */
 export const ROOT = ((): string => {
@@ -118,6 +119,8 @@ export interface ControllerStart {
   http?: boolean;
   /** Where the controller's stderr goes (appended); default a new temp file. */
   logFile?: string;
+  /** The CA file its `client` trusts, for a controller started with --tls-cert (its client then dials over TLS). */
+  clientCa?: string;
 }
 
 /** `hodei controller`; resolves once it prints `hodei controller listening on ADDR` (and the HTTP address, with http). */
@@ -146,7 +149,7 @@ export async function startController(db: { databaseUrl: string } | { dataDir: s
       reject(new Error(`controller exited ${code ?? signal} before listening (log ${logFile}):\n${seen}`));
     });
   });
-  const client = new ControlClient(address);
+  const client = new ControlClient(address, cliCredentials(address, o.clientCa));
   return {
     ...t,
     address,
