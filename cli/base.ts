@@ -4,9 +4,10 @@
  */
 import { join } from "node:path";
 import { Command, Flags } from "@oclif/core";
-import { ControlClient } from "./client.js";
+import { readFileSync } from "node:fs";
+import { ControlClient, tokenFromEnv } from "./client.js";
 import { CliError, ControllerError, EXIT, exitCodeFor } from "./errors.js";
-import { defaultDataDir, ensureDaemon } from "./embedded.js";
+import { defaultDataDir, ensureDaemon, tokenFileOf } from "./embedded.js";
 
 /** The port `hodei controller` listens on by default. */
 export const DEFAULT_CONTROLLER_PORT = 7070;
@@ -41,12 +42,17 @@ export abstract class HodeiCommand extends Command {
    */
   protected async connect(controller: string | undefined, _opts: { withAgent?: boolean } = {}): Promise<ControlClient> {
     let address = controller ? withDefaultPort(controller) : undefined;
+    let token: string | undefined;
     if (!address) {
       const dataDir = defaultDataDir();
       address = await ensureDaemon(dataDir);
       this.embeddedLog = join(dataDir, "controller.log");
+      // The daemon's own admin token, in the owner's 0700 data dir: zero configuration for its owner.
+      token = readFileSync(tokenFileOf(dataDir), "utf8").trim();
+    } else {
+      token = tokenFromEnv();
     }
-    const client = new ControlClient(address);
+    const client = new ControlClient(address, token);
     this.cleanups.unshift(async () => client.close());
     return client;
   }

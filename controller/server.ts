@@ -35,6 +35,12 @@ import { startHttp } from "./http.js";
 import { Health } from "./health.js";
 import { acquireDataDirLock, type DataDirLock } from "./datadir-lock.js";
 import { Releasers } from "./releasers.js";
+import { join } from "node:path";
+import { AuthServiceService } from "../proto/gen/hodei/v1/auth.js";
+import { authService } from "./api/auth.js";
+import { auditor } from "./auth/audit.js";
+import { bootstrapAdmin } from "./auth/bootstrap.js";
+import { guard } from "./auth/guard.js";
 
 export interface Controller {
   /** HOST:PORT clients and agents dial. */
@@ -64,6 +70,12 @@ export interface StartOptions extends ControllerOptions {
   scheduleClock?: Clock;
   /** How long a webhook's answer waits for its sync and runs before saying 202 (default 4 s; tests wait longer). */
   webhookReplyWithinMs?: number;
+  /** The first admin token (default: HODEI_ADMIN_TOKEN); see controller/auth/bootstrap.ts. */
+  adminToken?: string;
+  /** --admin-token-file: the first admin token, or where a new one is written. */
+  adminTokenFile?: string;
+  /** The embedded daemon: its admin token file is made whenever it is missing (its owner's CLI reads it). */
+  embedded?: boolean;
 }
 
 /** Every handler of `service`, calling `before` first (the embedded daemon's idle clock). */
@@ -120,12 +132,33 @@ export async function startController(opts: StartOptions): Promise<Controller> {
   const health = new Health();
   const agentDeps = { store, health, agents, log, heartbeatIntervalMs: o.heartbeatIntervalMs, maxAgentSlots: o.maxAgentSlots };
 
+  // Access control (controller/auth/): the first admin token, then every client call behind one gate.
+  const audit = auditor(store.db, log);
+  await parts.start(
+    "admin token",
+    () =>
+      bootstrapAdmin(
+        store.db,
+        {
+          adminToken: opts.adminToken ?? process.env.HODEI_ADMIN_TOKEN,
+          adminTokenFile: opts.adminTokenFile,
+          ensureFile: opts.embedded,
+          defaultFile: !opts.store && "dataDir" in o.database ? join(o.database.dataDir, "admin.token") : "hodei-admin.token",
+        },
+        log,
+      ),
+    () => {},
+  );
+  const gate = { db: store.db, audit, log };
+
   const server = createGrpcServer(o);
   server.addService(AgentServiceService, { connect: connectHandler(agentDeps), fetchSource: fetchSourceHandler({ store, log }), readStdin: readStdinHandler({ store, hub, log }) });
   const control = controlService({ store, agents, hub, log, maxStdinBytes: o.maxStdinBytes });
   const onCall = opts.onClientCall;
   const handlers = onCall ? wrapCalls(control, onCall) : control;
-  server.addService(ControlServiceService, handlers);
+  server.addService(ControlServiceService, guard(ControlServiceService, handlers, gate));
+  const auth = authService({ db: store.db, log });
+  server.addService(AuthServiceService, guard(AuthServiceService, onCall ? wrapCalls(auth, onCall) : auth, gate));
   // Commit statuses back to GitHub for runs of GitHub repos with a token (off the run's path; once across controllers).
   const statuses = await parts.start(
     "commit statuses",
@@ -139,7 +172,7 @@ export async function startController(opts: StartOptions): Promise<Controller> {
   const syncer = new Syncer(store.db, o.mirrorsDir, log, pushesFromSync(store, log, statuses.onPushOutcome));
   if (opts.repos?.length) await applyConfigRepos(store.db, syncer, opts.repos, log);
   const gitops = gitopsService({ store, syncer, log, statusErrors: (repoId) => statuses.errors(repoId) });
-  server.addService(GitOpsServiceService, onCall ? wrapCalls(gitops, onCall) : gitops);
+  server.addService(GitOpsServiceService, guard(GitOpsServiceService, onCall ? wrapCalls(gitops, onCall) : gitops, gate));
   const host = opts.socket ? `unix:${opts.socket}` : o.host.includes(":") ? `[${o.host}]` : o.host;
   const bindTo = opts.socket ? host : `${host}:${o.port}`;
   const port = await parts.start(

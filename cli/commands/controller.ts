@@ -38,6 +38,10 @@ export default class ControllerCommand extends HodeiCommand {
     "start-deadline": durationFlag({ description: "an assignment its agent has not started after this long is taken back and placed again (default: 2m)" }),
     http: Flags.string({ description: "HOST:PORT for /healthz and /readyz", env: "HODEI_HTTP" }),
     "max-agent-slots": Flags.integer({ description: "the most slots an agent gets, whatever it declares", default: DEFAULT_MAX_AGENT_SLOTS }),
+    "admin-token-file": Flags.string({
+      description: "a file holding the first admin token (hodei_ and 32+ letters or digits); when it does not exist and no admin token does, a new one is written there (0600). HODEI_ADMIN_TOKEN gives the token itself. See docs/security.md",
+      env: "HODEI_ADMIN_TOKEN_FILE",
+    }),
     config: Flags.string({ description: "a YAML file (kind: ControllerConfig) declaring the repositories this controller syncs; see docs/gitops.md", env: "HODEI_CONFIG" }),
     "mirrors-dir": Flags.string({ description: "where repository mirrors are kept (default: DATA_DIR/mirrors, or ~/.cache/hodei/mirrors with --database-url)", env: "HODEI_MIRRORS_DIR" }),
     "max-stdin": sizeFlag({ description: "the most stdin one run may be sent with hodei run -i, e.g. 64Mi (default: 64Mi)" }),
@@ -78,6 +82,7 @@ export default class ControllerCommand extends HodeiCommand {
         handshakeTimeoutMs: flags["handshake-timeout"],
         maxStdinBytes: flags["max-stdin"],
         mirrorsDir: flags["mirrors-dir"],
+        adminTokenFile: flags["admin-token-file"],
         githubApiUrl: flags["github-api-url"],
         scheduleCatchUpMs: flags["schedule-catch-up"],
       });

@@ -58,6 +58,8 @@ export function runToProto(r: RunRow & { agent_name?: string | null }, history?:
     unschedulableReason: "",
     stdin: r.stdin,
     trigger: triggerToProto(r.trigger),
+    project: r.project,
+    submittedBy: r.submitted_by ?? "",
   };
 }
 

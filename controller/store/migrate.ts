@@ -8,6 +8,7 @@ import * as m006 from "./migrations/006_gitops.js";
 import * as m007 from "./migrations/007_schedule_ticks.js";
 import * as m008 from "./migrations/008_webhook_deliveries.js";
 import * as m009 from "./migrations/009_commit_statuses.js";
+import * as m011 from "./migrations/011_auth.js";
 
 /** Migrations live in code so the built package carries them; names sort in order. */
 const migrations: Record<string, Migration> = {
@@ -20,6 +21,7 @@ const migrations: Record<string, Migration> = {
   "007_schedule_ticks": m007,
   "008_webhook_deliveries": m008,
   "009_commit_statuses": m009,
+  "011_auth": m011,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

@@ -46,6 +46,10 @@ export interface SubmitInput {
   repoId?: string;
   /** The job's stdin comes from stdin_chunks (store/stdin.ts). */
   stdin?: boolean;
+  /** The run's project; by default the repo's (repoId), else "default". */
+  project?: string;
+  /** The name of the token that submitted it. */
+  submittedBy?: string;
 }
 
 /**
@@ -69,6 +73,12 @@ export async function insertRun(s: Writer, input: SubmitInput): Promise<{ run: R
       trigger: input.trigger === undefined ? null : JSON.stringify(input.trigger),
       repo_id: input.repoId ?? null,
       stdin: input.stdin ?? false,
+      project:
+        input.project ??
+        (input.repoId !== undefined
+          ? sql<string>`coalesce((select project from repos where id = ${input.repoId}), 'default')`
+          : "default"),
+      submitted_by: input.submittedBy ?? null,
     })
     .onConflict((oc) => oc.column("idempotency_key").doNothing())
     .returningAll());
@@ -124,6 +134,8 @@ export interface ListRunsFilter {
   beforeId?: string;
   /** Only runs triggered from this repository. */
   repoId?: string;
+  /** Only runs of these projects (a project-scoped token); undefined: all. */
+  projects?: readonly string[];
 }
 
 export async function listRuns(db: Db, f: ListRunsFilter): Promise<RunView[]> {
@@ -132,6 +144,8 @@ export async function listRuns(db: Db, f: ListRunsFilter): Promise<RunView[]> {
   if (f.jobName) q = q.where("runs.job_name", "=", f.jobName);
   if (f.beforeId) q = q.where("runs.id", "<", f.beforeId);
   if (f.repoId) q = q.where("runs.repo_id", "=", f.repoId);
+  // A project-scoped caller's view; undefined: every project.
+  if (f.projects) q = f.projects.length ? q.where("runs.project", "in", f.projects) : q.where(sql<boolean>`false`);
   return q.execute();
 }
 

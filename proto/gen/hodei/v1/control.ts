@@ -71,6 +71,11 @@ export interface SubmitRunRequest {
   sourceBundle: Buffer;
   /** The job's stdin comes from WriteStdin (`hodei run -i`); false: it is closed. */
   stdin: boolean;
+  /**
+   * The project the run belongs to (empty: "default"); a project-scoped token
+   * may submit only to its projects.
+   */
+  project: string;
 }
 
 export interface GetRunRequest {
@@ -153,7 +158,13 @@ export interface Run {
    * Where the run came from (a push, a schedule, ...); absent for a run
    * submitted from a file (`hodei run`).
    */
-  trigger?: Trigger | undefined;
+  trigger?:
+    | Trigger
+    | undefined;
+  /** The project the run belongs to ("default" unless given). */
+  project: string;
+  /** The name of the API token that submitted it; empty for a push or schedule. */
+  submittedBy: string;
 }
 
 /** The event that started a run. */
@@ -617,7 +628,7 @@ export const RerunRunRequest: MessageFns<RerunRunRequest> = {
 };
 
 function createBaseSubmitRunRequest(): SubmitRunRequest {
-  return { jobJson: "", source: "", idempotencyKey: "", sourceBundle: Buffer.alloc(0), stdin: false };
+  return { jobJson: "", source: "", idempotencyKey: "", sourceBundle: Buffer.alloc(0), stdin: false, project: "" };
 }
 
 export const SubmitRunRequest: MessageFns<SubmitRunRequest> = {
@@ -636,6 +647,9 @@ export const SubmitRunRequest: MessageFns<SubmitRunRequest> = {
     }
     if (message.stdin !== false) {
       writer.uint32(40).bool(message.stdin);
+    }
+    if (message.project !== "") {
+      writer.uint32(50).string(message.project);
     }
     return writer;
   },
@@ -693,6 +707,14 @@ export const SubmitRunRequest: MessageFns<SubmitRunRequest> = {
             message.stdin = reader.bool();
             continue;
           }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.project = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -724,6 +746,7 @@ export const SubmitRunRequest: MessageFns<SubmitRunRequest> = {
         ? Buffer.from(bytesFromBase64(object.source_bundle))
         : Buffer.alloc(0),
       stdin: isSet(object.stdin) ? globalThis.Boolean(object.stdin) : false,
+      project: isSet(object.project) ? globalThis.String(object.project) : "",
     };
   },
 
@@ -744,6 +767,9 @@ export const SubmitRunRequest: MessageFns<SubmitRunRequest> = {
     if (message.stdin !== false) {
       obj.stdin = message.stdin;
     }
+    if (message.project !== "") {
+      obj.project = message.project;
+    }
     return obj;
   },
 
@@ -757,6 +783,7 @@ export const SubmitRunRequest: MessageFns<SubmitRunRequest> = {
     message.idempotencyKey = object.idempotencyKey ?? "";
     message.sourceBundle = object.sourceBundle ?? Buffer.alloc(0);
     message.stdin = object.stdin ?? false;
+    message.project = object.project ?? "";
     return message;
   },
 };
@@ -1524,6 +1551,8 @@ function createBaseRun(): Run {
     unschedulableReason: "",
     stdin: false,
     trigger: undefined,
+    project: "",
+    submittedBy: "",
   };
 }
 
@@ -1591,6 +1620,12 @@ export const Run: MessageFns<Run> = {
     }
     if (message.trigger !== undefined) {
       Trigger.encode(message.trigger, writer.uint32(170).fork()).join();
+    }
+    if (message.project !== "") {
+      writer.uint32(178).string(message.project);
+    }
+    if (message.submittedBy !== "") {
+      writer.uint32(186).string(message.submittedBy);
     }
     return writer;
   },
@@ -1776,6 +1811,22 @@ export const Run: MessageFns<Run> = {
             message.trigger = Trigger.decode(reader, reader.uint32());
             continue;
           }
+          case 22: {
+            if (tag !== 178) {
+              break;
+            }
+
+            message.project = reader.string();
+            continue;
+          }
+          case 23: {
+            if (tag !== 186) {
+              break;
+            }
+
+            message.submittedBy = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1853,6 +1904,12 @@ export const Run: MessageFns<Run> = {
         : "",
       stdin: isSet(object.stdin) ? globalThis.Boolean(object.stdin) : false,
       trigger: isSet(object.trigger) ? Trigger.fromJSON(object.trigger) : undefined,
+      project: isSet(object.project) ? globalThis.String(object.project) : "",
+      submittedBy: isSet(object.submittedBy)
+        ? globalThis.String(object.submittedBy)
+        : isSet(object.submitted_by)
+        ? globalThis.String(object.submitted_by)
+        : "",
     };
   },
 
@@ -1921,6 +1978,12 @@ export const Run: MessageFns<Run> = {
     if (message.trigger !== undefined) {
       obj.trigger = Trigger.toJSON(message.trigger);
     }
+    if (message.project !== "") {
+      obj.project = message.project;
+    }
+    if (message.submittedBy !== "") {
+      obj.submittedBy = message.submittedBy;
+    }
     return obj;
   },
 
@@ -1952,6 +2015,8 @@ export const Run: MessageFns<Run> = {
     message.trigger = (object.trigger !== undefined && object.trigger !== null)
       ? Trigger.fromPartial(object.trigger)
       : undefined;
+    message.project = object.project ?? "";
+    message.submittedBy = object.submittedBy ?? "";
     return message;
   },
 };
@@ -3023,6 +3088,14 @@ export const Agent_LabelsEntry: MessageFns<Agent_LabelsEntry> = {
  *   run; FAILED_PRECONDITION for a run not submitted with stdin, a run that
  *   has ended, or data after eof. Every attempt of the run reads the same
  *   bytes from the start.
+ *
+ * Access (docs/security.md)
+ *   Every call needs an API token in the metadata `authorization: Bearer
+ *   <token>`; without a valid one it fails with UNAUTHENTICATED. A token's
+ *   role must allow the call (controller/auth/permissions.ts), else
+ *   PERMISSION_DENIED naming the role needed. A project-scoped token sees only
+ *   its projects' runs: another project's run is NOT_FOUND, as if it did not
+ *   exist.
  *
  * Errors
  *   NOT_FOUND for an unknown run, INVALID_ARGUMENT for a bad request,
