@@ -54,6 +54,7 @@ export default class RunCommand extends HodeiCommand {
     job: Flags.string({ description: "the job to run when FILE has several" }),
     detach: Flags.boolean({ char: "d", description: "print the run id and exit without following" }),
     "no-source": Flags.boolean({ description: "start the job in an empty workspace instead of a copy of the working tree around FILE" }),
+    project: Flags.string({ description: "the project the run belongs to (default: \"default\", or the only project of a project-scoped token); a --repo run belongs to its repository's project", exclusive: ["repo"] }),
     repo: Flags.string({ description: "run the job named JOB from this registered repository (hodei repos ls), at --ref's head commit; nothing is uploaded" }),
     ref: Flags.string({ description: "with --repo: a branch, tag or commit (default: the repository's tracked branch)", dependsOn: ["repo"] }),
     interactive: Flags.boolean({
@@ -90,7 +91,7 @@ export default class RunCommand extends HodeiCommand {
       const source = resolved.source;
       if (!flags["no-source"]) packing = makeSourceBundle(source === "<stdin>" ? join(process.cwd(), "-") : source).then((b) => b.data);
       packing.catch(() => {}); // awaited below, beside connect
-      submit = async (c) => c.submitRun({ jobJson: JSON.stringify(resolved.job), source, idempotencyKey: randomUUID(), sourceBundle: await packing, stdin: flags.interactive });
+      submit = async (c) => c.submitRun({ jobJson: JSON.stringify(resolved.job), source, idempotencyKey: randomUUID(), sourceBundle: await packing, stdin: flags.interactive, project: flags.project ?? "" });
     }
     const [client] = await Promise.all([connecting, packing]);
     const submitted = await submit(client);

@@ -130,8 +130,10 @@ export function guard<T extends object>(def: ServiceDefinition, impl: T, deps: G
           handler(call, ((err: Partial<ServiceError> | null, res?: unknown) => {
             const d = described(action, req, (res ?? undefined) as Record<string, unknown> | undefined);
             const denied = err?.code === status.PERMISSION_DENIED;
-            void deps.audit({ actor: p.name, action, target: d.target, outcome: err ? (denied ? "denied" : "failed") : "allowed", detail: err ? { ...d.detail, error: String(err.details ?? err.message ?? "").slice(0, 300) } : d.detail, source });
-            cb!(err, res);
+            // On record before the caller hears the answer (audit() never throws).
+            void deps
+              .audit({ actor: p.name, action, target: d.target, outcome: err ? (denied ? "denied" : "failed") : "allowed", detail: err ? { ...d.detail, error: String(err.details ?? err.message ?? "").slice(0, 300) } : d.detail, source })
+              .then(() => cb!(err, res));
           }) as sendUnaryData<unknown>);
         },
         (err: unknown) => fail(err),

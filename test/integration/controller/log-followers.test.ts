@@ -170,7 +170,10 @@ describe("log followers that stop reading", () => {
       // streams are paused and never read, so flow control stops the controller's writes.
       const followers = pausedFollowers(controller.address, StreamLogsRequest.encode({ runId: submitted.id, attempt: 0, fromSeq: 0, follow: true }).finish());
       // And one more here, a grpc-js stream that is read only later.
-      const kept = control.streamLogs({ runId: submitted.id, attempt: 0, fromSeq: 0, follow: true });
+      // The admin token every test controller seeds (test/helpers/global-setup.ts).
+      const md = new grpc.Metadata();
+      md.set("authorization", `Bearer ${process.env.HODEI_TOKEN}`);
+      const kept = control.streamLogs({ runId: submitted.id, attempt: 0, fromSeq: 0, follow: true }, md);
       kept.on("error", () => {});
       kept.pause();
       await eventually(() => (hub?.followerCount === FOLLOWERS + 1 ? true : undefined), `${FOLLOWERS + 1} followers to subscribe`);
