@@ -19,6 +19,15 @@ export function withDefaultPort(address: string): string {
   return /:\d+$/.test(address) ? address : `${address}:${DEFAULT_CONTROLLER_PORT}`;
 }
 
+function readTokenFile(path: string): string | undefined {
+  try {
+    return readFileSync(path, "utf8").trim() || undefined;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+    throw err;
+  }
+}
+
 export abstract class HodeiCommand extends Command {
   static override enableJsonFlag = true;
 
@@ -48,7 +57,8 @@ export abstract class HodeiCommand extends Command {
       address = await ensureDaemon(dataDir);
       this.embeddedLog = join(dataDir, "controller.log");
       // The daemon's own admin token, in the owner's 0700 data dir: zero configuration for its owner.
-      token = readFileSync(tokenFileOf(dataDir), "utf8").trim();
+      // A `hodei controller --data-dir` found there instead has none in that file: then HODEI_TOKEN as for any controller.
+      token = readTokenFile(tokenFileOf(dataDir)) ?? tokenFromEnv();
     } else {
       token = tokenFromEnv();
     }
