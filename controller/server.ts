@@ -211,7 +211,7 @@ export async function startController(opts: StartOptions): Promise<Controller> {
   let httpAddress: string | undefined;
   if (o.http) {
     const { host: h, port: p } = o.http;
-    const http = await parts.start("http", () => startHttp(store.db, h, p, [webhookRoute({ store, syncer, log, replyWithinMs: opts.webhookReplyWithinMs, onPushOutcome: statuses.onPushOutcome })]), (x) => x.close());
+    const http = await parts.start("http", () => startHttp(store.db, h, p, [webhookRoute({ store, syncer, log, replyWithinMs: opts.webhookReplyWithinMs, onPushOutcome: statuses.onPushOutcome, onRejected: (r) => audit({ actor: `webhook:${r.provider}`, action: "webhook.reject", target: r.repoId ? `repo id ${r.repoId}` : "", outcome: "denied", detail: { status: r.status, reason: r.outcome, event: r.event, delivery: r.deliveryId } }) })]), (x) => x.close());
     httpAddress = http.address;
     log.info({ address: http.address }, "http listening");
   }

@@ -111,7 +111,7 @@ describe.each([DIALECTS[0]])("access control (%s)", (dialect) => {
         cb();
       },
     });
-    controller = await startController({ store, listen: "127.0.0.1:0", logger: pino({ level: "debug" }, sink) });
+    controller = await startController({ store, listen: "127.0.0.1:0", http: "127.0.0.1:0", logger: pino({ level: "debug" }, sink) });
     admin = new ControlClient(controller.address); // HODEI_TOKEN: the seeded admin token (global setup)
     // The seeded admin token is named "admin": ours is "root", stored under its role.
     for (const r of ROLES) clients.set(r, await token(r === "admin" ? "root" : r, r));
@@ -247,6 +247,21 @@ describe.each([DIALECTS[0]])("access control (%s)", (dialect) => {
       ["short-lived", "expired token"],
       ["doomed", "revoked token"],
     ]);
+  });
+
+  it("HTTP: /healthz, /readyz and the (HMAC-checked) webhooks need no token; a refused webhook is audited", async () => {
+    const base = `http://${controller.httpAddress}`;
+    expect((await fetch(`${base}/healthz`)).status).toBe(200);
+    expect((await fetch(`${base}/readyz`)).status).toBe(200);
+    await admin.addRepo({ url: "https://example.invalid/acme/hooked.git", name: "hooked", webhookSecret: "s3cret", noSync: true });
+    const res = await fetch(`${base}/webhooks/github/hooked`, {
+      method: "POST",
+      headers: { "content-type": "application/json", "x-github-event": "push", "x-github-delivery": "d-forged", "x-hub-signature-256": `sha256=${"0".repeat(64)}` },
+      body: JSON.stringify({ ref: "refs/heads/main", after: "a".repeat(40) }),
+    });
+    expect(res.status).toBe(401);
+    const rows = await sql<{ actor: string; outcome: string; detail: { status: number; delivery: string } }>`select actor, outcome, detail from audit_log where action = 'webhook.reject'`.execute(store.db);
+    expect(rows.rows.map((r) => [r.actor, r.outcome, r.detail.status, r.detail.delivery])).toEqual([["webhook:github", "denied", 401, "d-forged"]]);
   });
 
   it("token create and revoke are audited; no token is in the controller's log or in any row in clear", async () => {
