@@ -118,6 +118,8 @@ export interface ControllerStart {
   http?: boolean;
   /** Where the controller's stderr goes (appended); default a new temp file. */
   logFile?: string;
+  /** Over the test process's environment (which seeds HODEI_ADMIN_TOKEN; global-setup.ts). */
+  env?: NodeJS.ProcessEnv;
 }
 
 /** `hodei controller`; resolves once it prints `hodei controller listening on ADDR` (and the HTTP address, with http). */
@@ -125,7 +127,7 @@ export async function startController(db: { databaseUrl: string } | { dataDir: s
   const logFile = o.logFile ?? join(tempDir("hodei-ctl-"), "controller.log");
   const dbArgs = "databaseUrl" in db ? ["--database-url", db.databaseUrl] : ["--data-dir", db.dataDir];
   const args = [HODEI, "controller", ...dbArgs, "--listen", o.listen ?? "127.0.0.1:0", ...(o.http ? ["--http", "127.0.0.1:0"] : []), ...extra];
-  const p = spawn(process.execPath, args, { stdio: ["ignore", "ignore", "pipe"], env: { ...process.env, HODEI_CONTROLLER: "" } });
+  const p = spawn(process.execPath, args, { stdio: ["ignore", "ignore", "pipe"], env: { ...process.env, HODEI_CONTROLLER: "", ...o.env } });
   const log = createWriteStream(logFile, { flags: "a" });
   const t = track(p, logFile);
   const { address, httpAddress } = await new Promise<{ address: string; httpAddress?: string }>((resolve, reject) => {
