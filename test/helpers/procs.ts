@@ -7,6 +7,14 @@ import { mkdtempSync, createWriteStream, readFileSync, existsSync } from "node:f
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { ControlClient } from "../../cli/client.js";
+import { generateToken } from "../../controller/auth/tokens.js";
+
+// The admin token every controller started here seeds and every CLI and client sends. Under vitest
+// global-setup.ts set it already; the benches (plain scripts) get one here.
+if (!process.env.HODEI_ADMIN_TOKEN) {
+  process.env.HODEI_ADMIN_TOKEN = generateToken();
+  process.env.HODEI_TOKEN = process.env.HODEI_ADMIN_TOKEN;
+}
 
 /** The repository root, from test/helpers or from its compiled copy in dist/test/helpers. */
 export const ROOT = ((): string => {
