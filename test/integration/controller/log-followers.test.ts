@@ -143,7 +143,7 @@ function pausedFollowers(address: string, request: Uint8Array): ChildProcess {
     const session = http2.connect("http://" + address);
     session.on("error", () => {});
     for (let i = 0; i < Number(n); i++) {
-      const req = session.request({ ":method": "POST", ":path": "/hodei.v1.ControlService/StreamLogs", "content-type": "application/grpc", te: "trailers" });
+      const req = session.request({ ":method": "POST", ":path": "/hodei.v1.ControlService/StreamLogs", "content-type": "application/grpc", te: "trailers", authorization: "Bearer " + process.env.HODEI_TOKEN });
       req.on("error", () => {});
       req.pause();
       req.end(Buffer.from(frame, "hex"));
