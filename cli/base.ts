@@ -4,9 +4,10 @@
  */
 import { join } from "node:path";
 import { Command, Flags } from "@oclif/core";
-import { ControlClient } from "./client.js";
+import { readFileSync } from "node:fs";
+import { ControlClient, tokenFromEnv } from "./client.js";
 import { CliError, ControllerError, EXIT, exitCodeFor } from "./errors.js";
-import { defaultDataDir, ensureDaemon } from "./embedded.js";
+import { defaultDataDir, ensureDaemon, tokenFileOf } from "./embedded.js";
 import { cliCredentials } from "./tls.js";
 
 /** The port `hodei controller` listens on by default. */
@@ -17,6 +18,15 @@ export function withDefaultPort(address: string): string {
   if (address.startsWith("unix:")) return address;
   if (!address.startsWith("[") && (address.match(/:/g) ?? []).length > 1) return `[${address}]:${DEFAULT_CONTROLLER_PORT}`; // a bare IPv6 address
   return /:\d+$/.test(address) ? address : `${address}:${DEFAULT_CONTROLLER_PORT}`;
+}
+
+function readTokenFile(path: string): string | undefined {
+  try {
+    return readFileSync(path, "utf8").trim() || undefined;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+    throw err;
+  }
 }
 
 export abstract class HodeiCommand extends Command {
@@ -48,14 +58,20 @@ export abstract class HodeiCommand extends Command {
    */
   protected async connect(controller: string | undefined, _opts: { withAgent?: boolean } = {}): Promise<ControlClient> {
     let address = controller ? withDefaultPort(controller) : undefined;
+    let token: string | undefined;
     if (!address) {
       const dataDir = defaultDataDir();
       address = await ensureDaemon(dataDir);
       this.embeddedLog = join(dataDir, "controller.log");
+      // The daemon's own admin token, in the owner's 0700 data dir: zero configuration for its owner.
+      // A `hodei controller --data-dir` found there instead has none in that file: then HODEI_TOKEN as for any controller.
+      token = readTokenFile(tokenFileOf(dataDir)) ?? tokenFromEnv();
+    } else {
+      token = tokenFromEnv();
     }
     // --ca is a base flag: read it here rather than have every command pass it along.
     const { flags } = await this.parse(this.ctor as typeof HodeiCommand);
-    const client = new ControlClient(address, cliCredentials(address, flags.ca));
+    const client = new ControlClient(address, cliCredentials(address, flags.ca), token);
     this.cleanups.unshift(async () => client.close());
     return client;
   }

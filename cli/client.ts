@@ -19,6 +19,8 @@ import {
   type StdinChunk,
 } from "../proto/gen/hodei/v1/control.js";
 import { SecretsServiceClient, type RotateKeyResponse, type Secret } from "../proto/gen/hodei/v1/secrets.js";
+import { readFileSync } from "node:fs";
+import { AuthServiceClient, type ApiToken, type AuditEntry, type CreateTokenRequest, type CreateTokenResponse, type ListAuditRequest } from "../proto/gen/hodei/v1/auth.js";
 import { GitOpsServiceClient, type AddRepoRequest, type Job, type ListJobsResponse, type Repo, type RunJobRequest } from "../proto/gen/hodei/v1/gitops.js";
 import { ControllerError, ControllerUnreachableError, type CliError } from "./errors.js";
 import { fromWire } from "../proto/wire-errors.js";
@@ -27,17 +29,49 @@ import { tlsTrouble } from "./tls.js";
 /** "host:7070" → "host", "[::1]:7070" → "::1". */
 const hostOf = (address: string): string => address.replace(/:\d+$/, "").replace(/^\[|\]$/g, "");
 
+/**
+ * The API token the CLI sends: HODEI_TOKEN, else the contents of the file
+ * HODEI_TOKEN_FILE names (trimmed); undefined when neither is set.
+ */
+export function tokenFromEnv(env: NodeJS.ProcessEnv = process.env): string | undefined {
+  if (env.HODEI_TOKEN) return env.HODEI_TOKEN.trim();
+  if (env.HODEI_TOKEN_FILE) {
+    try {
+      return readFileSync(env.HODEI_TOKEN_FILE, "utf8").trim();
+    } catch (err) {
+      throw new ControllerError(`cannot read HODEI_TOKEN_FILE ${env.HODEI_TOKEN_FILE}: ${(err as Error).message}`, "invalid", false, undefined, { cause: err });
+    }
+  }
+  return undefined;
+}
+
+/** Adds `authorization: Bearer <token>` to every call, unary and streaming. */
+function bearer(token: string): grpc.Interceptor {
+  return (options, next) =>
+    new grpc.InterceptingCall(next(options), {
+      start(metadata, listener, nextStart) {
+        metadata.set("authorization", `Bearer ${token}`);
+        nextStart(metadata, listener);
+      },
+    });
+}
+
 type Unary<Req, Res> = (req: Req, md: grpc.Metadata, opts: Partial<grpc.CallOptions>, cb: (err: grpc.ServiceError | null, res: Res) => void) => grpc.ClientUnaryCall;
 
 export class ControlClient {
   private readonly raw: ControlServiceClient;
 
-  /** `credentials`: plaintext by default; TLS from cli/tls.ts. */
+  private readonly interceptors: grpc.Interceptor[];
+
+  /** `credentials`: plaintext by default; TLS from cli/tls.ts. `token`: the API token sent on every call (default: tokenFromEnv()). */
   constructor(
     readonly address: string,
     private readonly credentials: grpc.ChannelCredentials = grpc.credentials.createInsecure(),
+    token: string | undefined = tokenFromEnv(),
   ) {
+    this.interceptors = token ? [bearer(token)] : [];
     this.raw = new ControlServiceClient(address, credentials, {
+      interceptors: this.interceptors,
       "grpc.max_receive_message_length": 16 * 1024 * 1024,
       // Reconnect quickly after a controller restart.
       "grpc.initial_reconnect_backoff_ms": 100,
@@ -48,20 +82,21 @@ export class ControlClient {
   close(): void {
     this.gitopsClient?.close();
     this.secretsClient?.close();
+    this.authClient?.close();
     this.raw.close();
   }
 
   private gitopsClient?: GitOpsServiceClient;
   /** GitOpsService on the same connection. */
   private get gitops(): GitOpsServiceClient {
-    this.gitopsClient ??= new GitOpsServiceClient(this.address, this.credentials, { channelOverride: this.raw.getChannel() });
+    this.gitopsClient ??= new GitOpsServiceClient(this.address, this.credentials, { channelOverride: this.raw.getChannel(), interceptors: this.interceptors });
     return this.gitopsClient;
   }
 
   private secretsClient?: SecretsServiceClient;
   /** SecretsService on the same connection. */
   private get secrets(): SecretsServiceClient {
-    this.secretsClient ??= new SecretsServiceClient(this.address, grpc.credentials.createInsecure(), { channelOverride: this.raw.getChannel() });
+    this.secretsClient ??= new SecretsServiceClient(this.address, this.credentials, { channelOverride: this.raw.getChannel(), interceptors: this.interceptors });
     return this.secretsClient;
   }
 
@@ -79,6 +114,33 @@ export class ControlClient {
 
   rotateKey(): Promise<RotateKeyResponse> {
     return this.call(this.secrets.rotateKey, {}, 5 * 60_000, this.secrets);
+  }
+
+  private authClient?: AuthServiceClient;
+  /** AuthService on the same connection. */
+  private get auth(): AuthServiceClient {
+    this.authClient ??= new AuthServiceClient(this.address, this.credentials, { channelOverride: this.raw.getChannel(), interceptors: this.interceptors });
+    return this.authClient;
+  }
+
+  createToken(req: CreateTokenRequest): Promise<CreateTokenResponse> {
+    return this.call(this.auth.createToken, req, 15_000, this.auth);
+  }
+
+  listTokens(): Promise<ApiToken[]> {
+    return this.call(this.auth.listTokens, {}, 15_000, this.auth).then((r) => r.tokens);
+  }
+
+  revokeToken(token: string): Promise<ApiToken> {
+    return this.call(this.auth.revokeToken, { token }, 15_000, this.auth);
+  }
+
+  whoAmI(): Promise<ApiToken> {
+    return this.call(this.auth.whoAmI, {}, 15_000, this.auth);
+  }
+
+  listAudit(req: Partial<ListAuditRequest>): Promise<AuditEntry[]> {
+    return this.call(this.auth.listAudit, { sinceMs: 0, actor: "", action: "", limit: 100, ...req }, 15_000, this.auth).then((r) => r.entries);
   }
 
   private call<Req, Res>(fn: Unary<Req, Res>, req: Req, timeoutMs = 15_000, target: grpc.Client = this.raw): Promise<Res> {
@@ -100,8 +162,8 @@ export class ControlClient {
   }
 
   /** Retried with the same idempotency key, so a retry never makes two runs. */
-  async submitRun(partial: Omit<SubmitRunRequest, "sourceBundle" | "stdin" | "inPlaceDir"> & Partial<Pick<SubmitRunRequest, "sourceBundle" | "stdin" | "inPlaceDir">>): Promise<Run> {
-    const req: SubmitRunRequest = { sourceBundle: Buffer.alloc(0), stdin: false, inPlaceDir: "", ...partial };
+  async submitRun(partial: Omit<SubmitRunRequest, "sourceBundle" | "stdin" | "inPlaceDir" | "project"> & Partial<Pick<SubmitRunRequest, "sourceBundle" | "stdin" | "inPlaceDir" | "project">>): Promise<Run> {
+    const req: SubmitRunRequest = { sourceBundle: Buffer.alloc(0), stdin: false, inPlaceDir: "", project: "", ...partial };
     for (let attempt = 1; ; attempt++) {
       try {
         return await this.call(this.raw.submitRun, req);
@@ -134,7 +196,7 @@ export class ControlClient {
 
   /** Syncs before answering (unless noSync): a big repository over a slow link takes a while. */
   addRepo(req: Partial<AddRepoRequest> & Pick<AddRepoRequest, "url">): Promise<Repo> {
-    const full: AddRepoRequest = { name: "", branch: "", path: "", platform: false, webhookSecret: "", token: "", pollIntervalMs: 0, noSync: false, ...req };
+    const full: AddRepoRequest = { name: "", branch: "", path: "", platform: false, webhookSecret: "", token: "", pollIntervalMs: 0, noSync: false, project: "", ...req };
     return this.call(this.gitops.addRepo, full, 10 * 60_000, this.gitops);
   }
 

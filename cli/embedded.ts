@@ -63,6 +63,8 @@ const AGENT_NODE_FLAGS = ["--max-semi-space-size=1"];
 export const dbDirOf = (dataDir: string): string => join(dataDir, "db");
 export const socketOf = (dataDir: string): string => join(dataDir, "controller.sock");
 export const daemonLogOf = (dataDir: string): string => join(dataDir, "daemon.log");
+/** The embedded daemon's admin token (0600 in the 0700 data dir): the owner's CLI reads it, nobody else can. */
+export const tokenFileOf = (dataDir: string): string => join(dataDir, "admin.token");
 
 /** HODEI_EMBEDDED_IDLE in milliseconds: a duration such as `10m`, `30s`, `0` (never idle out is not offered). */
 export function idleMs(): number {
@@ -199,6 +201,10 @@ export async function serveDaemon(dataDir: string): Promise<void> {
       lock,
       socket,
       onClientCall: () => (lastCall = Date.now()),
+      // Its own token, whatever HODEI_ADMIN_TOKEN says: the file is how its owner's CLI gets in.
+      adminToken: "",
+      adminTokenFile: tokenFileOf(dataDir),
+      embedded: true,
       unschedulableAfterMs: 0,
       heartbeatIntervalMs: 1_000,
       // Zero configuration for secrets too: the key file is made (0600, in the 0700 data dir) when first needed.

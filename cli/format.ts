@@ -175,6 +175,8 @@ export function runJson(r: Run): Record<string, unknown> {
     priority: r.priority,
     source: r.source || null,
     trigger: triggerJson(r.trigger),
+    project: r.project || "default",
+    submittedBy: r.submittedBy || null,
     createdAt: r.createdAtMs ? new Date(r.createdAtMs).toISOString() : null,
     startedAt: r.startedAtMs ? new Date(r.startedAtMs).toISOString() : null,
     finishedAt: r.finishedAtMs ? new Date(r.finishedAtMs).toISOString() : null,

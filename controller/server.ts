@@ -40,6 +40,12 @@ import { acquireDataDirLock, type DataDirLock } from "./datadir-lock.js";
 import { Releasers } from "./releasers.js";
 import { loadServerTls, serverCredentials, tlsMode } from "./tls.js";
 import { plaintextWarning } from "./listen-security.js";
+import { join } from "node:path";
+import { AuthServiceService } from "../proto/gen/hodei/v1/auth.js";
+import { authService } from "./api/auth.js";
+import { auditor } from "./auth/audit.js";
+import { bootstrapAdmin } from "./auth/bootstrap.js";
+import { guard } from "./auth/guard.js";
 
 export interface Controller {
   /** HOST:PORT clients and agents dial. */
@@ -73,6 +79,12 @@ export interface StartOptions extends ControllerOptions {
   scheduleClock?: Clock;
   /** How long a webhook's answer waits for its sync and runs before saying 202 (default 4 s; tests wait longer). */
   webhookReplyWithinMs?: number;
+  /** The first admin token (default: HODEI_ADMIN_TOKEN); see controller/auth/bootstrap.ts. */
+  adminToken?: string;
+  /** --admin-token-file: the first admin token, or where a new one is written. */
+  adminTokenFile?: string;
+  /** The embedded daemon: its admin token file is made whenever it is missing (its owner's CLI reads it). */
+  embedded?: boolean;
   /** Where the master key for secrets comes from (controller/secrets/keyring.ts); none: secrets cannot be set. */
   masterKey?: KeyringOptions;
 }
@@ -135,12 +147,33 @@ export async function startController(opts: StartOptions): Promise<Controller> {
   const health = new Health();
   const agentDeps = { store, health, agents, log, heartbeatIntervalMs: o.heartbeatIntervalMs, maxAgentSlots: o.maxAgentSlots };
 
+  // Access control (controller/auth/): the first admin token, then every client call behind one gate.
+  const audit = auditor(store.db, log);
+  await parts.start(
+    "admin token",
+    () =>
+      bootstrapAdmin(
+        store.db,
+        {
+          adminToken: opts.adminToken ?? process.env.HODEI_ADMIN_TOKEN,
+          adminTokenFile: opts.adminTokenFile,
+          ensureFile: opts.embedded,
+          defaultFile: !opts.store && "dataDir" in o.database ? join(o.database.dataDir, "admin.token") : "hodei-admin.token",
+        },
+        log,
+      ),
+    () => {},
+  );
+  const gate = { db: store.db, audit, log };
+
   const server = createGrpcServer(o);
   server.addService(AgentServiceService, { connect: connectHandler(agentDeps), fetchSource: fetchSourceHandler({ store, log }), readStdin: readStdinHandler({ store, hub, log }) });
   const control = controlService({ store, agents, hub, log, maxStdinBytes: o.maxStdinBytes, allowInPlace: opts.allowInPlace });
   const onCall = opts.onClientCall;
   const handlers = onCall ? wrapCalls(control, onCall) : control;
-  server.addService(ControlServiceService, handlers);
+  server.addService(ControlServiceService, guard(ControlServiceService, handlers, gate));
+  const auth = authService({ db: store.db, log });
+  server.addService(AuthServiceService, guard(AuthServiceService, onCall ? wrapCalls(auth, onCall) : auth, gate));
   // Commit statuses back to GitHub for runs of GitHub repos with a token (off the run's path; once across controllers).
   const statuses = await parts.start(
     "commit statuses",
@@ -154,9 +187,9 @@ export async function startController(opts: StartOptions): Promise<Controller> {
   const syncer = new Syncer(store.db, o.mirrorsDir, log, pushesFromSync(store, log, statuses.onPushOutcome));
   if (opts.repos?.length) await applyConfigRepos(store.db, syncer, opts.repos, log);
   const gitops = gitopsService({ store, syncer, log, statusErrors: (repoId) => statuses.errors(repoId) });
-  server.addService(GitOpsServiceService, onCall ? wrapCalls(gitops, onCall) : gitops);
+  server.addService(GitOpsServiceService, guard(GitOpsServiceService, onCall ? wrapCalls(gitops, onCall) : gitops, gate));
   const secrets = secretsService({ store, keyring, log });
-  server.addService(SecretsServiceService, onCall ? wrapCalls(secrets, onCall) : secrets);
+  server.addService(SecretsServiceService, guard(SecretsServiceService, onCall ? wrapCalls(secrets, onCall) : secrets, gate));
   const host = opts.socket ? `unix:${opts.socket}` : o.host.includes(":") ? `[${o.host}]` : o.host;
   const bindTo = opts.socket ? host : `${host}:${o.port}`;
   const port = await parts.start(
@@ -198,7 +231,17 @@ export async function startController(opts: StartOptions): Promise<Controller> {
   let httpAddress: string | undefined;
   if (o.http) {
     const { host: h, port: p } = o.http;
-    const routes = [webhookRoute({ store, syncer, log, replyWithinMs: opts.webhookReplyWithinMs, onPushOutcome: statuses.onPushOutcome })];
+    const routes = [
+      webhookRoute({
+        store,
+        syncer,
+        log,
+        replyWithinMs: opts.webhookReplyWithinMs,
+        onPushOutcome: statuses.onPushOutcome,
+        onRejected: (r) =>
+          audit({ actor: `webhook:${r.provider}`, action: "webhook.reject", target: r.repoId ? `repo id ${r.repoId}` : "", outcome: "denied", detail: { status: r.status, reason: r.outcome, event: r.event, delivery: r.deliveryId } }),
+      }),
+    ];
     const http = await parts.start("http", () => startHttp(store.db, h, p, routes, tls), (x) => x.close());
     httpAddress = http.address;
     log.info({ address: http.address, tls: tls ? "on" : "off" }, "http listening");

@@ -40,6 +40,10 @@ export default class ControllerCommand extends HodeiCommand {
     "start-deadline": durationFlag({ description: "an assignment its agent has not started after this long is taken back and placed again (default: 2m)" }),
     http: Flags.string({ description: "HOST:PORT for /healthz and /readyz", env: "HODEI_HTTP" }),
     "max-agent-slots": Flags.integer({ description: "the most slots an agent gets, whatever it declares", default: DEFAULT_MAX_AGENT_SLOTS }),
+    "admin-token-file": Flags.string({
+      description: "a file holding the first admin token (hodei_ and 32+ letters or digits); when it does not exist and no admin token does, a new one is written there (0600). HODEI_ADMIN_TOKEN gives the token itself. See docs/security.md",
+      env: "HODEI_ADMIN_TOKEN_FILE",
+    }),
     config: Flags.string({ description: "a YAML file (kind: ControllerConfig) declaring the repositories this controller syncs; see docs/gitops.md", env: "HODEI_CONFIG" }),
     "master-key-file": Flags.string({
       description: "file holding the master key that seals secrets (base64, one key per line, the current first; mode 0600). Or set HODEI_MASTER_KEY (and HODEI_MASTER_KEY_PREVIOUS while rotating)",
@@ -89,6 +93,7 @@ export default class ControllerCommand extends HodeiCommand {
         maxStdinBytes: flags["max-stdin"],
         mirrorsDir: flags["mirrors-dir"],
         masterKey: { env: process.env.HODEI_MASTER_KEY || undefined, previousEnv: process.env.HODEI_MASTER_KEY_PREVIOUS, file: flags["master-key-file"] },
+        adminTokenFile: flags["admin-token-file"],
         githubApiUrl: flags["github-api-url"],
         scheduleCatchUpMs: flags["schedule-catch-up"],
         tls: { certFile: flags["tls-cert"], keyFile: flags["tls-key"], clientCaFile: flags["tls-client-ca"] },

@@ -60,6 +60,7 @@ export default class RunCommand extends HodeiCommand {
       description:
         "run the job in the working tree around FILE itself, not a copy (embedded controller only): its workspace is the repository's root (FILE's directory outside a repository), and what it writes lands in your files",
     }),
+    project: Flags.string({ description: "the project the run belongs to (default: \"default\", or the only project of a project-scoped token); a --repo run belongs to its repository's project", exclusive: ["repo"] }),
     repo: Flags.string({ description: "run the job named JOB from this registered repository (hodei repos ls), at --ref's head commit; nothing is uploaded" }),
     ref: Flags.string({ description: "with --repo: a branch, tag or commit (default: the repository's tracked branch)", dependsOn: ["repo"] }),
     interactive: Flags.boolean({
@@ -106,7 +107,7 @@ export default class RunCommand extends HodeiCommand {
       packing.catch(() => {}); // awaited below, beside connect
       inPlace.catch(() => {}); // awaited in submit
       submit = async (c) =>
-        c.submitRun({ jobJson: JSON.stringify(resolved.job), source, idempotencyKey: randomUUID(), sourceBundle: await packing, stdin: flags.interactive, inPlaceDir: await inPlace });
+        c.submitRun({ jobJson: JSON.stringify(resolved.job), source, idempotencyKey: randomUUID(), sourceBundle: await packing, stdin: flags.interactive, inPlaceDir: await inPlace, project: flags.project ?? "" });
     }
     const [client] = await Promise.all([connect(), packing]);
     const submitted = await submit(client);

@@ -21,6 +21,8 @@ import { putSourceBundle } from "../store/sources.js";
 import { unaryHandler } from "./unary.js";
 import { checkManual, idempotencyKey, requestHash, sameRequest } from "./submit-checks.js";
 import { checkInPlaceDir } from "./in-place.js";
+import { PROJECT_NAME, checkOwnRun, principalOf, projectFilter, projectForSubmit, seesProject } from "../auth/principal.js";
+import type { RunRow } from "../store/schema.js";
 
 export interface ControlDeps {
   store: Store;
@@ -45,9 +47,19 @@ export function controlService(deps: ControlDeps): ControlServiceServer {
 
   const unary = unaryHandler(log);
 
+  /** The run, if the caller may see it (its token's projects): another project's run is "not found", as an unknown one. */
+  async function visibleRun(call: object, runId: string): Promise<RunRow> {
+    const run = await getRun(db, runId);
+    if (!run || !seesProject(principalOf(call), run.project)) throw notFound(`run ${runId}`);
+    return run;
+  }
+
   return {
-    submitRun: unary("SubmitRun", async (req) => {
+    submitRun: unary("SubmitRun", async (req, call) => {
       const key = idempotencyKey(req.idempotencyKey);
+      const who = principalOf(call);
+      if (req.project && !PROJECT_NAME.test(req.project)) throw invalid(`project "${req.project.slice(0, 100)}" must be lower case letters, digits, '.', '_' or '-', starting with a letter or digit, at most 63 characters`);
+      const project = projectForSubmit(who, req.project);
       const bytes = Buffer.byteLength(req.jobJson);
       if (bytes > MAX_JOB_JSON) throw invalid(`job document is ${bytes} bytes; the limit is ${MAX_JOB_JSON}`);
       let obj: unknown;
@@ -66,10 +78,11 @@ export function controlService(deps: ControlDeps): ControlServiceServer {
       if (req.inPlaceDir && req.sourceBundle.length > 0) throw invalid("a run in place (in_place_dir) uses that directory as it is; it cannot also have a source bundle");
       const workspaceDir = req.inPlaceDir ? await checkInPlaceDir(req.inPlaceDir, deps.allowInPlace === true) : undefined;
       const sourceDigest = req.sourceBundle.length > 0 ? await putSourceBundle(db, req.sourceBundle) : undefined;
-      // A run with stdin (or in place) is another request than one without (older hashes had neither part).
+      // A run with stdin, in place or of another project is another request than one without (older hashes had none of these parts).
       const parts = ["submit", req.jobJson, source, sourceDigest ?? ""];
       if (req.stdin) parts.push("stdin");
       if (workspaceDir) parts.push(`in-place:${workspaceDir}`);
+      if (project !== "default") parts.push(`project:${project}`);
       const hash = requestHash(...parts);
       const { run, created } = await insertRun(store, {
         jobName: job.metadata.name,
@@ -82,31 +95,37 @@ export function controlService(deps: ControlDeps): ControlServiceServer {
         sourceDigest,
         stdin: req.stdin,
         workspaceDir,
+        project,
+        submittedBy: who?.name,
       });
       return runToProto(created ? run : sameRequest(run, hash, key));
     }),
 
-    writeStdin: writeStdinHandler({ store, log, maxStdinBytes: deps.maxStdinBytes }),
+    writeStdin: writeStdinHandler({
+      store,
+      log,
+      maxStdinBytes: deps.maxStdinBytes,
+      mayWrite: async (call, runId) => checkOwnRun(principalOf(call), await visibleRun(call, runId), "send stdin to"),
+    }),
 
-    getRun: unary("GetRun", async (req) => {
-      const run = await getRun(db, req.runId);
-      if (!run) throw notFound(`run ${req.runId}`);
+    getRun: unary("GetRun", async (req, call) => {
+      const run = await visibleRun(call, req.runId);
       return runToProto(run, await listAttempts(db, run.id));
     }),
 
-    listRuns: unary("ListRuns", async (req) => {
+    listRuns: unary("ListRuns", async (req, call) => {
       const bad = req.states.find((s) => !STATES.has(s));
       if (bad) throw invalid(`unknown state "${bad}"; expected one of ${[...STATES].join(", ")}`);
       if (req.beforeId && !/^\d{1,18}$/.test(req.beforeId)) throw invalid(`before_id must be a run id, got "${req.beforeId}"`);
       const limit = Math.min(Math.max(req.limit || 50, 1), 1000);
-      const runs = await listRuns(db, { limit, states: req.states as RunState[], jobName: req.jobName || undefined, beforeId: req.beforeId || undefined });
+      const runs = await listRuns(db, { limit, states: req.states as RunState[], jobName: req.jobName || undefined, beforeId: req.beforeId || undefined, projects: projectFilter(principalOf(call)) });
       return { runs: runs.map((r) => runToProto(r)) };
     }),
 
-    cancelRun: unary("CancelRun", async (req) => {
+    cancelRun: unary("CancelRun", async (req, call) => {
       const reason = (req.reason || "cancelled by user").slice(0, 500);
-      const run = await getRun(db, req.runId);
-      if (!run) throw notFound(`run ${req.runId}`);
+      const run = await visibleRun(call, req.runId);
+      checkOwnRun(principalOf(call), run, "cancel");
       if (isTerminal(run.state)) throw conflict(`run ${run.id} already ended (${run.state})`);
       const queued = await cancelQueued(store, run.id, reason);
       if (queued) return runToProto(queued);
@@ -118,7 +137,7 @@ export function controlService(deps: ControlDeps): ControlServiceServer {
     }),
 
     streamLogs: (call: ServerWritableStream<StreamLogsRequest, LogEvent>): void => {
-      streamLogs(db, hub, call).then(
+      streamLogs(db, hub, call, (run) => seesProject(principalOf(call), run.project)).then(
         () => call.end(),
         // grpc-js turns an emitted 'error' into the call's status (destroy() would leave the client waiting).
         (err: unknown) => call.emit("error", toServiceError(err, log, "StreamLogs")),
@@ -138,10 +157,11 @@ export function controlService(deps: ControlDeps): ControlServiceServer {
       return agentToProto(row, agents.get(row.id));
     }),
 
-    rerunRun: unary("RerunRun", async (req) => {
+    rerunRun: unary("RerunRun", async (req, call) => {
       const key = idempotencyKey(req.idempotencyKey);
-      const old = await getRun(db, req.runId);
-      if (!old) throw notFound(`run ${req.runId}`);
+      const old = await visibleRun(call, req.runId);
+      const who = principalOf(call);
+      checkOwnRun(who, old, "rerun");
       const job = old.job as JobDocument;
       checkManual(job, "rerun");
       // A run in place reruns in the same directory, on a controller that allows it, if the directory is still there.
@@ -161,6 +181,8 @@ export function controlService(deps: ControlDeps): ControlServiceServer {
         // (as GitHub's re-run; a fork's run stays a fork's run).
         trigger: old.trigger ?? undefined,
         repoId: old.repo_id ?? undefined,
+        project: old.project,
+        submittedBy: who?.name,
       });
       return runToProto(created ? run : sameRequest(run, hash, key));
     }),

@@ -59,6 +59,8 @@ export function runToProto(r: RunRow & { agent_name?: string | null }, history?:
     stdin: r.stdin,
     trigger: triggerToProto(r.trigger),
     inPlaceDir: r.workspace_dir ?? "",
+    project: r.project,
+    submittedBy: r.submitted_by ?? "",
   };
 }
 

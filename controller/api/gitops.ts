@@ -19,6 +19,7 @@ import { shortTriggers } from "../gitops/describe.js";
 import { runToProto } from "./convert.js";
 import { ApiError, conflict, invalid, notFound } from "./errors.js";
 import { unaryHandler } from "./unary.js";
+import { PROJECT_NAME, principalOf, projectForSubmit, seesProject } from "../auth/principal.js";
 
 export interface GitOpsDeps {
   store: Store;
@@ -94,11 +95,14 @@ export function gitopsService(deps: GitOpsDeps): GitOpsServiceServer {
   const db = store.db;
   const unary = unaryHandler(log);
 
-  async function mustGet(name: string): Promise<RepoRow> {
+  /** The repo, if the caller may see it (its token's projects): another project's repo is "not found". */
+  async function mustGet(name: string, call?: object): Promise<RepoRow> {
     const r = await getRepoByName(db, name);
-    if (!r) throw notFound(`repository ${name.slice(0, 100)}`);
+    if (!r || !seesProject(principalOf(call), r.project)) throw notFound(`repository ${name.slice(0, 100)}`);
     return r;
   }
+
+  const visibleRepos = async (call: object): Promise<RepoRow[]> => (await listRepos(db)).filter((r) => seesProject(principalOf(call), r.project));
 
   async function view(r: RepoRow, detail: boolean): Promise<Repo> {
     const head = r.last_sync_commit ?? "";
@@ -125,6 +129,7 @@ export function gitopsService(deps: GitOpsDeps): GitOpsServiceServer {
       jobs,
       recentSyncs: detail ? syncs.map(toSync) : [],
       statusErrors,
+      project: r.project,
     };
   }
 
@@ -143,8 +148,9 @@ export function gitopsService(deps: GitOpsDeps): GitOpsServiceServer {
   }
 
   return {
-    addRepo: unary("AddRepo", async (req) => {
-      const input = checkNewRepo(req);
+    addRepo: unary("AddRepo", async (req, call) => {
+      if (req.project && !PROJECT_NAME.test(req.project)) throw invalid(`project "${req.project.slice(0, 100)}" must be lower case letters, digits, '.', '_' or '-', starting with a letter or digit, at most 63 characters`);
+      const input = { ...checkNewRepo(req), project: projectForSubmit(principalOf(call), req.project) };
       const row = await insertRepo(db, input);
       if (!row) throw conflict(`a repository named ${input.name} already exists (hodei repos rm ${input.name} first, or choose --name)`, status.ALREADY_EXISTS);
       log.info({ repo: row.name, url: redactUrl(row.url) }, "repository added");
@@ -153,26 +159,26 @@ export function gitopsService(deps: GitOpsDeps): GitOpsServiceServer {
       return view((await getRepoByName(db, row.name)) ?? row, true);
     }),
 
-    listRepos: unary("ListRepos", async () => ({ repos: await Promise.all((await listRepos(db)).map((r) => view(r, false))) })),
+    listRepos: unary("ListRepos", async (_req, call) => ({ repos: await Promise.all((await visibleRepos(call)).map((r) => view(r, false))) })),
 
-    getRepo: unary("GetRepo", async (req) => view(await mustGet(req.name), true)),
+    getRepo: unary("GetRepo", async (req, call) => view(await mustGet(req.name, call), true)),
 
-    syncRepo: unary("SyncRepo", async (req) => {
-      const repo = await mustGet(req.name);
+    syncRepo: unary("SyncRepo", async (req, call) => {
+      const repo = await mustGet(req.name, call);
       await syncOrExplain(repo, "manual");
       return view(await mustGet(req.name), true);
     }),
 
-    removeRepo: unary("RemoveRepo", async (req) => {
-      const repo = await mustGet(req.name);
+    removeRepo: unary("RemoveRepo", async (req, call) => {
+      const repo = await mustGet(req.name, call);
       const v = await view(repo, false);
       await deleteRepo(db, repo.name);
       log.info({ repo: repo.name }, "repository removed");
       return v;
     }),
 
-    listJobs: unary("ListJobs", async (req) => {
-      const repos = req.repo ? [await mustGet(req.repo)] : await listRepos(db);
+    listJobs: unary("ListJobs", async (req, call) => {
+      const repos = req.repo ? [await mustGet(req.repo, call)] : await visibleRepos(call);
       const jobs: Job[] = [];
       const errors: string[] = [];
       for (const repo of repos) {
@@ -188,8 +194,8 @@ export function gitopsService(deps: GitOpsDeps): GitOpsServiceServer {
       return { jobs, errors };
     }),
 
-    getJob: unary("GetJob", async (req) => {
-      const repo = await mustGet(req.repo);
+    getJob: unary("GetJob", async (req, call) => {
+      const repo = await mustGet(req.repo, call);
       const head = repo.last_sync_commit;
       const def = head ? (await definitionsAt(db, repo.id, head)).find((d) => d.name === req.name) : undefined;
       if (!def) {
@@ -200,9 +206,9 @@ export function gitopsService(deps: GitOpsDeps): GitOpsServiceServer {
       return { ...jobView(repo, def), lastRun: runs[0] ? runToProto(runs[0]) : undefined, recentRuns: runs.map((r) => runToProto(r)) };
     }),
 
-    runJob: unary("RunJob", async (req) => {
+    runJob: unary("RunJob", async (req, call) => {
       const key = idempotencyKey(req.idempotencyKey);
-      const repo = await mustGet(req.repo);
+      const repo = await mustGet(req.repo, call);
       const env = checkEnv(req.env);
       const ref = req.ref || repo.branch;
       if (ref.length > 255) throw invalid("ref is longer than 255 characters");
@@ -237,6 +243,8 @@ export function gitopsService(deps: GitOpsDeps): GitOpsServiceServer {
         trigger,
         repoId: repo.id,
         stdin: req.stdin,
+        project: repo.project,
+        submittedBy: principalOf(call)?.name,
       });
       return runToProto(created ? run : sameRequest(run, hash, key));
     }),

@@ -11,14 +11,13 @@ import type { SecretRow } from "../store/schema.js";
 import { deleteSecret, listSecrets, putSecret, resealSecret } from "../store/secrets.js";
 import { NoMasterKeyError, type Keyring } from "../secrets/keyring.js";
 import { ApiError, invalid, notFound } from "./errors.js";
+import { principalOf } from "../auth/principal.js";
 import { unaryHandler } from "./unary.js";
 
 export interface SecretsDeps {
   store: Store;
   keyring: Keyring;
   log: Logger;
-  /** Who is calling (the token's name once access control is on). */
-  actor?: () => string;
 }
 
 export const SECRET_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,127}$/;
@@ -59,10 +58,11 @@ export function secretsService(deps: SecretsDeps): SecretsServiceServer {
   const { store, keyring, log } = deps;
   const db = store.db;
   const unary = unaryHandler(log);
-  const actor = (): string => deps.actor?.() ?? "local";
+  // The token's name (controller/auth/guard.ts put the caller on the call).
+  const actorOf = (call: object): string => principalOf(call)?.name ?? "unknown";
 
   return {
-    setSecret: unary("SetSecret", async (req) => {
+    setSecret: unary("SetSecret", async (req, call) => {
       checkSecretName(req.name);
       checkProject(req.project);
       const value = Buffer.from(req.value);
@@ -71,8 +71,9 @@ export function secretsService(deps: SecretsDeps): SecretsServiceServer {
       const key = keyed(() => keyring.current());
       const sealed = key.seal(value, req.project, req.name);
       value.fill(0);
-      const { row, created } = await putSecret(db, { name: req.name, project: req.project, ...sealed }, actor());
-      log.info({ secret: req.name, project: req.project || "(all)", actor: actor(), keyId: key.id }, created ? "secret created" : "secret replaced");
+      const actor = actorOf(call);
+      const { row, created } = await putSecret(db, { name: req.name, project: req.project, ...sealed }, actor);
+      log.info({ secret: req.name, project: req.project || "(all)", actor, keyId: key.id }, created ? "secret created" : "secret replaced");
       return toProto(row, !created);
     }),
 
@@ -81,16 +82,16 @@ export function secretsService(deps: SecretsDeps): SecretsServiceServer {
       return { secrets: (await listSecrets(db, req.project || undefined)).map((r) => toProto(r)) };
     }),
 
-    deleteSecret: unary("DeleteSecret", async (req) => {
+    deleteSecret: unary("DeleteSecret", async (req, call) => {
       checkSecretName(req.name);
       checkProject(req.project);
       const row = await deleteSecret(db, req.project, req.name);
       if (!row) throw notFound(`secret ${req.name}${req.project ? ` of project ${req.project}` : ""}`);
-      log.info({ secret: req.name, project: req.project || "(all)", actor: actor() }, "secret deleted");
+      log.info({ secret: req.name, project: req.project || "(all)", actor: actorOf(call) }, "secret deleted");
       return toProto(row);
     }),
 
-    rotateKey: unary("RotateKey", async () => {
+    rotateKey: unary("RotateKey", async (_req, call) => {
       const newKey = keyed(() => (keyring.managesFile ? keyring.addNewKey() : undefined));
       const current = newKey ?? keyed(() => keyring.current());
       let resealed = 0;
@@ -105,7 +106,7 @@ export function secretsService(deps: SecretsDeps): SecretsServiceServer {
       }
       // Every row is under the current key now (a row set meanwhile was sealed with it too).
       keyring.forgetOld();
-      log.info({ keyId: current.id, resealed, newKey: Boolean(newKey), actor: actor() }, "secrets resealed under the current master key");
+      log.info({ keyId: current.id, resealed, newKey: Boolean(newKey), actor: actorOf(call) }, "secrets resealed under the current master key");
       return { keyId: current.id, resealed, newKey: Boolean(newKey) };
     }),
   };

@@ -30,10 +30,11 @@ const PAGE_BYTES = 4 << 20;
 /** Live bytes a follower may hold before it falls back to reading the store. */
 export const LIVE_BUFFER_BYTES = 16 << 20;
 
-export async function streamLogs(db: Db, hub: LogHub, call: ServerWritableStream<StreamLogsRequest, LogEvent>): Promise<void> {
+/** `visible`: whether the caller may see the run (its token's projects); an invisible run is not found. */
+export async function streamLogs(db: Db, hub: LogHub, call: ServerWritableStream<StreamLogsRequest, LogEvent>, visible: (run: { project: string }) => boolean = () => true): Promise<void> {
   const req = call.request;
   const first = await getRun(db, req.runId);
-  if (!first) throw notFound(`run ${req.runId}`);
+  if (!first || !visible(first)) throw notFound(`run ${req.runId}`);
   let attempt = req.attempt || first.attempt;
   let next = req.fromSeq;
   let live: LogEntry[] = [];

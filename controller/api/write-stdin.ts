@@ -39,9 +39,11 @@ function answer(r: AppendStdinResult, runId: string, maxBytes: number): number {
   }
 }
 
-export function writeStdinHandler(deps: { store: Writer; log: Logger; maxStdinBytes: number }) {
+export function writeStdinHandler(deps: { store: Writer; log: Logger; maxStdinBytes: number; mayWrite?: (call: object, runId: string) => Promise<void> }) {
   return (call: ServerDuplexStream<StdinChunk, StdinAck>): void => {
     let chain: Promise<void> = Promise.resolve();
+    /** The runs the caller was found allowed to feed (checked once per run). */
+    const allowed = new Set<string>();
     let failed = false;
     let pending = 0;
     const fail = (err: unknown): void => {
@@ -57,6 +59,10 @@ export function writeStdinHandler(deps: { store: Writer; log: Logger; maxStdinBy
         try {
           if (!/^\d{1,18}$/.test(c.runId)) throw invalid(`run_id must be a run id, got "${c.runId.slice(0, 80)}"`);
           if (c.data.byteLength > MAX_STDIN_CHUNK) throw invalid(`a stdin chunk holds at most ${MAX_STDIN_CHUNK} bytes, got ${c.data.byteLength}`);
+          if (deps.mayWrite && !allowed.has(c.runId)) {
+            await deps.mayWrite(call, c.runId);
+            allowed.add(c.runId);
+          }
           const nextSeq = answer(await appendStdin(deps.store, c.runId, { seq: c.seq, data: c.data, eof: c.eof }, deps.maxStdinBytes), c.runId, deps.maxStdinBytes);
           call.write({ nextSeq });
         } catch (err) {

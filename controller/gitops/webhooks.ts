@@ -44,6 +44,8 @@ export interface WebhookDeps {
   replyWithinMs?: number;
   /** Told what a push delivered here started and skipped (commit statuses for skipped jobs, gitops/status.ts). */
   onPushOutcome?: (repo: RepoRow, p: Push, o: PushOutcome) => void;
+  /** Told of every refused delivery (status 400 and up): the audit log (controller/auth/audit.ts). */
+  onRejected?: (r: Parameters<typeof recordDelivery>[1]) => void | Promise<void>;
 }
 
 type Provider = "github" | "gitlab" | "generic";
@@ -245,6 +247,7 @@ export function webhookRoute(deps: WebhookDeps): HttpRoute {
   const db = store.db;
 
   const record = async (r: Parameters<typeof recordDelivery>[1]): Promise<void> => {
+    if (r.status >= 400) await deps.onRejected?.(r);
     await recordDelivery(db, r).catch((err: unknown) => log.warn({ err: (err as Error).message }, "could not record a webhook delivery"));
   };
 

@@ -9,6 +9,7 @@ import * as m007 from "./migrations/007_schedule_ticks.js";
 import * as m008 from "./migrations/008_webhook_deliveries.js";
 import * as m009 from "./migrations/009_commit_statuses.js";
 import * as m010 from "./migrations/010_in_place.js";
+import * as m011 from "./migrations/011_auth.js";
 import * as m012 from "./migrations/012_secrets.js";
 
 /** Migrations live in code so the built package carries them; names sort in order. */
@@ -23,6 +24,7 @@ const migrations: Record<string, Migration> = {
   "008_webhook_deliveries": m008,
   "009_commit_statuses": m009,
   "010_in_place": m010,
+  "011_auth": m011,
   "012_secrets": m012,
 };
 

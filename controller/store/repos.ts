@@ -15,6 +15,8 @@ export interface NewRepo {
   webhookSecret?: string;
   token?: string;
   pollIntervalMs: number;
+  /** The project of the runs it starts (default "default"); set when added, kept by config updates. */
+  project?: string;
 }
 
 /** A repo's settings as columns (everything `repos add` or the config file sets but the name). */
@@ -32,7 +34,7 @@ const settings = (r: NewRepo) => ({
 export async function insertRepo(db: Db, r: NewRepo): Promise<RepoRow | undefined> {
   return db
     .insertInto("repos")
-    .values({ name: r.name, ...settings(r) })
+    .values({ name: r.name, ...settings(r), ...(r.project ? { project: r.project } : {}) })
     .onConflict((oc) => oc.column("name").doNothing())
     .returningAll()
     .executeTakeFirst();

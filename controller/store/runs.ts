@@ -48,6 +48,10 @@ export interface SubmitInput {
   stdin?: boolean;
   /** `hodei run --in-place`: the directory that is the run's workspace. */
   workspaceDir?: string;
+  /** The run's project; by default the repo's (repoId), else "default". */
+  project?: string;
+  /** The name of the token that submitted it. */
+  submittedBy?: string;
 }
 
 /**
@@ -72,6 +76,12 @@ export async function insertRun(s: Writer, input: SubmitInput): Promise<{ run: R
       repo_id: input.repoId ?? null,
       stdin: input.stdin ?? false,
       workspace_dir: input.workspaceDir ?? null,
+      project:
+        input.project ??
+        (input.repoId !== undefined
+          ? sql<string>`coalesce((select project from repos where id = ${input.repoId}), 'default')`
+          : "default"),
+      submitted_by: input.submittedBy ?? null,
     })
     .onConflict((oc) => oc.column("idempotency_key").doNothing())
     .returningAll());
@@ -127,6 +137,8 @@ export interface ListRunsFilter {
   beforeId?: string;
   /** Only runs triggered from this repository. */
   repoId?: string;
+  /** Only runs of these projects (a project-scoped token); undefined: all. */
+  projects?: readonly string[];
 }
 
 export async function listRuns(db: Db, f: ListRunsFilter): Promise<RunView[]> {
@@ -135,6 +147,8 @@ export async function listRuns(db: Db, f: ListRunsFilter): Promise<RunView[]> {
   if (f.jobName) q = q.where("runs.job_name", "=", f.jobName);
   if (f.beforeId) q = q.where("runs.id", "<", f.beforeId);
   if (f.repoId) q = q.where("runs.repo_id", "=", f.repoId);
+  // A project-scoped caller's view; undefined: every project.
+  if (f.projects) q = f.projects.length ? q.where("runs.project", "in", f.projects) : q.where(sql<boolean>`false`);
   return q.execute();
 }
 

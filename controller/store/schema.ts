@@ -17,6 +17,7 @@ type Int8 = ColumnType<string, string | number | bigint, string | number | bigin
 type Timestamp = ColumnType<Date, Date | string, Date | string>;
 type Json<T> = ColumnType<T, string, string>;
 type NullableTimestamp = ColumnType<Date | null, Date | string | null, Date | string | null>;
+type OptionalTimestamp = ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
 
 import type { RunState } from "../runs/transitions.js";
 
@@ -67,6 +68,10 @@ export interface RunsTable {
   trigger: ColumnType<unknown, string | null | undefined, string | null>;
   /** The repo whose commit the run checks out; null for a run submitted from a file. */
   repo_id: ColumnType<string | null, string | number | null | undefined, string | number | null>;
+  /** The project the run belongs to (migrations/011_auth.ts). */
+  project: Generated<string>;
+  /** The name of the token that submitted it (a submitter may cancel and rerun its own runs); null: a push or schedule. */
+  submitted_by: ColumnType<string | null, string | null | undefined, string | null>;
 }
 
 export interface LogChunksTable {
@@ -143,6 +148,8 @@ export interface ReposTable {
   last_sync_ms: number | null;
   last_sync_commit: string | null;
   last_sync_error: string | null;
+  /** The project of the runs this repo starts. */
+  project: Generated<string>;
 }
 
 export interface RepoRefsTable {
@@ -251,6 +258,38 @@ export interface SecretsTable {
   updated_at: ColumnType<Date, Date | string | undefined, Date | string>;
 }
 
+export type Role = "viewer" | "submitter" | "operator" | "admin";
+
+/** An API token; only its SHA-256 is stored (migrations/011_auth.ts). */
+export interface ApiTokensTable {
+  id: ColumnType<string, never, never>;
+  name: string;
+  role: Role;
+  /** The projects it may see and touch; empty: all. */
+  projects: ColumnType<string[], string | undefined, string>;
+  token_hash: string;
+  prefix: string;
+  created_at: ColumnType<Date, Date | string | undefined, Date | string>;
+  created_by: string;
+  expires_at: OptionalTimestamp;
+  revoked_at: OptionalTimestamp;
+  last_used_at: OptionalTimestamp;
+}
+
+export type AuditOutcome = "allowed" | "denied" | "failed";
+
+/** Append-only: a trigger refuses UPDATE and DELETE (migrations/011_auth.ts). */
+export interface AuditLogTable {
+  id: ColumnType<string, never, never>;
+  at: ColumnType<Date, Date | string | undefined, never>;
+  actor: string;
+  action: string;
+  target: string;
+  outcome: AuditOutcome;
+  detail: ColumnType<Record<string, unknown>, string | undefined, never>;
+  source: string;
+}
+
 export interface Database {
   runs: RunsTable;
   run_attempts: RunAttemptsTable;
@@ -268,6 +307,8 @@ export interface Database {
   stdin_chunks: StdinChunksTable;
   commit_statuses: CommitStatusesTable;
   secrets: SecretsTable;
+  api_tokens: ApiTokensTable;
+  audit_log: AuditLogTable;
 }
 
 export type RunRow = Selectable<RunsTable>;
@@ -284,3 +325,5 @@ export type ScheduleTickRow = Selectable<ScheduleTicksTable>;
 export type CommitStatusRow = Selectable<CommitStatusesTable>;
 export type WebhookDeliveryRow = Selectable<WebhookDeliveriesTable>;
 export type SecretRow = Selectable<SecretsTable>;
+export type ApiTokenRow = Selectable<ApiTokensTable>;
+export type AuditRow = Selectable<AuditLogTable>;

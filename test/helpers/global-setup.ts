@@ -19,6 +19,7 @@ import { hostname, tmpdir } from "node:os";
 import { join } from "node:path";
 import type pg from "pg";
 import { openStore } from "../../controller/store/db.js";
+import { generateToken } from "../../controller/auth/tokens.js";
 import { ENV, NAMES, TestDatabaseError, databaseUrlFor, ownerComment, withAdminClient } from "./db.js";
 
 const TEMPLATE_PREFIX = NAMES.template;
@@ -33,6 +34,12 @@ export default async function setup(): Promise<() => Promise<void>> {
   const runDir = await mkdtemp(join(tmpdir(), `hodei-test-${runId}-`));
   process.env[ENV.runId] = runId;
   process.env[ENV.runDir] = runDir;
+  // Access control stays on in tests: every controller these tests start (in
+  // process or as a child) seeds this admin token, and every client (the CLI,
+  // ControlClient) sends it. Tests of access itself make their own tokens.
+  const admin = generateToken();
+  process.env.HODEI_ADMIN_TOKEN = admin;
+  process.env.HODEI_TOKEN = admin;
   try {
     await dropStaleDatabases();
     process.env[ENV.template] = await createTemplate(runId);

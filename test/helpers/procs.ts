@@ -8,6 +8,14 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { ControlClient } from "../../cli/client.js";
 import { cliCredentials } from "../../cli/tls.js";
+import { generateToken } from "../../controller/auth/tokens.js";
+
+// The admin token every controller started here seeds and every CLI and client sends. Under vitest
+// global-setup.ts set it already; the benches (plain scripts) get one here.
+if (!process.env.HODEI_ADMIN_TOKEN) {
+  process.env.HODEI_ADMIN_TOKEN = generateToken();
+  process.env.HODEI_TOKEN = process.env.HODEI_ADMIN_TOKEN;
+}
 
 /** The repository root, from test/helpers or from its compiled copy in dist/test/helpers. */
 export const ROOT = ((): string => {
@@ -121,6 +129,8 @@ export interface ControllerStart {
   logFile?: string;
   /** The CA file its `client` trusts, for a controller started with --tls-cert (its client then dials over TLS). */
   clientCa?: string;
+  /** Over the test process's environment (which seeds HODEI_ADMIN_TOKEN; global-setup.ts). */
+  env?: NodeJS.ProcessEnv;
 }
 
 /** `hodei controller`; resolves once it prints `hodei controller listening on ADDR` (and the HTTP address, with http). */
@@ -128,7 +138,7 @@ export async function startController(db: { databaseUrl: string } | { dataDir: s
   const logFile = o.logFile ?? join(tempDir("hodei-ctl-"), "controller.log");
   const dbArgs = "databaseUrl" in db ? ["--database-url", db.databaseUrl] : ["--data-dir", db.dataDir];
   const args = [HODEI, "controller", ...dbArgs, "--listen", o.listen ?? "127.0.0.1:0", ...(o.http ? ["--http", "127.0.0.1:0"] : []), ...extra];
-  const p = spawn(process.execPath, args, { stdio: ["ignore", "ignore", "pipe"], env: { ...process.env, HODEI_CONTROLLER: "" } });
+  const p = spawn(process.execPath, args, { stdio: ["ignore", "ignore", "pipe"], env: { ...process.env, HODEI_CONTROLLER: "", ...o.env } });
   const log = createWriteStream(logFile, { flags: "a" });
   const t = track(p, logFile);
   const { address, httpAddress } = await new Promise<{ address: string; httpAddress?: string }>((resolve, reject) => {

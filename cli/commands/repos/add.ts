@@ -37,6 +37,7 @@ export default class ReposAdd extends HodeiCommand {
     "webhook-secret-file": Flags.string({ description: "file holding the webhook secret", exclusive: ["webhook-secret"] }),
     "token-file": Flags.string({ description: "file holding a token for git over HTTPS and for GitHub's API (commit statuses)" }),
     "poll-interval": durationFlag({ description: "fetch this often when no webhook arrives (default 60s; 0: never poll)" }),
+    project: Flags.string({ description: "the project of the runs the repository starts (default: \"default\", or the only project of a project-scoped token)" }),
     "no-sync": Flags.boolean({ description: "register without syncing now", default: false }),
   };
 
@@ -58,6 +59,7 @@ export default class ReposAdd extends HodeiCommand {
       token,
       pollIntervalMs: poll === undefined ? 0 : poll === 0 ? -1 : poll,
       noSync: flags["no-sync"],
+      project: flags.project ?? "",
     });
     const failed = repo.lastSync?.error;
     if (!this.jsonEnabled()) {

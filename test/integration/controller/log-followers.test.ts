@@ -143,7 +143,7 @@ function pausedFollowers(address: string, request: Uint8Array): ChildProcess {
     const session = http2.connect("http://" + address);
     session.on("error", () => {});
     for (let i = 0; i < Number(n); i++) {
-      const req = session.request({ ":method": "POST", ":path": "/hodei.v1.ControlService/StreamLogs", "content-type": "application/grpc", te: "trailers" });
+      const req = session.request({ ":method": "POST", ":path": "/hodei.v1.ControlService/StreamLogs", "content-type": "application/grpc", te: "trailers", authorization: "Bearer " + process.env.HODEI_TOKEN });
       req.on("error", () => {});
       req.pause();
       req.end(Buffer.from(frame, "hex"));
@@ -170,7 +170,10 @@ describe("log followers that stop reading", () => {
       // streams are paused and never read, so flow control stops the controller's writes.
       const followers = pausedFollowers(controller.address, StreamLogsRequest.encode({ runId: submitted.id, attempt: 0, fromSeq: 0, follow: true }).finish());
       // And one more here, a grpc-js stream that is read only later.
-      const kept = control.streamLogs({ runId: submitted.id, attempt: 0, fromSeq: 0, follow: true });
+      // The admin token every test controller seeds (test/helpers/global-setup.ts).
+      const md = new grpc.Metadata();
+      md.set("authorization", `Bearer ${process.env.HODEI_TOKEN}`);
+      const kept = control.streamLogs({ runId: submitted.id, attempt: 0, fromSeq: 0, follow: true }, md);
       kept.on("error", () => {});
       kept.pause();
       await eventually(() => (hub?.followerCount === FOLLOWERS + 1 ? true : undefined), `${FOLLOWERS + 1} followers to subscribe`);

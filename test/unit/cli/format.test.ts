@@ -44,7 +44,7 @@ describe("triggers of runs", () => {
   });
 
   it("--json has the trigger (null for a run submitted from a file)", () => {
-    const run = { id: "1", jobName: "j", state: "queued", attempt: 1, signal: "", reason: "", message: "", agentId: "", agentName: "", createdAtMs: 0, startedAtMs: 0, finishedAtMs: 0, priority: 0, source: "", logChunks: 0, attempts: [], notBeforeMs: 0, unschedulableReason: "", stdin: false, inPlaceDir: "" };
+    const run = { id: "1", jobName: "j", state: "queued", attempt: 1, signal: "", reason: "", message: "", agentId: "", agentName: "", createdAtMs: 0, startedAtMs: 0, finishedAtMs: 0, priority: 0, source: "", logChunks: 0, attempts: [], notBeforeMs: 0, unschedulableReason: "", stdin: false, inPlaceDir: "", project: "default", submittedBy: "" };
     expect(runJson({ ...run, trigger: push }).trigger).toMatchObject({ event: "push", commit: push.commit, deliveryId: "d-1", fork: false, via: "webhook" });
     expect(runJson({ ...run, trigger: undefined }).trigger).toBeNull();
   });

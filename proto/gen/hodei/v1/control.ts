@@ -79,6 +79,11 @@ export interface SubmitRunRequest {
    * it; any other answers FAILED_PRECONDITION. Exclusive with source_bundle.
    */
   inPlaceDir: string;
+  /**
+   * The project the run belongs to (empty: "default"); a project-scoped token
+   * may submit only to its projects.
+   */
+  project: string;
 }
 
 export interface GetRunRequest {
@@ -170,6 +175,10 @@ export interface Run {
    * back: a controller older than the field would drop the request's silently.
    */
   inPlaceDir: string;
+  /** The project the run belongs to ("default" unless given). */
+  project: string;
+  /** The name of the API token that submitted it; empty for a push or schedule. */
+  submittedBy: string;
 }
 
 /** The event that started a run. */
@@ -633,7 +642,15 @@ export const RerunRunRequest: MessageFns<RerunRunRequest> = {
 };
 
 function createBaseSubmitRunRequest(): SubmitRunRequest {
-  return { jobJson: "", source: "", idempotencyKey: "", sourceBundle: Buffer.alloc(0), stdin: false, inPlaceDir: "" };
+  return {
+    jobJson: "",
+    source: "",
+    idempotencyKey: "",
+    sourceBundle: Buffer.alloc(0),
+    stdin: false,
+    inPlaceDir: "",
+    project: "",
+  };
 }
 
 export const SubmitRunRequest: MessageFns<SubmitRunRequest> = {
@@ -655,6 +672,9 @@ export const SubmitRunRequest: MessageFns<SubmitRunRequest> = {
     }
     if (message.inPlaceDir !== "") {
       writer.uint32(50).string(message.inPlaceDir);
+    }
+    if (message.project !== "") {
+      writer.uint32(58).string(message.project);
     }
     return writer;
   },
@@ -720,6 +740,14 @@ export const SubmitRunRequest: MessageFns<SubmitRunRequest> = {
             message.inPlaceDir = reader.string();
             continue;
           }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.project = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -756,6 +784,7 @@ export const SubmitRunRequest: MessageFns<SubmitRunRequest> = {
         : isSet(object.in_place_dir)
         ? globalThis.String(object.in_place_dir)
         : "",
+      project: isSet(object.project) ? globalThis.String(object.project) : "",
     };
   },
 
@@ -779,6 +808,9 @@ export const SubmitRunRequest: MessageFns<SubmitRunRequest> = {
     if (message.inPlaceDir !== "") {
       obj.inPlaceDir = message.inPlaceDir;
     }
+    if (message.project !== "") {
+      obj.project = message.project;
+    }
     return obj;
   },
 
@@ -793,6 +825,7 @@ export const SubmitRunRequest: MessageFns<SubmitRunRequest> = {
     message.sourceBundle = object.sourceBundle ?? Buffer.alloc(0);
     message.stdin = object.stdin ?? false;
     message.inPlaceDir = object.inPlaceDir ?? "";
+    message.project = object.project ?? "";
     return message;
   },
 };
@@ -1561,6 +1594,8 @@ function createBaseRun(): Run {
     stdin: false,
     trigger: undefined,
     inPlaceDir: "",
+    project: "",
+    submittedBy: "",
   };
 }
 
@@ -1631,6 +1666,12 @@ export const Run: MessageFns<Run> = {
     }
     if (message.inPlaceDir !== "") {
       writer.uint32(178).string(message.inPlaceDir);
+    }
+    if (message.project !== "") {
+      writer.uint32(186).string(message.project);
+    }
+    if (message.submittedBy !== "") {
+      writer.uint32(194).string(message.submittedBy);
     }
     return writer;
   },
@@ -1824,6 +1865,22 @@ export const Run: MessageFns<Run> = {
             message.inPlaceDir = reader.string();
             continue;
           }
+          case 23: {
+            if (tag !== 186) {
+              break;
+            }
+
+            message.project = reader.string();
+            continue;
+          }
+          case 24: {
+            if (tag !== 194) {
+              break;
+            }
+
+            message.submittedBy = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1906,6 +1963,12 @@ export const Run: MessageFns<Run> = {
         : isSet(object.in_place_dir)
         ? globalThis.String(object.in_place_dir)
         : "",
+      project: isSet(object.project) ? globalThis.String(object.project) : "",
+      submittedBy: isSet(object.submittedBy)
+        ? globalThis.String(object.submittedBy)
+        : isSet(object.submitted_by)
+        ? globalThis.String(object.submitted_by)
+        : "",
     };
   },
 
@@ -1977,6 +2040,12 @@ export const Run: MessageFns<Run> = {
     if (message.inPlaceDir !== "") {
       obj.inPlaceDir = message.inPlaceDir;
     }
+    if (message.project !== "") {
+      obj.project = message.project;
+    }
+    if (message.submittedBy !== "") {
+      obj.submittedBy = message.submittedBy;
+    }
     return obj;
   },
 
@@ -2009,6 +2078,8 @@ export const Run: MessageFns<Run> = {
       ? Trigger.fromPartial(object.trigger)
       : undefined;
     message.inPlaceDir = object.inPlaceDir ?? "";
+    message.project = object.project ?? "";
+    message.submittedBy = object.submittedBy ?? "";
     return message;
   },
 };
@@ -3080,6 +3151,14 @@ export const Agent_LabelsEntry: MessageFns<Agent_LabelsEntry> = {
  *   run; FAILED_PRECONDITION for a run not submitted with stdin, a run that
  *   has ended, or data after eof. Every attempt of the run reads the same
  *   bytes from the start.
+ *
+ * Access (docs/security.md)
+ *   Every call needs an API token in the metadata `authorization: Bearer
+ *   <token>`; without a valid one it fails with UNAUTHENTICATED. A token's
+ *   role must allow the call (controller/auth/permissions.ts), else
+ *   PERMISSION_DENIED naming the role needed. A project-scoped token sees only
+ *   its projects' runs: another project's run is NOT_FOUND, as if it did not
+ *   exist.
  *
  * Errors
  *   NOT_FOUND for an unknown run, INVALID_ARGUMENT for a bad request,

@@ -60,6 +60,8 @@ export interface AddRepoRequest {
   pollIntervalMs: number;
   /** Register without syncing. */
   noSync: boolean;
+  /** The project of the runs the repo starts (empty: "default"). */
+  project: string;
 }
 
 export interface ListReposRequest {
@@ -107,6 +109,8 @@ export interface Repo {
   recentSyncs: RepoSync[];
   /** Commit statuses that could not be posted to GitHub, newest first (GetRepo only). */
   statusErrors: string[];
+  /** The project of the runs the repo starts. */
+  project: string;
 }
 
 export interface RepoSync {
@@ -433,6 +437,7 @@ function createBaseAddRepoRequest(): AddRepoRequest {
     token: "",
     pollIntervalMs: 0,
     noSync: false,
+    project: "",
   };
 }
 
@@ -464,6 +469,9 @@ export const AddRepoRequest: MessageFns<AddRepoRequest> = {
     }
     if (message.noSync !== false) {
       writer.uint32(72).bool(message.noSync);
+    }
+    if (message.project !== "") {
+      writer.uint32(82).string(message.project);
     }
     return writer;
   },
@@ -553,6 +561,14 @@ export const AddRepoRequest: MessageFns<AddRepoRequest> = {
             message.noSync = reader.bool();
             continue;
           }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.project = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -588,6 +604,7 @@ export const AddRepoRequest: MessageFns<AddRepoRequest> = {
         : isSet(object.no_sync)
         ? globalThis.Boolean(object.no_sync)
         : false,
+      project: isSet(object.project) ? globalThis.String(object.project) : "",
     };
   },
 
@@ -620,6 +637,9 @@ export const AddRepoRequest: MessageFns<AddRepoRequest> = {
     if (message.noSync !== false) {
       obj.noSync = message.noSync;
     }
+    if (message.project !== "") {
+      obj.project = message.project;
+    }
     return obj;
   },
 
@@ -637,6 +657,7 @@ export const AddRepoRequest: MessageFns<AddRepoRequest> = {
     message.token = object.token ?? "";
     message.pollIntervalMs = object.pollIntervalMs ?? 0;
     message.noSync = object.noSync ?? false;
+    message.project = object.project ?? "";
     return message;
   },
 };
@@ -978,6 +999,7 @@ function createBaseRepo(): Repo {
     jobs: 0,
     recentSyncs: [],
     statusErrors: [],
+    project: "",
   };
 }
 
@@ -1027,6 +1049,9 @@ export const Repo: MessageFns<Repo> = {
     }
     for (const v of message.statusErrors) {
       writer.uint32(122).string(v!);
+    }
+    if (message.project !== "") {
+      writer.uint32(130).string(message.project);
     }
     return writer;
   },
@@ -1164,6 +1189,14 @@ export const Repo: MessageFns<Repo> = {
             message.statusErrors.push(reader.string());
             continue;
           }
+          case 16: {
+            if (tag !== 130) {
+              break;
+            }
+
+            message.project = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1227,6 +1260,7 @@ export const Repo: MessageFns<Repo> = {
         : globalThis.Array.isArray(object?.status_errors)
         ? object.status_errors.map((e: any) => globalThis.String(e))
         : [],
+      project: isSet(object.project) ? globalThis.String(object.project) : "",
     };
   },
 
@@ -1277,6 +1311,9 @@ export const Repo: MessageFns<Repo> = {
     if (message.statusErrors?.length) {
       obj.statusErrors = message.statusErrors;
     }
+    if (message.project !== "") {
+      obj.project = message.project;
+    }
     return obj;
   },
 
@@ -1302,6 +1339,7 @@ export const Repo: MessageFns<Repo> = {
     message.jobs = object.jobs ?? 0;
     message.recentSyncs = object.recentSyncs?.map((e) => RepoSync.fromPartial(e)) || [];
     message.statusErrors = object.statusErrors?.map((e) => e) || [];
+    message.project = object.project ?? "";
     return message;
   },
 };
@@ -1896,6 +1934,10 @@ export const Job: MessageFns<Job> = {
  * Jobs
  *   The definitions at the head of each repository's tracked branch. A run
  *   triggered by a push uses the definitions at its own commit.
+ *
+ * Access as ControlService (a token in `authorization`; roles in
+ * controller/auth/permissions.ts). A project-scoped token sees only the repos
+ * (and their jobs) of its projects.
  *
  * Errors as ControlService: NOT_FOUND, INVALID_ARGUMENT, FAILED_PRECONDITION,
  * ALREADY_EXISTS, UNAVAILABLE, INTERNAL, with the same metadata.

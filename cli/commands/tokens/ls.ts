@@ -1,0 +1,22 @@
+import { HodeiCommand } from "../../base.js";
+import { ago, table } from "../../format.js";
+import { tokenJson, tokenState } from "../../token-format.js";
+
+export default class TokensLs extends HodeiCommand {
+  static override summary = "List API tokens (their prefixes, never the tokens).";
+
+  async run(): Promise<{ tokens: Record<string, unknown>[] }> {
+    const { flags } = await this.parse(TokensLs);
+    const client = await this.connect(flags.controller);
+    const tokens = await client.listTokens();
+    if (!this.jsonEnabled()) {
+      process.stdout.write(
+        table(
+          ["ID", "NAME", "ROLE", "PROJECTS", "PREFIX", "STATE", "EXPIRES", "LAST USED", "CREATED BY"],
+          tokens.map((t) => [t.id, t.name, t.role, t.projects.join(",") || "*", `${t.prefix}…`, tokenState(t), t.expiresAtMs ? new Date(t.expiresAtMs).toISOString() : "never", t.lastUsedAtMs ? ago(t.lastUsedAtMs) : "-", t.createdBy]),
+        ),
+      );
+    }
+    return { tokens: tokens.map(tokenJson) };
+  }
+}
