@@ -2,6 +2,7 @@
  * Controller options compile once: ControllerOptions (flags, env) →
  * compileControllerOptions() → CompiledControllerOptions.
  */
+import { DEFAULT_SUBMIT_LIMITS } from "./api/limits.js";
 import { homedir } from "node:os";
 import type { NewRepo } from "./store/repos.js";
 import { join } from "node:path";
@@ -34,6 +35,10 @@ export interface ControllerOptions {
   mirrorsDir?: string;
   /** The most stdin bytes one run may be sent (`hodei run -i`; default 64 MiB). */
   maxStdinBytes?: number;
+  /** Runs a second one caller (API token) may start by hand; 0: no limit (api/limits.ts). */
+  submitRatePerSec?: number;
+  /** Queued runs one project may have; 0: no limit. */
+  maxQueuedPerProject?: number;
   /** GitHub's REST API, where commit statuses go (default https://api.github.com; Enterprise: https://HOST/api/v3). */
   githubApiUrl?: string;
   /** A schedule tick missed (controller down) fires once while younger than this (default 1 h); 0: never catch up. */
@@ -58,6 +63,8 @@ export interface CompiledControllerOptions {
   handshakeTimeoutMs: number;
   mirrorsDir: string;
   maxStdinBytes: number;
+  submitRatePerSec: number;
+  maxQueuedPerProject: number;
   githubApiUrl: string;
   /** The scheduler's catch-up window (always positive: 0 was turned into SCHEDULE_ON_TIME_MS). */
   scheduleCatchUpMs: number;
@@ -113,6 +120,10 @@ export function compileControllerOptions(o: ControllerOptions): CompiledControll
   if (!(Number.isInteger(maxSlots) && maxSlots >= 1 && maxSlots <= 100_000)) throw new ConfigError(`max-agent-slots must be a whole number from 1 to 100000, got ${maxSlots}`);
   const handshake = o.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS;
   if (!(Number.isInteger(handshake) && handshake >= 100 && handshake <= 600_000)) throw new ConfigError(`handshake timeout must be 100ms..10m, got ${handshake}ms`);
+  const submitRate = o.submitRatePerSec ?? DEFAULT_SUBMIT_LIMITS.ratePerSec;
+  if (!(Number.isFinite(submitRate) && submitRate >= 0 && submitRate <= 1_000_000)) throw new ConfigError(`submit rate must be 0 (no limit) to 1000000 runs a second, got ${submitRate}`);
+  const maxQueued = o.maxQueuedPerProject ?? DEFAULT_SUBMIT_LIMITS.maxQueuedPerProject;
+  if (!(Number.isInteger(maxQueued) && maxQueued >= 0)) throw new ConfigError(`max queued runs per project must be a whole number (0: no limit), got ${maxQueued}`);
   const maxStdin = o.maxStdinBytes ?? DEFAULT_MAX_STDIN_BYTES;
   if (!(Number.isInteger(maxStdin) && maxStdin >= 0)) throw new ConfigError(`max stdin size must be a whole number of bytes, got ${maxStdin}`);
   const githubApiUrl = o.githubApiUrl ?? DEFAULT_GITHUB_API_URL;
@@ -136,6 +147,8 @@ export function compileControllerOptions(o: ControllerOptions): CompiledControll
     githubApiUrl: githubApiUrl.replace(/\/+$/, ""),
     scheduleCatchUpMs: Math.max(catchUp, SCHEDULE_ON_TIME_MS),
     maxStdinBytes: maxStdin,
+    submitRatePerSec: submitRate,
+    maxQueuedPerProject: maxQueued,
     agentLostAfter: lostAfter,
     maxAgentSlots: maxSlots,
     handshakeTimeoutMs: handshake,

@@ -13,6 +13,7 @@ import { ControlServiceService } from "../proto/gen/hodei/v1/control.js";
 import { GitOpsServiceService } from "../proto/gen/hodei/v1/gitops.js";
 import { SecretsServiceService } from "../proto/gen/hodei/v1/secrets.js";
 import { secretsService } from "./api/secrets.js";
+import { SubmitLimiter } from "./api/limits.js";
 import { Keyring, type KeyringOptions } from "./secrets/keyring.js";
 import { resolveRunSecrets } from "./secrets/resolve.js";
 import { gitopsService } from "./api/gitops.js";
@@ -168,7 +169,8 @@ export async function startController(opts: StartOptions): Promise<Controller> {
 
   const server = createGrpcServer(o);
   server.addService(AgentServiceService, { connect: connectHandler(agentDeps), fetchSource: fetchSourceHandler({ store, log }), readStdin: readStdinHandler({ store, hub, log }) });
-  const control = controlService({ store, agents, hub, log, maxStdinBytes: o.maxStdinBytes, allowInPlace: opts.allowInPlace });
+  const limiter = new SubmitLimiter({ ratePerSec: o.submitRatePerSec, maxQueuedPerProject: o.maxQueuedPerProject });
+  const control = controlService({ store, agents, hub, log, maxStdinBytes: o.maxStdinBytes, allowInPlace: opts.allowInPlace, limiter });
   const onCall = opts.onClientCall;
   const handlers = onCall ? wrapCalls(control, onCall) : control;
   server.addService(ControlServiceService, guard(ControlServiceService, handlers, gate));
@@ -186,7 +188,7 @@ export async function startController(opts: StartOptions): Promise<Controller> {
   );
   const syncer = new Syncer(store.db, o.mirrorsDir, log, pushesFromSync(store, log, statuses.onPushOutcome));
   if (opts.repos?.length) await applyConfigRepos(store.db, syncer, opts.repos, log);
-  const gitops = gitopsService({ store, syncer, log, statusErrors: (repoId) => statuses.errors(repoId) });
+  const gitops = gitopsService({ store, syncer, log, statusErrors: (repoId) => statuses.errors(repoId), limiter });
   server.addService(GitOpsServiceService, guard(GitOpsServiceService, onCall ? wrapCalls(gitops, onCall) : gitops, gate));
   const secrets = secretsService({ store, keyring, log });
   server.addService(SecretsServiceService, guard(SecretsServiceService, onCall ? wrapCalls(secrets, onCall) : secrets, gate));

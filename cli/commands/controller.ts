@@ -45,6 +45,8 @@ export default class ControllerCommand extends HodeiCommand {
       env: "HODEI_ADMIN_TOKEN_FILE",
     }),
     config: Flags.string({ description: "a YAML file (kind: ControllerConfig) declaring the repositories this controller syncs; see docs/gitops.md", env: "HODEI_CONFIG" }),
+    "submit-rate": Flags.integer({ description: "runs a second one API token may start by hand (SubmitRun, rerun, RunJob), in bursts of twice that; 0: no limit (default: 200)", env: "HODEI_SUBMIT_RATE", min: 0 }),
+    "max-queued-per-project": Flags.integer({ description: "queued runs one project may have before submits are refused; 0: no limit (default: 10000)", env: "HODEI_MAX_QUEUED_PER_PROJECT", min: 0 }),
     "master-key-file": Flags.string({
       description: "file holding the master key that seals secrets (base64, one key per line, the current first; mode 0600). Or set HODEI_MASTER_KEY (and HODEI_MASTER_KEY_PREVIOUS while rotating)",
       env: "HODEI_MASTER_KEY_FILE",
@@ -91,6 +93,8 @@ export default class ControllerCommand extends HodeiCommand {
         maxAgentSlots: flags["max-agent-slots"],
         handshakeTimeoutMs: flags["handshake-timeout"],
         maxStdinBytes: flags["max-stdin"],
+        submitRatePerSec: flags["submit-rate"],
+        maxQueuedPerProject: flags["max-queued-per-project"],
         mirrorsDir: flags["mirrors-dir"],
         masterKey: { env: process.env.HODEI_MASTER_KEY || undefined, previousEnv: process.env.HODEI_MASTER_KEY_PREVIOUS, file: flags["master-key-file"] },
         adminTokenFile: flags["admin-token-file"],

@@ -21,6 +21,7 @@ import { putSourceBundle } from "../store/sources.js";
 import { unaryHandler } from "./unary.js";
 import { checkManual, idempotencyKey, requestHash, sameRequest } from "./submit-checks.js";
 import { checkInPlaceDir } from "./in-place.js";
+import type { SubmitLimiter } from "./limits.js";
 import { PROJECT_NAME, checkOwnRun, principalOf, projectFilter, projectForSubmit, seesProject } from "../auth/principal.js";
 import type { RunRow } from "../store/schema.js";
 
@@ -34,6 +35,8 @@ export interface ControlDeps {
   maxStdinBytes: number;
   /** Runs in place (SubmitRunRequest.in_place_dir) are accepted: only the embedded daemon's controller (api/in-place.ts). */
   allowInPlace?: boolean;
+  /** Submit rate per caller and queued runs per project (api/limits.ts); none: no limits. */
+  limiter?: SubmitLimiter;
 }
 
 /** A job document is small; anything near this is a mistake or an attack. */
@@ -60,6 +63,8 @@ export function controlService(deps: ControlDeps): ControlServiceServer {
       const who = principalOf(call);
       if (req.project && !PROJECT_NAME.test(req.project)) throw invalid(`project "${req.project.slice(0, 100)}" must be lower case letters, digits, '.', '_' or '-', starting with a letter or digit, at most 63 characters`);
       const project = projectForSubmit(who, req.project);
+      deps.limiter?.take(who?.name ?? "anonymous");
+      await deps.limiter?.checkQueue(db, project);
       const bytes = Buffer.byteLength(req.jobJson);
       if (bytes > MAX_JOB_JSON) throw invalid(`job document is ${bytes} bytes; the limit is ${MAX_JOB_JSON}`);
       let obj: unknown;
@@ -162,6 +167,8 @@ export function controlService(deps: ControlDeps): ControlServiceServer {
       const old = await visibleRun(call, req.runId);
       const who = principalOf(call);
       checkOwnRun(who, old, "rerun");
+      deps.limiter?.take(who?.name ?? "anonymous");
+      await deps.limiter?.checkQueue(db, old.project);
       const job = old.job as JobDocument;
       checkManual(job, "rerun");
       // A run in place reruns in the same directory, on a controller that allows it, if the directory is still there.

@@ -19,6 +19,7 @@ import { shortTriggers } from "../gitops/describe.js";
 import { runToProto } from "./convert.js";
 import { ApiError, conflict, invalid, notFound } from "./errors.js";
 import { unaryHandler } from "./unary.js";
+import type { SubmitLimiter } from "./limits.js";
 import { PROJECT_NAME, principalOf, projectForSubmit, seesProject } from "../auth/principal.js";
 
 export interface GitOpsDeps {
@@ -27,6 +28,8 @@ export interface GitOpsDeps {
   log: Logger;
   /** Commit statuses that could not be posted, per repo id, newest first (gitops/status.ts). */
   statusErrors?: (repoId: string) => string[] | Promise<string[]>;
+  /** Submit rate per caller and queued runs per project (api/limits.ts), as for SubmitRun. */
+  limiter?: SubmitLimiter;
 }
 
 export const REPO_NAME = /^[a-z0-9][a-z0-9._-]{0,62}$/;
@@ -209,6 +212,8 @@ export function gitopsService(deps: GitOpsDeps): GitOpsServiceServer {
     runJob: unary("RunJob", async (req, call) => {
       const key = idempotencyKey(req.idempotencyKey);
       const repo = await mustGet(req.repo, call);
+      deps.limiter?.take(principalOf(call)?.name ?? "anonymous");
+      await deps.limiter?.checkQueue(db, repo.project);
       const env = checkEnv(req.env);
       const ref = req.ref || repo.branch;
       if (ref.length > 255) throw invalid("ref is longer than 255 characters");
