@@ -96,17 +96,41 @@ export class Connection {
     return this.ready;
   }
 
-  /** The source bundle `digest` (AgentService.FetchSource), from the controller of the current stream. */
-  fetchSource(digest: string, timeoutMs = 300_000): Promise<Buffer> {
+  /**
+   * The source bundle `digest` (AgentService.FetchSource), from the controller
+   * of the current stream. A retryable failure (the controller's database
+   * restarting, the controller itself) is retried with backoff until
+   * `timeoutMs` has passed; anything else fails at once.
+   */
+  async fetchSource(digest: string, timeoutMs = 300_000): Promise<Buffer> {
+    const deadline = Date.now() + timeoutMs;
+    const backoff = new Backoff({ initialMs: 200, factor: 2, maxMs: 5_000 });
+    for (;;) {
+      try {
+        return await this.fetchSourceOnce(digest, deadline);
+      } catch (err) {
+        const retryable = err instanceof StreamClosedError || (err as { retryable?: boolean }).retryable === true;
+        const wait = Math.max(100, backoff.next());
+        if (!retryable || Date.now() + wait >= deadline) throw err;
+        this.opts.logger.warn({ digest, err: (err as Error).message, retryInMs: wait }, "cannot fetch a source bundle yet; retrying");
+        await new Promise((res) => setTimeout(res, wait));
+      }
+    }
+  }
+
+  private fetchSourceOnce(digest: string, deadline: number): Promise<Buffer> {
     const client = this.client;
     if (!client) return Promise.reject(new StreamClosedError("not connected to a controller"));
     const metadata = new grpc.Metadata();
     if (this.sessionToken) metadata.set(SESSION_METADATA_KEY, this.sessionToken);
     return new Promise((resolve, reject) => {
       const parts: Buffer[] = [];
-      const call = client.fetchSource({ digest }, metadata, { deadline: Date.now() + timeoutMs });
+      const call = client.fetchSource({ digest }, metadata, { deadline });
       call.on("data", (c: SourceChunk) => parts.push(Buffer.from(c.data)));
-      call.on("error", (err: grpc.ServiceError) => reject(new Error(fromWire(err).message, { cause: err })));
+      call.on("error", (err: grpc.ServiceError) => {
+        const w = fromWire(err);
+        reject(Object.assign(new Error(w.message, { cause: err }), { retryable: w.retryable }));
+      });
       call.on("end", () => resolve(Buffer.concat(parts)));
     });
   }

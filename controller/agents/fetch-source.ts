@@ -6,6 +6,7 @@ import type { Logger } from "pino";
 import type { FetchSourceRequest, SourceChunk } from "../../proto/gen/hodei/v1/agent.js";
 import type { Store } from "../store/db.js";
 import { getSourceBundle } from "../store/sources.js";
+import { isDatabaseUnavailable, toServiceError } from "../api/errors.js";
 
 const CHUNK_BYTES = 1024 * 1024;
 
@@ -24,6 +25,11 @@ export function fetchSourceHandler(deps: { store: Store; log: Logger }) {
         call.end();
       },
       (err: unknown) => {
+        // A database restarting is the agent's to wait out (it retries UNAVAILABLE), not the run's failure.
+        if (isDatabaseUnavailable(err)) {
+          deps.log.warn({ err, digest }, "cannot read a source bundle: database unavailable");
+          return void call.emit("error", toServiceError(err, deps.log, "FetchSource"));
+        }
         deps.log.error({ err, digest }, "cannot read a source bundle");
         fail(status.INTERNAL, "cannot read the source bundle; see the controller's log");
       },
