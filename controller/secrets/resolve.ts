@@ -11,6 +11,7 @@ import type { Db } from "../store/db.js";
 import { secretsFor } from "../store/secrets.js";
 import type { RunSecrets } from "../runs/exec-spec.js";
 import type { Keyring } from "./keyring.js";
+import type { MasterKey } from "./seal.js";
 
 export interface SecretRef {
   name: string;
@@ -50,14 +51,12 @@ export async function resolveRunSecrets(db: Db, keyring: Keyring, run: RunForSec
   const values: SecretValue[] = [];
   for (const ref of refs) {
     const row = rows.get(ref.name)!;
-    const key = (() => {
-      try {
-        return keyring.byId(row.key_id);
-      } catch (err) {
-        return err as Error;
-      }
-    })();
-    if (key instanceof Error) return { error: `secret ${ref.name} cannot be opened: ${key.message}` };
+    let key: MasterKey | undefined;
+    try {
+      key = keyring.byId(row.key_id);
+    } catch (err) {
+      return { error: `secret ${ref.name} cannot be opened: ${(err as Error).message}` };
+    }
     if (!key) return { error: `secret ${ref.name} is sealed with master key ${row.key_id}, which this controller does not have; set it again or give the controller that key` };
     try {
       values.push({ name: ref.name, value: key.open({ keyId: row.key_id, nonce: row.nonce, sealed: row.sealed }, row.project, row.name), env: ref.env });
