@@ -10,7 +10,8 @@
  * No terminal's exit, Ctrl-C or kill -9 touches it, nor another terminal's run.
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, statSync, unlinkSync } from "node:fs";
+import { randomBytes } from "node:crypto";
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, statSync, unlinkSync, writeFileSync } from "node:fs";
 import { homedir, hostname, availableParallelism } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -179,10 +180,15 @@ export async function serveDaemon(dataDir: string): Promise<void> {
   );
   opening.catch(() => {}); // awaited below
   const labels = `os=${process.platform},arch=${process.arch},host=${hostname()}`;
+  // Its agent joins with a join token made for this start (a file in the 0700 data dir, not the
+  // environment); once joined it comes back with the credential it keeps in its work dir.
+  const agentJoinToken = randomBytes(32).toString("hex");
+  const joinTokenFile = join(dataDir, "agent-join.token");
+  writeFileSync(joinTokenFile, `${agentJoinToken}\n`, { mode: 0o600 });
   const agentLog = openSync(join(dataDir, "agent.log"), "a", 0o600);
   const agent = spawn(
     process.execPath,
-    [...AGENT_NODE_FLAGS, BIN, "agent", "--controller", `unix:${socket}`, "--name", `local-${hostname()}`, "--labels", labels, "--slots", String(availableParallelism()), "--work-dir", join(dataDir, "work"), "--allow-in-place"],
+    [...AGENT_NODE_FLAGS, BIN, "agent", "--controller", `unix:${socket}`, "--name", `local-${hostname()}`, "--labels", labels, "--slots", String(availableParallelism()), "--work-dir", join(dataDir, "work"), "--token-file", joinTokenFile, "--allow-in-place"],
     // The IPC channel ties the agent to this process: it closes when we die, even by SIGKILL, and the agent then stops.
     { stdio: ["ignore", agentLog, agentLog, "ipc"], env: { ...process.env, HODEI_CONTROLLER: "", [DIAL_ON_MESSAGE]: "1" } },
   );
@@ -205,6 +211,7 @@ export async function serveDaemon(dataDir: string): Promise<void> {
       adminToken: "",
       adminTokenFile: tokenFileOf(dataDir),
       embedded: true,
+      agentJoinToken,
       unschedulableAfterMs: 0,
       heartbeatIntervalMs: 1_000,
       // Zero configuration for secrets too: the key file is made (0600, in the 0700 data dir) when first needed.

@@ -9,6 +9,7 @@ import { dirname, join } from "node:path";
 import { ControlClient } from "../../cli/client.js";
 import { cliCredentials } from "../../cli/tls.js";
 import { generateToken } from "../../controller/auth/tokens.js";
+import { seedAgentJoinToken } from "./agent-auth.js";
 
 // The admin token every controller started here seeds and every CLI and client sends. Under vitest
 // global-setup.ts set it already; the benches (plain scripts) get one here.
@@ -16,6 +17,7 @@ if (!process.env.HODEI_ADMIN_TOKEN) {
   process.env.HODEI_ADMIN_TOKEN = generateToken();
   process.env.HODEI_TOKEN = process.env.HODEI_ADMIN_TOKEN;
 }
+seedAgentJoinToken();
 
 /** The repository root, from test/helpers or from its compiled copy in dist/test/helpers. */
 export const ROOT = ((): string => {
