@@ -21,7 +21,7 @@
  *   PGlite (which needs its WebAssembly files beside it) into the bundle.
  */
 import { build } from "esbuild";
-import { mkdirSync } from "node:fs";
+import { mkdirSync, readFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -44,6 +44,9 @@ const notInBundle = {
   },
 };
 
+/** Embedded mode falls back to `npx hodei@VERSION`: the version the Action was built from. */
+const version = JSON.parse(readFileSync(join(root, "package.json"), "utf8")).version;
+
 mkdirSync(dirname(out), { recursive: true });
 const result = await build({
   absWorkingDir: root,
@@ -57,6 +60,7 @@ const result = await build({
   legalComments: "none",
   logLevel: "warning",
   metafile: true,
+  define: { HODEI_ACTION_VERSION: JSON.stringify(version) },
   plugins: [notInBundle],
 });
 const bytes = Object.values(result.metafile.outputs).reduce((n, o) => n + o.bytes, 0);

@@ -65152,123 +65152,7 @@ var pad = (b2) => b2.length % 512 === 0 ? b2 : Buffer.concat([b2, Buffer.alloc(5
 import { accessSync, constants as constants4, existsSync as existsSync5, mkdtempSync, readFileSync as readFileSync4 } from "node:fs";
 import { tmpdir } from "node:os";
 import { delimiter, join as join6 } from "node:path";
-
-// package.json
-var package_default = {
-  name: "hodei",
-  version: "0.1.0",
-  description: "GitOps, CLI-first platform that runs jobs: controller, agents, live logs.",
-  type: "module",
-  license: "Apache-2.0",
-  engines: {
-    node: ">=20.19"
-  },
-  bin: {
-    hodei: "./bin/run.js"
-  },
-  files: [
-    "bin",
-    "dist",
-    "schemas/*.json",
-    "oclif.manifest.json",
-    "proto"
-  ],
-  scripts: {
-    prepare: "npm run build",
-    build: "tsc -p tsconfig.build.json && node scripts/oclif-manifest.mjs && node scripts/pglite-template.mjs",
-    typecheck: "tsc -p tsconfig.json --noEmit",
-    lint: "eslint . && npm run lint:deps",
-    "lint:deps": "depcruise --config .dependency-cruiser.json agent cli controller mask schemas proto test scripts",
-    "gen:proto": "node scripts/gen-proto.mjs",
-    "gen:validators": "node scripts/gen-validators.mjs",
-    test: "npm run build && node scripts/test.mjs",
-    "test:unit": "vitest run test/unit",
-    bench: "npm run build && node dist/test/bench/bench.js",
-    "db:schema": "tsx scripts/db-schema.ts",
-    "bench:mask": "npm run build && node dist/test/bench/mask.js",
-    "bench:embedded": "npm run build && node dist/test/bench/embedded.js",
-    "bench:gitops": "npm run build && node dist/test/bench/gitops.js",
-    "test:chaos": "npm run build && vitest run test/chaos --maxWorkers=1",
-    "build:action": "node scripts/build-action.mjs"
-  },
-  oclif: {
-    bin: "hodei",
-    dirname: "hodei",
-    commands: "./dist/cli/commands",
-    topicSeparator: " ",
-    additionalHelpFlags: [
-      "-h"
-    ],
-    hooks: {
-      command_not_found: "./dist/cli/hooks/not-found.js"
-    },
-    plugins: [
-      "@oclif/plugin-help"
-    ],
-    topics: {
-      runs: {
-        description: "List and inspect runs."
-      },
-      agents: {
-        description: "List and manage agents."
-      },
-      embedded: {
-        description: "Show and stop the embedded controller daemon (used when no controller is configured)."
-      },
-      repos: {
-        description: "Register and sync repositories of job definitions (GitOps)."
-      },
-      secrets: {
-        description: "Store secrets for jobs, sealed under the controller's master key; values never come back out."
-      },
-      jobs: {
-        description: "List the jobs repositories define; test which ones an event would start (jobs match works offline)."
-      },
-      tokens: {
-        description: "Create, list and revoke API tokens (admin; docs/security.md)."
-      }
-    }
-  },
-  dependencies: {
-    "@bufbuild/protobuf": "2.17.0",
-    "@electric-sql/pglite": "0.5.16",
-    "@grpc/grpc-js": "1.14.7",
-    "@oclif/core": "4.14.0",
-    "@oclif/plugin-help": "6.3.0",
-    "@octokit/rest": "22.0.1",
-    "@octokit/webhooks-methods": "6.0.0",
-    "@peculiar/x509": "2.2.0",
-    ajv: "8.20.0",
-    "ajv-formats": "3.0.1",
-    croner: "11.0.1",
-    kysely: "0.28.18",
-    pg: "8.23.1",
-    pino: "10.4.0",
-    "reflect-metadata": "0.2.2",
-    "simple-git": "4.0.2",
-    yaml: "2.9.1"
-  },
-  devDependencies: {
-    "@actions/core": "3.0.1",
-    "@eslint/js": "10.0.1",
-    "@octokit/webhooks-types": "7.6.1",
-    "@types/node": "20.19.43",
-    "@types/pg": "8.23.1",
-    "dependency-cruiser": "17.4.3",
-    esbuild: "0.28.2",
-    eslint: "10.15.0",
-    "ts-proto": "2.18.0",
-    tsx: "4.23.14",
-    typescript: "5.9.3",
-    "typescript-eslint": "8.73.0",
-    vitest: "4.1.12"
-  },
-  overrides: {
-    "content-type": "2.1.0"
-  }
-};
-
-// action/src/embedded.ts
+var VERSION = true ? "0.1.0" : "latest";
 var START_TIMEOUT_MS2 = 5 * 6e4;
 function executable(path) {
   try {
@@ -65284,7 +65168,7 @@ function findHodei(workspace, env = process.env) {
   for (const dir of (env.PATH ?? "").split(delimiter)) {
     if (dir && executable(join6(dir, "hodei"))) return [join6(dir, "hodei")];
   }
-  return ["npx", "--yes", `hodei@${package_default.version}`];
+  return ["npx", "--yes", `hodei@${VERSION}`];
 }
 async function startEmbedded(workspace, env = process.env) {
   const dataDir = mkdtempSync(join6(env.RUNNER_TEMP || tmpdir(), "hodei-"));

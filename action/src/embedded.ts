@@ -17,7 +17,10 @@ import { accessSync, constants, existsSync, mkdtempSync, readFileSync } from "no
 import { tmpdir } from "node:os";
 import { delimiter, join } from "node:path";
 import { daemonLogOf, ensureDaemon, stopDaemon, tokenFileOf } from "../../cli/embedded.js";
-import pkg from "../../package.json" with { type: "json" };
+
+/** The package version the bundle was built from (scripts/build-action.mjs defines it; unbuilt, as in tests: the newest). */
+declare const HODEI_ACTION_VERSION: string | undefined;
+const VERSION = typeof HODEI_ACTION_VERSION === "string" ? HODEI_ACTION_VERSION : "latest";
 
 /** Long enough for `npx` to download hodei and the daemon to create its database on a slow runner. */
 const START_TIMEOUT_MS = 5 * 60_000;
@@ -47,7 +50,7 @@ export function findHodei(workspace: string, env: NodeJS.ProcessEnv = process.en
   for (const dir of (env.PATH ?? "").split(delimiter)) {
     if (dir && executable(join(dir, "hodei"))) return [join(dir, "hodei")];
   }
-  return ["npx", "--yes", `hodei@${pkg.version}`];
+  return ["npx", "--yes", `hodei@${VERSION}`];
 }
 
 /** Starts the embedded controller (and its agent) in a new data dir; resolves once it listens. */
