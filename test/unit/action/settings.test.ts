@@ -57,7 +57,7 @@ describe("the Action's settings", () => {
     const key = idempotencyKey(w({}));
     expect(key).toMatch(/^github-actions:77\.2:[0-9a-f]{32}$/);
     expect(idempotencyKey(w({}))).toBe(key);
-    for (const other of [{ GITHUB_RUN_ATTEMPT: "3" }, { GITHUB_ACTION: "deploy" }, { GITHUB_JOB: "lint" }, { GITHUB_REPOSITORY: "acme/api" }]) expect(idempotencyKey(w(other))).not.toBe(key);
+    for (const other of [{ GITHUB_RUN_ATTEMPT: "3" }, { GITHUB_ACTION: "deploy" }, { GITHUB_JOB: "lint" }, { GITHUB_REPOSITORY: "acme/api" }] as Record<string, string>[]) expect(idempotencyKey(w(other))).not.toBe(key);
     expect(idempotencyKey(w({ GITHUB_RUN_ID: "" }))).not.toBe(idempotencyKey(w({ GITHUB_RUN_ID: "" })));
   });
 });
