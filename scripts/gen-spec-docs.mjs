@@ -164,12 +164,13 @@ const lines = [
   "fields with the schema named on its first line:",
   "",
   "```yaml",
-  "# yaml-language-server: $schema=https://unpkg.com/hodei/schemas/job.schema.json",
+  "# yaml-language-server: $schema=../../node_modules/hodei/schemas/job.schema.json",
   "apiVersion: hodei.dev/v1",
   "kind: Job",
   "```",
   "",
-  "(Inside this repository the examples use a relative path to `schemas/`.)",
+  "(a path relative to the file; see [specs.md](specs.md#editor-support). The examples in this",
+  "repository point at `schemas/` the same way.)",
   "",
 ];
 
