@@ -67,7 +67,9 @@ function describe(err: unknown, s: Settings, address: string): string {
   if (err instanceof ControllerUnreachableError) {
     const [first, ...advice] = err.message.split("\n");
     const generic = advice.join(" ").includes("HODEI_CONTROLLER");
-    const hint = s.mode === "embedded" ? "" : generic ? ' Check the "controller" input, and that this runner can reach that address (a self-hosted runner on its network, or a public address).' : ` ${advice.join(" ")}`;
+    // The CLI's advice names its flags; here they are inputs.
+    const tlsAdvice = `${advice.join(" ")}${/--ca/.test(advice.join(" ")) ? ' (Here --ca and HODEI_CA are the Action\'s "ca" input.)' : ""}`;
+    const hint = s.mode === "embedded" ? "" : generic ? ' Check the "controller" input, and that this runner can reach that address (a self-hosted runner on its network, or a public address).' : ` ${tlsAdvice}`;
     return `${first!.replace(/^cannot reach the controller/, "cannot reach the Hodei controller")}${hint}`;
   }
   if (err instanceof ControllerError) {

@@ -9,7 +9,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createTestDatabase } from "../helpers/db.js";
-import { startAgent, startController, type ControllerProc, type Proc } from "../helpers/procs.js";
+import { startAgent, startController, tempDir, type ControllerProc, type Proc } from "../helpers/procs.js";
 import { runAction, startAction, step, workspace } from "../helpers/action.js";
 
 let db: Awaited<ReturnType<typeof createTestDatabase>>;
@@ -149,6 +149,22 @@ describe("the GitHub Action against a controller", { timeout: 180_000 }, () => {
     const next = await runAction(step(ws.dir, { runId, attempt: "2" }), remote({ spec: "ci/several.yaml", job: "two" }));
     expect(next.code).toBe(0);
     expect(next.outputs["run-id"]).not.toBe(first.outputs["run-id"]);
+  });
+
+  it("repo: a registered repository's job at the workflow's commit, nothing uploaded", async () => {
+    await controller.client.addRepo({ url: ws.dir, name: "web", branch: "main" });
+    const s = step(tempDir("hodei-empty-ws-"), { sha: ws.sha }); // no checkout: the controller has the repository
+    const r = await runAction(s, remote({ repo: "web", job: "greet", env: "WHO=repo" }));
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    expect(r.stdout).toContain("\x1b[32mgreen\x1b[0m hello repo\nfrom the workspace\n");
+    expect(r.summary).toContain(`| From | web@${ws.sha} |`);
+    expect(r.summary).toContain(`| Commit | \`${ws.sha}\` |`);
+    const run = await controller.client.getRun(r.outputs["run-id"]!);
+    expect(run.trigger?.commit ?? "").toBe(ws.sha);
+
+    const unknown = await runAction(step(ws.dir), remote({ repo: "nope", job: "greet" }));
+    expect(unknown.code).toBe(1);
+    expect(commandLines(unknown.stdout).find((l) => l.startsWith("::error::"))).toMatch(/refused: .*nope/);
   });
 
   it("wait: false submits, sets run-id and returns", async () => {
