@@ -65468,12 +65468,15 @@ async function follow(client, submitted, s3) {
     const following = client.followLogs(submitted.id, { follow: true, attempt: submitted.attempt }, (c2) => log.chunk(c2), onAttemptEnd);
     following.catch(() => {
     });
-    const ended = await Promise.race([following, gaveUp]);
+    const result = await Promise.race([following, gaveUp]);
     log.close();
-    if (typeof ended === "string" || ended === void 0) {
+    if (typeof result === "string" || result === void 0) {
       const now = await client.getRun(submitted.id).catch(() => submitted);
-      return { run: now, log, why: ended ?? "the log stream ended early" };
+      return { run: now, log, why: result ?? "the log stream ended early" };
     }
+    let ended = result;
+    const stored = await client.getRun(ended.id).catch(() => ended);
+    if (stored.state === ended.state && stored.attempts.length >= ended.attempts.length) ended = stored;
     if (timedOut && ended.state === "cancelled") return { run: ended, log, why: `the Action's timeout (${s3.timeout}) passed, so run ${ended.id} was cancelled` };
     if (aborted && ended.state === "cancelled") return { run: ended, log, why: `${aborted}, so run ${ended.id} was cancelled` };
     return { run: ended, log };

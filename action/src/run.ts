@@ -206,12 +206,16 @@ async function follow(client: ControlClient, submitted: Run, s: Settings): Promi
     };
     const following = client.followLogs(submitted.id, { follow: true, attempt: submitted.attempt }, (c) => log.chunk(c), onAttemptEnd);
     following.catch(() => {}); // when we stop waiting early, its later failure is nobody's business
-    const ended = await Promise.race([following, gaveUp]);
+    const result = await Promise.race([following, gaveUp]);
     log.close();
-    if (typeof ended === "string" || ended === undefined) {
+    if (typeof result === "string" || result === undefined) {
       const now = await client.getRun(submitted.id).catch(() => submitted);
-      return { run: now, log, why: ended ?? "the log stream ended early" };
+      return { run: now, log, why: result ?? "the log stream ended early" };
     }
+    let ended: Run = result;
+    // The stream's last event carries the run's end; the run as stored has every attempt (for the duration).
+    const stored = await client.getRun(ended.id).catch(() => ended);
+    if (stored.state === ended.state && stored.attempts.length >= ended.attempts.length) ended = stored;
     if (timedOut && ended.state === "cancelled") return { run: ended, log, why: `the Action's timeout (${s.timeout}) passed, so run ${ended.id} was cancelled` };
     if (aborted && ended.state === "cancelled") return { run: ended, log, why: `${aborted}, so run ${ended.id} was cancelled` };
     return { run: ended, log };

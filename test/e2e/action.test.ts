@@ -94,6 +94,10 @@ describe("the GitHub Action against a controller", { timeout: 180_000 }, () => {
     expect(r.code).toBe(1);
     const id = r.outputs["run-id"]!;
     expect(r.outputs).toMatchObject({ status: "failed", "exit-code": "3", attempts: "2" });
+    // The duration spans both attempts: from the first one's start to the run's end.
+    const stored = await controller.client.getRun(id);
+    expect(stored.attempts.length).toBe(2);
+    expect(Number(r.outputs["duration-seconds"])).toBe(Math.round((stored.finishedAtMs - stored.attempts[0]!.startedAtMs) / 100) / 10);
     expect(r.stdout).toContain(`::group::Hodei run ${id} · fail · attempt 1\n`);
     expect(r.stdout).toContain(`::group::Hodei run ${id} · fail · attempt 2\n`);
     expect(r.stdout).toContain("hodei: attempt 1 failed with exit code 3; it will be retried");
