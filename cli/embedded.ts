@@ -120,15 +120,27 @@ function alive(pid: number): boolean {
   }
 }
 
+/**
+ * How to start the daemon: a program and its arguments before `embedded
+ * serve`. This package's own bin by default; the GitHub Action (action/)
+ * passes the `hodei` it found, having no bin of its own.
+ */
+export interface DaemonStart {
+  command?: readonly string[];
+  /** How long to wait for it to publish its address (default 60 s; more when `npx` must install hodei first). */
+  timeoutMs?: number;
+}
+
 /** The address of the data dir's daemon, starting it when none runs. */
-export async function ensureDaemon(dataDir: string): Promise<string> {
+export async function ensureDaemon(dataDir: string, start: DaemonStart = {}): Promise<string> {
   prepareDataDir(dataDir);
   const found = findDaemon(dataDir);
   if (found?.address) return found.address;
   let child: ChildProcess | undefined;
+  const [program, ...args] = start.command ?? [process.execPath, ...DAEMON_NODE_FLAGS, BIN];
   if (!found) {
     const log = openSync(daemonLogOf(dataDir), "a", 0o600);
-    child = spawn(process.execPath, [...DAEMON_NODE_FLAGS, BIN, "embedded", "serve"], {
+    child = spawn(program!, [...args, "embedded", "serve"], {
       detached: true,
       stdio: ["ignore", log, log],
       env: { ...process.env, HODEI_DATA_DIR: dataDir, HODEI_CONTROLLER: "" },
@@ -139,7 +151,8 @@ export async function ensureDaemon(dataDir: string): Promise<string> {
   // Ours or one another hodei started a moment ago: wait until it publishes its address.
   let exited: number | null | undefined;
   child?.once("exit", (code) => (exited = code));
-  for (let waited = 0; waited < START_TIMEOUT_MS; waited += 50) {
+  child?.once("error", () => (exited = -1)); // the program could not be started: fail below, do not crash
+  for (let waited = 0; waited < (start.timeoutMs ?? START_TIMEOUT_MS); waited += 50) {
     const d = findDaemon(dataDir);
     if (d?.address) return d.address;
     // It lost the race to another daemon (exit 0) and that one is not up yet: keep waiting. Otherwise it failed.
