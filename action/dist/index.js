@@ -25537,7 +25537,7 @@ var require_minimal = __commonJS({
     util.isString = function isString(value2) {
       return typeof value2 === "string" || value2 instanceof String;
     };
-    util.isObject = function isObject3(value2) {
+    util.isObject = function isObject4(value2) {
       return value2 && typeof value2 === "object";
     };
     util.isset = /**
@@ -51796,7 +51796,7 @@ function isFile(path) {
 
 // action/src/run.ts
 import { createHash, randomUUID as randomUUID2 } from "node:crypto";
-import { mkdtempSync as mkdtempSync2, writeFileSync } from "node:fs";
+import { mkdtempSync as mkdtempSync2, writeFileSync as writeFileSync2 } from "node:fs";
 import { constants as osConstants, tmpdir as tmpdir2 } from "node:os";
 import { join as join7, relative as relative3 } from "node:path";
 
@@ -56005,6 +56005,792 @@ import { readFileSync as readFileSync2 } from "node:fs";
 
 // proto/gen/hodei/v1/auth.ts
 var import_grpc_js3 = __toESM(require_src3(), 1);
+function createBaseJoinToken() {
+  return {
+    id: "",
+    prefix: "",
+    description: "",
+    labels: {},
+    maxUses: 0,
+    uses: 0,
+    createdAtMs: 0,
+    createdBy: "",
+    expiresAtMs: 0,
+    revokedAtMs: 0,
+    lastUsedAtMs: 0
+  };
+}
+var JoinToken = {
+  encode(message, writer = new BinaryWriter()) {
+    if (message.id !== "") {
+      writer.uint32(10).string(message.id);
+    }
+    if (message.prefix !== "") {
+      writer.uint32(18).string(message.prefix);
+    }
+    if (message.description !== "") {
+      writer.uint32(26).string(message.description);
+    }
+    globalThis.Object.entries(message.labels).forEach(([key, value2]) => {
+      JoinToken_LabelsEntry.encode({ key, value: value2 }, writer.uint32(34).fork()).join();
+    });
+    if (message.maxUses !== 0) {
+      writer.uint32(40).int32(message.maxUses);
+    }
+    if (message.uses !== 0) {
+      writer.uint32(48).int32(message.uses);
+    }
+    if (message.createdAtMs !== 0) {
+      writer.uint32(56).int64(message.createdAtMs);
+    }
+    if (message.createdBy !== "") {
+      writer.uint32(66).string(message.createdBy);
+    }
+    if (message.expiresAtMs !== 0) {
+      writer.uint32(72).int64(message.expiresAtMs);
+    }
+    if (message.revokedAtMs !== 0) {
+      writer.uint32(80).int64(message.revokedAtMs);
+    }
+    if (message.lastUsedAtMs !== 0) {
+      writer.uint32(88).int64(message.lastUsedAtMs);
+    }
+    return writer;
+  },
+  decode(input, length) {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = reader.__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    reader.__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === void 0 ? reader.len : reader.pos + length;
+      const message = createBaseJoinToken();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+            message.id = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+            message.prefix = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+            message.description = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+            const entry4 = JoinToken_LabelsEntry.decode(reader, reader.uint32());
+            if (entry4.value !== void 0) {
+              message.labels[entry4.key] = entry4.value;
+            }
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+            message.maxUses = reader.int32();
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+            message.uses = reader.int32();
+            continue;
+          }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+            message.createdAtMs = longToNumber3(reader.int64());
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+            message.createdBy = reader.string();
+            continue;
+          }
+          case 9: {
+            if (tag !== 72) {
+              break;
+            }
+            message.expiresAtMs = longToNumber3(reader.int64());
+            continue;
+          }
+          case 10: {
+            if (tag !== 80) {
+              break;
+            }
+            message.revokedAtMs = longToNumber3(reader.int64());
+            continue;
+          }
+          case 11: {
+            if (tag !== 88) {
+              break;
+            }
+            message.lastUsedAtMs = longToNumber3(reader.int64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      reader.__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+  fromJSON(object) {
+    return {
+      id: isSet3(object.id) ? globalThis.String(object.id) : "",
+      prefix: isSet3(object.prefix) ? globalThis.String(object.prefix) : "",
+      description: isSet3(object.description) ? globalThis.String(object.description) : "",
+      labels: isObject2(object.labels) ? globalThis.Object.entries(object.labels).reduce(
+        (acc, [key, value2]) => {
+          globalThis.Object.defineProperty(acc, key, {
+            value: globalThis.String(value2),
+            enumerable: true,
+            configurable: true,
+            writable: true
+          });
+          return acc;
+        },
+        {}
+      ) : {},
+      maxUses: isSet3(object.maxUses) ? globalThis.Number(object.maxUses) : isSet3(object.max_uses) ? globalThis.Number(object.max_uses) : 0,
+      uses: isSet3(object.uses) ? globalThis.Number(object.uses) : 0,
+      createdAtMs: isSet3(object.createdAtMs) ? globalThis.Number(object.createdAtMs) : isSet3(object.created_at_ms) ? globalThis.Number(object.created_at_ms) : 0,
+      createdBy: isSet3(object.createdBy) ? globalThis.String(object.createdBy) : isSet3(object.created_by) ? globalThis.String(object.created_by) : "",
+      expiresAtMs: isSet3(object.expiresAtMs) ? globalThis.Number(object.expiresAtMs) : isSet3(object.expires_at_ms) ? globalThis.Number(object.expires_at_ms) : 0,
+      revokedAtMs: isSet3(object.revokedAtMs) ? globalThis.Number(object.revokedAtMs) : isSet3(object.revoked_at_ms) ? globalThis.Number(object.revoked_at_ms) : 0,
+      lastUsedAtMs: isSet3(object.lastUsedAtMs) ? globalThis.Number(object.lastUsedAtMs) : isSet3(object.last_used_at_ms) ? globalThis.Number(object.last_used_at_ms) : 0
+    };
+  },
+  toJSON(message) {
+    const obj = {};
+    if (message.id !== "") {
+      obj.id = message.id;
+    }
+    if (message.prefix !== "") {
+      obj.prefix = message.prefix;
+    }
+    if (message.description !== "") {
+      obj.description = message.description;
+    }
+    if (message.labels) {
+      const entries = globalThis.Object.entries(message.labels);
+      if (entries.length > 0) {
+        obj.labels = {};
+        entries.forEach(([k2, v2]) => {
+          obj.labels[k2] = v2;
+        });
+      }
+    }
+    if (message.maxUses !== 0) {
+      obj.maxUses = Math.round(message.maxUses);
+    }
+    if (message.uses !== 0) {
+      obj.uses = Math.round(message.uses);
+    }
+    if (message.createdAtMs !== 0) {
+      obj.createdAtMs = Math.round(message.createdAtMs);
+    }
+    if (message.createdBy !== "") {
+      obj.createdBy = message.createdBy;
+    }
+    if (message.expiresAtMs !== 0) {
+      obj.expiresAtMs = Math.round(message.expiresAtMs);
+    }
+    if (message.revokedAtMs !== 0) {
+      obj.revokedAtMs = Math.round(message.revokedAtMs);
+    }
+    if (message.lastUsedAtMs !== 0) {
+      obj.lastUsedAtMs = Math.round(message.lastUsedAtMs);
+    }
+    return obj;
+  },
+  create(base) {
+    return JoinToken.fromPartial(base ?? {});
+  },
+  fromPartial(object) {
+    const message = createBaseJoinToken();
+    message.id = object.id ?? "";
+    message.prefix = object.prefix ?? "";
+    message.description = object.description ?? "";
+    message.labels = globalThis.Object.entries(object.labels ?? {}).reduce(
+      (acc, [key, value2]) => {
+        if (value2 !== void 0) {
+          acc[key] = globalThis.String(value2);
+        }
+        return acc;
+      },
+      {}
+    );
+    message.maxUses = object.maxUses ?? 0;
+    message.uses = object.uses ?? 0;
+    message.createdAtMs = object.createdAtMs ?? 0;
+    message.createdBy = object.createdBy ?? "";
+    message.expiresAtMs = object.expiresAtMs ?? 0;
+    message.revokedAtMs = object.revokedAtMs ?? 0;
+    message.lastUsedAtMs = object.lastUsedAtMs ?? 0;
+    return message;
+  }
+};
+function createBaseJoinToken_LabelsEntry() {
+  return { key: "", value: "" };
+}
+var JoinToken_LabelsEntry = {
+  encode(message, writer = new BinaryWriter()) {
+    if (message.key !== "") {
+      writer.uint32(10).string(message.key);
+    }
+    if (message.value !== "") {
+      writer.uint32(18).string(message.value);
+    }
+    return writer;
+  },
+  decode(input, length) {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = reader.__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    reader.__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === void 0 ? reader.len : reader.pos + length;
+      const message = createBaseJoinToken_LabelsEntry();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+            message.key = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+            message.value = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      reader.__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+  fromJSON(object) {
+    return {
+      key: isSet3(object.key) ? globalThis.String(object.key) : "",
+      value: isSet3(object.value) ? globalThis.String(object.value) : ""
+    };
+  },
+  toJSON(message) {
+    const obj = {};
+    if (message.key !== "") {
+      obj.key = message.key;
+    }
+    if (message.value !== "") {
+      obj.value = message.value;
+    }
+    return obj;
+  },
+  create(base) {
+    return JoinToken_LabelsEntry.fromPartial(base ?? {});
+  },
+  fromPartial(object) {
+    const message = createBaseJoinToken_LabelsEntry();
+    message.key = object.key ?? "";
+    message.value = object.value ?? "";
+    return message;
+  }
+};
+function createBaseCreateJoinTokenRequest() {
+  return { labels: {}, maxUses: 0, expiresInMs: 0, description: "" };
+}
+var CreateJoinTokenRequest = {
+  encode(message, writer = new BinaryWriter()) {
+    globalThis.Object.entries(message.labels).forEach(([key, value2]) => {
+      CreateJoinTokenRequest_LabelsEntry.encode({ key, value: value2 }, writer.uint32(10).fork()).join();
+    });
+    if (message.maxUses !== 0) {
+      writer.uint32(16).int32(message.maxUses);
+    }
+    if (message.expiresInMs !== 0) {
+      writer.uint32(24).int64(message.expiresInMs);
+    }
+    if (message.description !== "") {
+      writer.uint32(34).string(message.description);
+    }
+    return writer;
+  },
+  decode(input, length) {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = reader.__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    reader.__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === void 0 ? reader.len : reader.pos + length;
+      const message = createBaseCreateJoinTokenRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+            const entry1 = CreateJoinTokenRequest_LabelsEntry.decode(reader, reader.uint32());
+            if (entry1.value !== void 0) {
+              message.labels[entry1.key] = entry1.value;
+            }
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+            message.maxUses = reader.int32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+            message.expiresInMs = longToNumber3(reader.int64());
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+            message.description = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      reader.__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+  fromJSON(object) {
+    return {
+      labels: isObject2(object.labels) ? globalThis.Object.entries(object.labels).reduce(
+        (acc, [key, value2]) => {
+          globalThis.Object.defineProperty(acc, key, {
+            value: globalThis.String(value2),
+            enumerable: true,
+            configurable: true,
+            writable: true
+          });
+          return acc;
+        },
+        {}
+      ) : {},
+      maxUses: isSet3(object.maxUses) ? globalThis.Number(object.maxUses) : isSet3(object.max_uses) ? globalThis.Number(object.max_uses) : 0,
+      expiresInMs: isSet3(object.expiresInMs) ? globalThis.Number(object.expiresInMs) : isSet3(object.expires_in_ms) ? globalThis.Number(object.expires_in_ms) : 0,
+      description: isSet3(object.description) ? globalThis.String(object.description) : ""
+    };
+  },
+  toJSON(message) {
+    const obj = {};
+    if (message.labels) {
+      const entries = globalThis.Object.entries(message.labels);
+      if (entries.length > 0) {
+        obj.labels = {};
+        entries.forEach(([k2, v2]) => {
+          obj.labels[k2] = v2;
+        });
+      }
+    }
+    if (message.maxUses !== 0) {
+      obj.maxUses = Math.round(message.maxUses);
+    }
+    if (message.expiresInMs !== 0) {
+      obj.expiresInMs = Math.round(message.expiresInMs);
+    }
+    if (message.description !== "") {
+      obj.description = message.description;
+    }
+    return obj;
+  },
+  create(base) {
+    return CreateJoinTokenRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object) {
+    const message = createBaseCreateJoinTokenRequest();
+    message.labels = globalThis.Object.entries(object.labels ?? {}).reduce(
+      (acc, [key, value2]) => {
+        if (value2 !== void 0) {
+          acc[key] = globalThis.String(value2);
+        }
+        return acc;
+      },
+      {}
+    );
+    message.maxUses = object.maxUses ?? 0;
+    message.expiresInMs = object.expiresInMs ?? 0;
+    message.description = object.description ?? "";
+    return message;
+  }
+};
+function createBaseCreateJoinTokenRequest_LabelsEntry() {
+  return { key: "", value: "" };
+}
+var CreateJoinTokenRequest_LabelsEntry = {
+  encode(message, writer = new BinaryWriter()) {
+    if (message.key !== "") {
+      writer.uint32(10).string(message.key);
+    }
+    if (message.value !== "") {
+      writer.uint32(18).string(message.value);
+    }
+    return writer;
+  },
+  decode(input, length) {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = reader.__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    reader.__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === void 0 ? reader.len : reader.pos + length;
+      const message = createBaseCreateJoinTokenRequest_LabelsEntry();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+            message.key = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+            message.value = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      reader.__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+  fromJSON(object) {
+    return {
+      key: isSet3(object.key) ? globalThis.String(object.key) : "",
+      value: isSet3(object.value) ? globalThis.String(object.value) : ""
+    };
+  },
+  toJSON(message) {
+    const obj = {};
+    if (message.key !== "") {
+      obj.key = message.key;
+    }
+    if (message.value !== "") {
+      obj.value = message.value;
+    }
+    return obj;
+  },
+  create(base) {
+    return CreateJoinTokenRequest_LabelsEntry.fromPartial(base ?? {});
+  },
+  fromPartial(object) {
+    const message = createBaseCreateJoinTokenRequest_LabelsEntry();
+    message.key = object.key ?? "";
+    message.value = object.value ?? "";
+    return message;
+  }
+};
+function createBaseCreateJoinTokenResponse() {
+  return { info: void 0, token: "" };
+}
+var CreateJoinTokenResponse = {
+  encode(message, writer = new BinaryWriter()) {
+    if (message.info !== void 0) {
+      JoinToken.encode(message.info, writer.uint32(10).fork()).join();
+    }
+    if (message.token !== "") {
+      writer.uint32(18).string(message.token);
+    }
+    return writer;
+  },
+  decode(input, length) {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = reader.__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    reader.__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === void 0 ? reader.len : reader.pos + length;
+      const message = createBaseCreateJoinTokenResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+            message.info = JoinToken.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+            message.token = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      reader.__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+  fromJSON(object) {
+    return {
+      info: isSet3(object.info) ? JoinToken.fromJSON(object.info) : void 0,
+      token: isSet3(object.token) ? globalThis.String(object.token) : ""
+    };
+  },
+  toJSON(message) {
+    const obj = {};
+    if (message.info !== void 0) {
+      obj.info = JoinToken.toJSON(message.info);
+    }
+    if (message.token !== "") {
+      obj.token = message.token;
+    }
+    return obj;
+  },
+  create(base) {
+    return CreateJoinTokenResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object) {
+    const message = createBaseCreateJoinTokenResponse();
+    message.info = object.info !== void 0 && object.info !== null ? JoinToken.fromPartial(object.info) : void 0;
+    message.token = object.token ?? "";
+    return message;
+  }
+};
+function createBaseListJoinTokensRequest() {
+  return {};
+}
+var ListJoinTokensRequest = {
+  encode(_2, writer = new BinaryWriter()) {
+    return writer;
+  },
+  decode(input, length) {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = reader.__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    reader.__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === void 0 ? reader.len : reader.pos + length;
+      const message = createBaseListJoinTokensRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      reader.__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+  fromJSON(_2) {
+    return {};
+  },
+  toJSON(_2) {
+    const obj = {};
+    return obj;
+  },
+  create(base) {
+    return ListJoinTokensRequest.fromPartial(base ?? {});
+  },
+  fromPartial(_2) {
+    const message = createBaseListJoinTokensRequest();
+    return message;
+  }
+};
+function createBaseListJoinTokensResponse() {
+  return { tokens: [] };
+}
+var ListJoinTokensResponse = {
+  encode(message, writer = new BinaryWriter()) {
+    for (const v2 of message.tokens) {
+      JoinToken.encode(v2, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+  decode(input, length) {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = reader.__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    reader.__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === void 0 ? reader.len : reader.pos + length;
+      const message = createBaseListJoinTokensResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+            message.tokens.push(JoinToken.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      reader.__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+  fromJSON(object) {
+    return {
+      tokens: globalThis.Array.isArray(object?.tokens) ? object.tokens.map((e) => JoinToken.fromJSON(e)) : []
+    };
+  },
+  toJSON(message) {
+    const obj = {};
+    if (message.tokens?.length) {
+      obj.tokens = message.tokens.map((e) => JoinToken.toJSON(e));
+    }
+    return obj;
+  },
+  create(base) {
+    return ListJoinTokensResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object) {
+    const message = createBaseListJoinTokensResponse();
+    message.tokens = object.tokens?.map((e) => JoinToken.fromPartial(e)) || [];
+    return message;
+  }
+};
+function createBaseRevokeJoinTokenRequest() {
+  return { id: "" };
+}
+var RevokeJoinTokenRequest = {
+  encode(message, writer = new BinaryWriter()) {
+    if (message.id !== "") {
+      writer.uint32(10).string(message.id);
+    }
+    return writer;
+  },
+  decode(input, length) {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = reader.__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    reader.__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === void 0 ? reader.len : reader.pos + length;
+      const message = createBaseRevokeJoinTokenRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+            message.id = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      reader.__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+  fromJSON(object) {
+    return { id: isSet3(object.id) ? globalThis.String(object.id) : "" };
+  },
+  toJSON(message) {
+    const obj = {};
+    if (message.id !== "") {
+      obj.id = message.id;
+    }
+    return obj;
+  },
+  create(base) {
+    return RevokeJoinTokenRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object) {
+    const message = createBaseRevokeJoinTokenRequest();
+    message.id = object.id ?? "";
+    return message;
+  }
+};
 function createBaseApiToken() {
   return {
     id: "",
@@ -56992,6 +57778,33 @@ var AuthServiceService = {
     requestDeserialize: (value2) => ListAuditRequest.decode(value2),
     responseSerialize: (value2) => Buffer.from(ListAuditResponse.encode(value2).finish()),
     responseDeserialize: (value2) => ListAuditResponse.decode(value2)
+  },
+  createJoinToken: {
+    path: "/hodei.v1.AuthService/CreateJoinToken",
+    requestStream: false,
+    responseStream: false,
+    requestSerialize: (value2) => Buffer.from(CreateJoinTokenRequest.encode(value2).finish()),
+    requestDeserialize: (value2) => CreateJoinTokenRequest.decode(value2),
+    responseSerialize: (value2) => Buffer.from(CreateJoinTokenResponse.encode(value2).finish()),
+    responseDeserialize: (value2) => CreateJoinTokenResponse.decode(value2)
+  },
+  listJoinTokens: {
+    path: "/hodei.v1.AuthService/ListJoinTokens",
+    requestStream: false,
+    responseStream: false,
+    requestSerialize: (value2) => Buffer.from(ListJoinTokensRequest.encode(value2).finish()),
+    requestDeserialize: (value2) => ListJoinTokensRequest.decode(value2),
+    responseSerialize: (value2) => Buffer.from(ListJoinTokensResponse.encode(value2).finish()),
+    responseDeserialize: (value2) => ListJoinTokensResponse.decode(value2)
+  },
+  revokeJoinToken: {
+    path: "/hodei.v1.AuthService/RevokeJoinToken",
+    requestStream: false,
+    responseStream: false,
+    requestSerialize: (value2) => Buffer.from(RevokeJoinTokenRequest.encode(value2).finish()),
+    requestDeserialize: (value2) => RevokeJoinTokenRequest.decode(value2),
+    responseSerialize: (value2) => Buffer.from(JoinToken.encode(value2).finish()),
+    responseDeserialize: (value2) => JoinToken.decode(value2)
   }
 };
 var AuthServiceClient = (0, import_grpc_js3.makeGenericClientConstructor)(
@@ -57007,6 +57820,9 @@ function longToNumber3(int64) {
     throw new globalThis.Error("Value is smaller than Number.MIN_SAFE_INTEGER");
   }
   return num;
+}
+function isObject2(value2) {
+  return typeof value2 === "object" && value2 !== null;
 }
 function isSet3(value2) {
   return value2 !== null && value2 !== void 0;
@@ -57114,7 +57930,7 @@ var RunJobRequest = {
       job: isSet4(object.job) ? globalThis.String(object.job) : "",
       ref: isSet4(object.ref) ? globalThis.String(object.ref) : "",
       idempotencyKey: isSet4(object.idempotencyKey) ? globalThis.String(object.idempotencyKey) : isSet4(object.idempotency_key) ? globalThis.String(object.idempotency_key) : "",
-      env: isObject2(object.env) ? globalThis.Object.entries(object.env).reduce(
+      env: isObject3(object.env) ? globalThis.Object.entries(object.env).reduce(
         (acc, [key, value2]) => {
           globalThis.Object.defineProperty(acc, key, {
             value: globalThis.String(value2),
@@ -58651,7 +59467,7 @@ function longToNumber4(int64) {
   }
   return num;
 }
-function isObject2(value2) {
+function isObject3(value2) {
   return typeof value2 === "object" && value2 !== null;
 }
 function isSet4(value2) {
@@ -58951,6 +59767,15 @@ var ControlClient = class {
   }
   revokeToken(token) {
     return this.call(this.auth.revokeToken, { token }, 15e3, this.auth);
+  }
+  createJoinToken(req) {
+    return this.call(this.auth.createJoinToken, req, 15e3, this.auth);
+  }
+  listJoinTokens() {
+    return this.call(this.auth.listJoinTokens, {}, 15e3, this.auth).then((r) => r.tokens);
+  }
+  revokeJoinToken(id) {
+    return this.call(this.auth.revokeJoinToken, { id }, 15e3, this.auth);
   }
   whoAmI() {
     return this.call(this.auth.whoAmI, {}, 15e3, this.auth);
@@ -64880,7 +65705,7 @@ import { constants as constants3, createGzip } from "node:zlib";
 
 // cli/embedded.ts
 import { spawn } from "node:child_process";
-import { chmodSync, closeSync, existsSync as existsSync4, mkdirSync, openSync, readFileSync as readFileSync3, statSync as statSync3, unlinkSync } from "node:fs";
+import { chmodSync, closeSync, existsSync as existsSync4, mkdirSync, openSync, readFileSync as readFileSync3, statSync as statSync3, unlinkSync, writeFileSync } from "node:fs";
 import { homedir, hostname, availableParallelism } from "node:os";
 import { join as join4 } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -65423,7 +66248,7 @@ function caFile(s3) {
   if (!s3.ca) return void 0;
   if ("file" in s3.ca) return s3.ca.file;
   const dir = mkdtempSync2(join7(process.env.RUNNER_TEMP || tmpdir2(), "hodei-ca-"));
-  writeFileSync(join7(dir, "ca.crt"), s3.ca.pem, { mode: 384 });
+  writeFileSync2(join7(dir, "ca.crt"), s3.ca.pem, { mode: 384 });
   return join7(dir, "ca.crt");
 }
 function withTimeout(p, ms, err) {
