@@ -2,6 +2,7 @@
 // controller messages into jobs and job events into reports; shutdown.ts
 // holds the drain sequence.
 import { AgentCredential, credentialFile } from "./credential.js";
+import { checkReachable } from "./run-as.js";
 import { chmod, mkdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { ExecSpec, type ActiveRun, type Assign, type Cancel, type ControllerMessage, type Hello, type Welcome } from "../proto/gen/hodei/v1/agent.js";
@@ -95,6 +96,7 @@ export class AgentRuntime {
     // Jobs of another user (--run-as) may pass through the work dir to their workspace, but not list it;
     // what is the agent's own (credentials, spool, secrets of other runs) is 0700 below it.
     if (this.opts.runAs) {
+      await checkReachable(this.opts.workDir, this.opts.runAs);
       await mkdir(join(this.opts.workDir, "runs"), { recursive: true });
       await chmod(this.opts.workDir, 0o711);
       await chmod(join(this.opts.workDir, "runs"), 0o711);

@@ -10,8 +10,8 @@
  * and its secrets are given to the user just before it starts.
  */
 import { execFileSync } from "node:child_process";
-import { chown, lchown, readdir } from "node:fs/promises";
-import { join } from "node:path";
+import { chown, lchown, readdir, stat } from "node:fs/promises";
+import { dirname, join } from "node:path";
 import { ConfigError } from "./errors.js";
 
 export interface RunAsUser {
@@ -73,5 +73,19 @@ export async function giveTree(dir: string, user: RunAsUser): Promise<void> {
     const p = join(dir, e.name);
     if (e.isDirectory()) await giveTree(p, user);
     else await lchown(p, user.uid, user.gid);
+  }
+}
+
+/**
+ * Throws ConfigError when the user could not reach `workDir` (its workspaces
+ * are below it): every directory above it must let others search it (o+x),
+ * or belong to the user's group with g+x.
+ */
+export async function checkReachable(workDir: string, user: RunAsUser): Promise<void> {
+  for (let dir = dirname(workDir); ; dir = dirname(dir)) {
+    const st = await stat(dir);
+    const ok = st.uid === user.uid ? (st.mode & 0o100) !== 0 : st.gid === user.gid ? (st.mode & 0o010) !== 0 : (st.mode & 0o001) !== 0;
+    if (!ok) throw new ConfigError("run-as", `user ${user.name} cannot reach the work dir ${workDir}: ${dir} does not let others through (chmod o+x ${dir}, or choose another --work-dir)`);
+    if (dir === dirname(dir)) return;
   }
 }

@@ -179,15 +179,19 @@ export interface AgentOpts {
   slots?: number;
   labels?: string;
   extra?: string[];
+  /** Its --work-dir (default: a new temp dir): a restart that passes the same one comes back with its credential. */
+  workDir?: string;
+  /** Over the test process's environment (which seeds HODEI_AGENT_TOKEN; global-setup.ts). */
+  env?: NodeJS.ProcessEnv;
 }
 
 /** `hodei agent` dialing `controller`; resolves once the controller lists it as connected. */
 export async function startAgent(controller: ControllerProc, o: AgentOpts): Promise<Proc> {
   const dir = tempDir("hodei-agent-");
   const logFile = join(dir, "agent.log");
-  const args = [HODEI, "agent", "--controller", controller.address, "--name", o.name, "--slots", String(o.slots ?? 2), "--work-dir", join(dir, "work")];
+  const args = [HODEI, "agent", "--controller", controller.address, "--name", o.name, "--slots", String(o.slots ?? 2), "--work-dir", o.workDir ?? join(dir, "work")];
   if (o.labels) args.push("--labels", o.labels);
-  const p = spawn(process.execPath, [...args, ...(o.extra ?? [])], { stdio: ["ignore", "ignore", "pipe"], env: { ...process.env, HODEI_CONTROLLER: "" } });
+  const p = spawn(process.execPath, [...args, ...(o.extra ?? [])], { stdio: ["ignore", "ignore", "pipe"], env: { ...process.env, HODEI_CONTROLLER: "", ...o.env } });
   const log = createWriteStream(logFile);
   p.stderr!.pipe(log);
   const deadline = Date.now() + 30_000;
