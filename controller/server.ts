@@ -155,7 +155,7 @@ export async function startController(opts: StartOptions): Promise<Controller> {
   );
   await parts.start("delivery", () => startDelivery({ db: store.db, bus: store.bus, agents, log }), (unsubscribe) => unsubscribe());
   const health = new Health();
-  const agentDeps = { store, health, agents, log, heartbeatIntervalMs: o.heartbeatIntervalMs, maxAgentSlots: o.maxAgentSlots, lostAfterIntervals: o.agentLostAfter };
+  const agentDeps = { store, health, agents, log, heartbeatIntervalMs: o.heartbeatIntervalMs, maxAgentSlots: o.maxAgentSlots, lostAfterIntervals: o.agentLostAfter, maxLogBytes: o.maxLogBytes };
 
   // Access control (controller/auth/): the first admin token, then every client call behind one gate.
   const audit = auditor(store.db, log);

@@ -28,6 +28,8 @@ export interface AgentServiceDeps extends IdentityDeps {
   heartbeatIntervalMs: number;
   /** The most slots an agent gets, whatever it declares (default 256, config.ts). */
   maxAgentSlots?: number;
+  /** The most log bytes one attempt stores (config.ts; reports.ts enforces it). */
+  maxLogBytes?: number;
   /** Silent heartbeat intervals before an agent is lost (default 3; liveness.ts): until then its name is not free to join under. */
   lostAfterIntervals?: number;
 }

@@ -5,7 +5,7 @@
  * wire format over real gRPC; only its behaviour is the test's.
  */
 import * as grpc from "@grpc/grpc-js";
-import { AgentServiceClient, Hello, type AgentMessage, type Assign, type ControllerMessage, type Welcome } from "../../proto/gen/hodei/v1/agent.js";
+import { AgentServiceClient, Hello, type ActiveRun, type AgentMessage, type Assign, type ControllerMessage, type Welcome } from "../../proto/gen/hodei/v1/agent.js";
 import { FinishReason } from "../../proto/gen/hodei/v1/common.js";
 import { agentMetadata } from "./agent-auth.js";
 
@@ -16,6 +16,8 @@ export interface FakeAgentOptions {
   labels?: Record<string, string>;
   /** Hello.agent_id, as a reconnecting agent sends. */
   agentId?: string;
+  /** Hello.active_runs: what a reconnecting agent still holds. */
+  activeRuns?: ActiveRun[];
   /** Answer each Cancel with RunFinished(cancelled), as a real agent does. Default true. */
   finishOnCancel?: boolean;
 }
@@ -50,7 +52,7 @@ export class FakeAgent {
       void this.ended.then((err) => reject(err ?? new Error("the stream ended before Welcome")));
     });
     this.welcome.catch(() => {});
-    this.send({ msg: { $case: "hello", value: Hello.fromPartial({ name, slots: o.slots ?? 1, labels: o.labels ?? {}, version: "fake", killMethod: "process-group", agentId: o.agentId ?? "" }) } });
+    this.send({ msg: { $case: "hello", value: Hello.fromPartial({ name, slots: o.slots ?? 1, labels: o.labels ?? {}, version: "fake", killMethod: "process-group", agentId: o.agentId ?? "", activeRuns: o.activeRuns ?? [] }) } });
   }
 
   send(m: AgentMessage): void {
