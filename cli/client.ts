@@ -157,6 +157,10 @@ export class ControlClient {
     return this.call(this.auth.revokeJoinToken, { id }, 15_000, this.auth);
   }
 
+  revokeAgent(agent: string): Promise<{ agentId: string; name: string }> {
+    return this.call(this.auth.revokeAgent, { agent }, 15_000, this.auth);
+  }
+
   whoAmI(): Promise<ApiToken> {
     return this.call(this.auth.whoAmI, {}, 15_000, this.auth);
   }

@@ -193,7 +193,7 @@ export async function startController(opts: StartOptions): Promise<Controller> {
   const onCall = opts.onClientCall;
   const handlers = onCall ? wrapCalls(control, onCall) : control;
   server.addService(ControlServiceService, guard(ControlServiceService, handlers, gate));
-  const auth = { ...authService({ db: store.db, log }), ...joinTokenService({ db: store.db, log }) };
+  const auth = { ...authService({ db: store.db, log }), ...joinTokenService({ db: store.db, bus: store.bus, log }) };
   server.addService(AuthServiceService, guard(AuthServiceService, onCall ? wrapCalls(auth, onCall) : auth, gate));
   // Commit statuses back to GitHub for runs of GitHub repos with a token (off the run's path; once across controllers).
   const statuses = await parts.start(

@@ -56005,6 +56005,143 @@ import { readFileSync as readFileSync2 } from "node:fs";
 
 // proto/gen/hodei/v1/auth.ts
 var import_grpc_js3 = __toESM(require_src3(), 1);
+function createBaseRevokeAgentRequest() {
+  return { agent: "" };
+}
+var RevokeAgentRequest = {
+  encode(message, writer = new BinaryWriter()) {
+    if (message.agent !== "") {
+      writer.uint32(10).string(message.agent);
+    }
+    return writer;
+  },
+  decode(input, length) {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = reader.__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    reader.__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === void 0 ? reader.len : reader.pos + length;
+      const message = createBaseRevokeAgentRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+            message.agent = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      reader.__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+  fromJSON(object) {
+    return { agent: isSet3(object.agent) ? globalThis.String(object.agent) : "" };
+  },
+  toJSON(message) {
+    const obj = {};
+    if (message.agent !== "") {
+      obj.agent = message.agent;
+    }
+    return obj;
+  },
+  create(base) {
+    return RevokeAgentRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object) {
+    const message = createBaseRevokeAgentRequest();
+    message.agent = object.agent ?? "";
+    return message;
+  }
+};
+function createBaseRevokeAgentResponse() {
+  return { agentId: "", name: "" };
+}
+var RevokeAgentResponse = {
+  encode(message, writer = new BinaryWriter()) {
+    if (message.agentId !== "") {
+      writer.uint32(10).string(message.agentId);
+    }
+    if (message.name !== "") {
+      writer.uint32(18).string(message.name);
+    }
+    return writer;
+  },
+  decode(input, length) {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = reader.__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    reader.__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === void 0 ? reader.len : reader.pos + length;
+      const message = createBaseRevokeAgentResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+            message.agentId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+            message.name = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      reader.__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+  fromJSON(object) {
+    return {
+      agentId: isSet3(object.agentId) ? globalThis.String(object.agentId) : isSet3(object.agent_id) ? globalThis.String(object.agent_id) : "",
+      name: isSet3(object.name) ? globalThis.String(object.name) : ""
+    };
+  },
+  toJSON(message) {
+    const obj = {};
+    if (message.agentId !== "") {
+      obj.agentId = message.agentId;
+    }
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    return obj;
+  },
+  create(base) {
+    return RevokeAgentResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object) {
+    const message = createBaseRevokeAgentResponse();
+    message.agentId = object.agentId ?? "";
+    message.name = object.name ?? "";
+    return message;
+  }
+};
 function createBaseJoinToken() {
   return {
     id: "",
@@ -57805,6 +57942,20 @@ var AuthServiceService = {
     requestDeserialize: (value2) => RevokeJoinTokenRequest.decode(value2),
     responseSerialize: (value2) => Buffer.from(JoinToken.encode(value2).finish()),
     responseDeserialize: (value2) => JoinToken.decode(value2)
+  },
+  /**
+   * Revokes an agent's session credential (by name): its stream is closed,
+   * wherever it is connected, and it is refused until it joins again with a
+   * join token. NOT_FOUND for an unknown name.
+   */
+  revokeAgent: {
+    path: "/hodei.v1.AuthService/RevokeAgent",
+    requestStream: false,
+    responseStream: false,
+    requestSerialize: (value2) => Buffer.from(RevokeAgentRequest.encode(value2).finish()),
+    requestDeserialize: (value2) => RevokeAgentRequest.decode(value2),
+    responseSerialize: (value2) => Buffer.from(RevokeAgentResponse.encode(value2).finish()),
+    responseDeserialize: (value2) => RevokeAgentResponse.decode(value2)
   }
 };
 var AuthServiceClient = (0, import_grpc_js3.makeGenericClientConstructor)(
@@ -59776,6 +59927,9 @@ var ControlClient = class {
   }
   revokeJoinToken(id) {
     return this.call(this.auth.revokeJoinToken, { id }, 15e3, this.auth);
+  }
+  revokeAgent(agent) {
+    return this.call(this.auth.revokeAgent, { agent }, 15e3, this.auth);
   }
   whoAmI() {
     return this.call(this.auth.whoAmI, {}, 15e3, this.auth);

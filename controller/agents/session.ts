@@ -58,10 +58,12 @@ export class AgentSession {
     }
   }
 
-  close(): void {
+  /** Ends the stream; with `error`, as a failure the agent logs (a gRPC status and its text). */
+  close(error?: { code: number; details: string }): void {
     if (this.closed) return;
     this.closed = true;
     try {
+      if (error) this.call.emit("error", error);
       this.call.end();
     } catch {
       // already ended by the peer

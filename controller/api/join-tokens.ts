@@ -1,6 +1,7 @@
 /**
- * AuthService's join-token calls (proto/hodei/v1/auth.proto): the tokens an
- * agent presents once to join (controller/agents/identity.ts). The guard
+ * AuthService's agent-enrolment calls (proto/hodei/v1/auth.proto): the join
+ * tokens an agent presents once to join (controller/agents/identity.ts), and
+ * revoking a joined agent's credential. The guard
  * (auth/guard.ts) has already checked for an operator token for every project.
  */
 import type { Logger } from "pino";
@@ -8,6 +9,8 @@ import type { AuthServiceServer, JoinToken } from "../../proto/gen/hodei/v1/auth
 import type { Db } from "../store/db.js";
 import type { AgentJoinTokenRow } from "../store/schema.js";
 import { insertJoinToken, listJoinTokens, revokeJoinToken } from "../store/join-tokens.js";
+import { revokeAgentCredential } from "../store/agents.js";
+import type { Bus } from "../bus/bus.js";
 import { newJoinToken } from "../agents/identity.js";
 import { labelsProblem } from "../agents/limits.js";
 import { hashToken } from "../auth/tokens.js";
@@ -35,9 +38,9 @@ export function joinTokenToProto(r: AgentJoinTokenRow): JoinToken {
   };
 }
 
-type JoinTokenCalls = Pick<AuthServiceServer, "createJoinToken" | "listJoinTokens" | "revokeJoinToken">;
+type JoinTokenCalls = Pick<AuthServiceServer, "createJoinToken" | "listJoinTokens" | "revokeJoinToken" | "revokeAgent">;
 
-export function joinTokenService(deps: { db: Db; log: Logger }): JoinTokenCalls {
+export function joinTokenService(deps: { db: Db; bus: Bus; log: Logger }): JoinTokenCalls {
   const { db, log } = deps;
   const unary = unaryHandler(log);
   return {
@@ -63,6 +66,15 @@ export function joinTokenService(deps: { db: Db; log: Logger }): JoinTokenCalls 
     }),
 
     listJoinTokens: unary("ListJoinTokens", async () => ({ tokens: (await listJoinTokens(db)).map(joinTokenToProto) })),
+
+    revokeAgent: unary("RevokeAgent", async (req) => {
+      if (!req.agent || req.agent.length > 253) throw invalid("name the agent to revoke (hodei agents ls)");
+      const row = await revokeAgentCredential(db, req.agent);
+      if (!row) throw notFound(`agent ${req.agent}`);
+      // Whichever controller holds its stream closes it (delivery.ts).
+      await deps.bus.publish({ type: "agent:revoked", agentId: row.id });
+      return { agentId: row.id, name: row.name };
+    }),
 
     revokeJoinToken: unary("RevokeJoinToken", async (req) => {
       const row = await revokeJoinToken(db, req.id);

@@ -87,6 +87,8 @@ function described(action: string, req: Record<string, unknown>, res: Record<str
     }
     case "agent.token.revoke":
       return { target: `join token ${s(req.id)}`, detail: {} };
+    case "agent.revoke":
+      return { target: `agent ${s(req.agent)}`, detail: {} };
     default:
       return { target: s(res?.name) || s(req.name) ? `repo ${s(res?.name) || s(req.name)}` : "", detail: s(req.url) ? { url: s(res?.url) || "(redacted)" } : {} };
   }

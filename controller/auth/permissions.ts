@@ -61,6 +61,7 @@ export const CALLS: Readonly<Record<string, CallRule>> = {
   "AuthService.CreateJoinToken": { role: "operator", action: "agent.token.create", allProjects: true },
   "AuthService.ListJoinTokens": { role: "operator", allProjects: true },
   "AuthService.RevokeJoinToken": { role: "operator", action: "agent.token.revoke", allProjects: true },
+  "AuthService.RevokeAgent": { role: "operator", action: "agent.revoke", allProjects: true },
   // Secrets are managed by admins for every project (values never come back out, but names and projects do).
   "SecretsService.SetSecret": { role: "admin", action: "secret.set", allProjects: true },
   "SecretsService.ListSecrets": { role: "admin", allProjects: true },

@@ -80,6 +80,21 @@ export async function cancelRequestedOf(db: Db, agentIds: string[]): Promise<Run
   return db.selectFrom("runs").selectAll().where("agent_id", "in", agentIds).where("cancel_requested", "=", true).where("state", "in", ACTIVE).execute();
 }
 
+/** Which of these agents have no credential any more (revoked). */
+export async function revokedAmong(db: Db, agentIds: string[]): Promise<string[]> {
+  if (agentIds.length === 0) return [];
+  const rows = await db.selectFrom("agents").select("id").where("id", "in", agentIds).where("credential_hash", "is", null).execute();
+  return rows.map((r) => r.id);
+}
+
+/**
+ * Revokes an agent's credential (by name): it can no longer connect, fetch or
+ * report, until it joins again with a join token. The row, or undefined.
+ */
+export async function revokeAgentCredential(db: Db, name: string): Promise<AgentRow | undefined> {
+  return db.updateTable("agents").set({ credential_hash: null, state: "disconnected" }).where("name", "=", name).returningAll().executeTakeFirst();
+}
+
 /** Which of these agents are recorded as draining. */
 export async function drainingAmong(db: Db, agentIds: string[]): Promise<string[]> {
   if (agentIds.length === 0) return [];

@@ -76,6 +76,7 @@ const CALLS: { method: string; need: Role; allProjects?: boolean; call: (c: Cont
   { method: "AuthService.CreateJoinToken", need: "operator", allProjects: true, call: (c) => c.createJoinToken({ labels: {}, maxUses: 1, expiresInMs: 60_000, description: "access test" }) },
   { method: "AuthService.ListJoinTokens", need: "operator", allProjects: true, call: (c) => c.listJoinTokens() },
   { method: "AuthService.RevokeJoinToken", need: "operator", allProjects: true, call: (c) => c.revokeJoinToken("999999") },
+  { method: "AuthService.RevokeAgent", need: "operator", allProjects: true, call: (c) => c.revokeAgent("no-such-agent") },
   // The controller here has no master key: an allowed SetSecret or RotateKey gets FAILED_PRECONDITION, which is past the gate.
   { method: "SecretsService.SetSecret", need: "admin", allProjects: true, call: (c) => c.setSecret("ACCESS_TEST", "", Buffer.from("value")) },
   { method: "SecretsService.ListSecrets", need: "admin", allProjects: true, call: (c) => c.listSecrets() },

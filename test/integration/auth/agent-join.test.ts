@@ -218,6 +218,20 @@ describe("the session credential", () => {
   });
 });
 
+describe("revoking an agent", () => {
+  it("closes its stream and refuses its credential from then on; it is audited", async () => {
+    const a = fake("to-revoke");
+    const credential = (await a.welcome).sessionToken;
+    secretsSeen.push(credential);
+    expect(await admin.revokeAgent("to-revoke")).toMatchObject({ name: "to-revoke" });
+    expect(await a.ended).toMatchObject({ code: status.UNAUTHENTICATED, details: expect.stringContaining("this agent was revoked") });
+    const back = fake("to-revoke", { token: credential });
+    await expect(back.welcome).rejects.toMatchObject({ code: status.UNAUTHENTICATED, details: expect.stringContaining("credential sent is not known") });
+    expect((await audit("agent.revoke")).find((e) => e.target === "agent to-revoke")?.outcome).toBe("allowed");
+    await expect(admin.revokeAgent("no-such-agent")).rejects.toMatchObject({ kind: "not_found" });
+  });
+});
+
 describe("no token in the clear", () => {
   it("no join token or credential appears in the controller's log or in any text or json column", async () => {
     expect(secretsSeen.length).toBeGreaterThan(3);

@@ -23,6 +23,15 @@ export const protobufPackage = "hodei.v1";
 
 export const protobufFileName = "hodei/v1/auth.proto";
 
+export interface RevokeAgentRequest {
+  agent: string;
+}
+
+export interface RevokeAgentResponse {
+  agentId: string;
+  name: string;
+}
+
 export interface JoinToken {
   id: string;
   prefix: string;
@@ -150,6 +159,162 @@ export interface AuditEntry {
 export interface ListAuditResponse {
   entries: AuditEntry[];
 }
+
+function createBaseRevokeAgentRequest(): RevokeAgentRequest {
+  return { agent: "" };
+}
+
+export const RevokeAgentRequest: MessageFns<RevokeAgentRequest> = {
+  encode(message: RevokeAgentRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.agent !== "") {
+      writer.uint32(10).string(message.agent);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RevokeAgentRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRevokeAgentRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.agent = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RevokeAgentRequest {
+    return { agent: isSet(object.agent) ? globalThis.String(object.agent) : "" };
+  },
+
+  toJSON(message: RevokeAgentRequest): unknown {
+    const obj: any = {};
+    if (message.agent !== "") {
+      obj.agent = message.agent;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<RevokeAgentRequest>): RevokeAgentRequest {
+    return RevokeAgentRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<RevokeAgentRequest>): RevokeAgentRequest {
+    const message = createBaseRevokeAgentRequest();
+    message.agent = object.agent ?? "";
+    return message;
+  },
+};
+
+function createBaseRevokeAgentResponse(): RevokeAgentResponse {
+  return { agentId: "", name: "" };
+}
+
+export const RevokeAgentResponse: MessageFns<RevokeAgentResponse> = {
+  encode(message: RevokeAgentResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.agentId !== "") {
+      writer.uint32(10).string(message.agentId);
+    }
+    if (message.name !== "") {
+      writer.uint32(18).string(message.name);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RevokeAgentResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRevokeAgentResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.agentId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RevokeAgentResponse {
+    return {
+      agentId: isSet(object.agentId)
+        ? globalThis.String(object.agentId)
+        : isSet(object.agent_id)
+        ? globalThis.String(object.agent_id)
+        : "",
+      name: isSet(object.name) ? globalThis.String(object.name) : "",
+    };
+  },
+
+  toJSON(message: RevokeAgentResponse): unknown {
+    const obj: any = {};
+    if (message.agentId !== "") {
+      obj.agentId = message.agentId;
+    }
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<RevokeAgentResponse>): RevokeAgentResponse {
+    return RevokeAgentResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<RevokeAgentResponse>): RevokeAgentResponse {
+    const message = createBaseRevokeAgentResponse();
+    message.agentId = object.agentId ?? "";
+    message.name = object.name ?? "";
+    return message;
+  },
+};
 
 function createBaseJoinToken(): JoinToken {
   return {
@@ -2218,6 +2383,20 @@ export const AuthServiceService = {
     responseSerialize: (value: JoinToken): Buffer => Buffer.from(JoinToken.encode(value).finish()),
     responseDeserialize: (value: Buffer): JoinToken => JoinToken.decode(value),
   },
+  /**
+   * Revokes an agent's session credential (by name): its stream is closed,
+   * wherever it is connected, and it is refused until it joins again with a
+   * join token. NOT_FOUND for an unknown name.
+   */
+  revokeAgent: {
+    path: "/hodei.v1.AuthService/RevokeAgent" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: RevokeAgentRequest): Buffer => Buffer.from(RevokeAgentRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): RevokeAgentRequest => RevokeAgentRequest.decode(value),
+    responseSerialize: (value: RevokeAgentResponse): Buffer => Buffer.from(RevokeAgentResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): RevokeAgentResponse => RevokeAgentResponse.decode(value),
+  },
 } as const;
 
 export interface AuthServiceServer extends UntypedServiceImplementation {
@@ -2229,6 +2408,12 @@ export interface AuthServiceServer extends UntypedServiceImplementation {
   createJoinToken: handleUnaryCall<CreateJoinTokenRequest, CreateJoinTokenResponse>;
   listJoinTokens: handleUnaryCall<ListJoinTokensRequest, ListJoinTokensResponse>;
   revokeJoinToken: handleUnaryCall<RevokeJoinTokenRequest, JoinToken>;
+  /**
+   * Revokes an agent's session credential (by name): its stream is closed,
+   * wherever it is connected, and it is refused until it joins again with a
+   * join token. NOT_FOUND for an unknown name.
+   */
+  revokeAgent: handleUnaryCall<RevokeAgentRequest, RevokeAgentResponse>;
 }
 
 export interface AuthServiceClient extends Client {
@@ -2348,6 +2533,26 @@ export interface AuthServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: JoinToken) => void,
+  ): ClientUnaryCall;
+  /**
+   * Revokes an agent's session credential (by name): its stream is closed,
+   * wherever it is connected, and it is refused until it joins again with a
+   * join token. NOT_FOUND for an unknown name.
+   */
+  revokeAgent(
+    request: RevokeAgentRequest,
+    callback: (error: ServiceError | null, response: RevokeAgentResponse) => void,
+  ): ClientUnaryCall;
+  revokeAgent(
+    request: RevokeAgentRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: RevokeAgentResponse) => void,
+  ): ClientUnaryCall;
+  revokeAgent(
+    request: RevokeAgentRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: RevokeAgentResponse) => void,
   ): ClientUnaryCall;
 }
 
