@@ -43,14 +43,16 @@ export interface Result {
   stderrBytes: Buffer;
 }
 
-/** Runs `hodei ARGS` to completion, capturing stdout as bytes. */
-export function hodei(args: string[], opts: { env?: NodeJS.ProcessEnv; cwd?: string; timeoutMs?: number } = {}): Promise<Result> {
+/** Runs `hodei ARGS` to completion, capturing stdout as bytes; `input` is its stdin (default: none, /dev/null). */
+export function hodei(args: string[], opts: { env?: NodeJS.ProcessEnv; cwd?: string; timeoutMs?: number; input?: string | Buffer } = {}): Promise<Result> {
   return new Promise((resolve, reject) => {
-    const p = spawn(process.execPath, [HODEI, ...args], { cwd: opts.cwd ?? ROOT, env: { ...process.env, HODEI_CONTROLLER: "", ...opts.env }, stdio: ["ignore", "pipe", "pipe"] });
+    const stdin = opts.input === undefined ? "ignore" : "pipe";
+    const p = spawn(process.execPath, [HODEI, ...args], { cwd: opts.cwd ?? ROOT, env: { ...process.env, HODEI_CONTROLLER: "", ...opts.env }, stdio: [stdin, "pipe", "pipe"] });
+    if (opts.input !== undefined) p.stdin!.end(opts.input);
     const out: Buffer[] = [];
     const err: Buffer[] = [];
-    p.stdout.on("data", (d: Buffer) => out.push(d));
-    p.stderr.on("data", (d: Buffer) => err.push(d));
+    p.stdout!.on("data", (d: Buffer) => out.push(d));
+    p.stderr!.on("data", (d: Buffer) => err.push(d));
     const timer = setTimeout(() => p.kill("SIGKILL"), opts.timeoutMs ?? 120_000);
     p.on("error", reject);
     p.on("close", (code, signal) => {
