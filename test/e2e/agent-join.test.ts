@@ -53,6 +53,18 @@ async function refusedAgent(name: string, extra: string[]): Promise<string> {
   return log;
 }
 
+/** The agent's credential file, once it has written it (it does on its first Welcome, just after the controller lists it). */
+function credentialFileIn(workDir: string): Promise<string> {
+  return eventually(() => {
+    try {
+      const [f] = readdirSync(join(workDir, "credentials"));
+      return f ? join(workDir, "credentials", f) : undefined;
+    } catch {
+      return undefined;
+    }
+  }, "the agent's credential file");
+}
+
 async function runJob(name: string, script: string, selector: Record<string, string>): Promise<{ state: string; log: string }> {
   const file = join(dir, `${name}.yaml`);
   writeFileSync(file, JSON.stringify({ apiVersion: "hodei.dev/v1", kind: "Job", metadata: { name }, spec: { run: script, selector } }));
@@ -76,9 +88,8 @@ describe("a real agent and a single-use join token", () => {
     writeFileSync(tokenFile, `${token}\n`, { mode: 0o600 });
     agent = await startAgent(controller, { name: "joiner", workDir, extra: ["--token-file", tokenFile], env: NO_SEED });
     procs.push(agent);
-    const files = readdirSync(join(workDir, "credentials"));
-    expect(files).toHaveLength(1);
-    const file = join(workDir, "credentials", files[0]!);
+    const file = await credentialFileIn(workDir);
+    expect(readdirSync(join(workDir, "credentials"))).toHaveLength(1);
     expect(statSync(file).mode & 0o777).toBe(0o600);
     expect(statSync(join(workDir, "credentials")).mode & 0o777).toBe(0o700);
     expect(readFileSync(file, "utf8")).toMatch(/^hodeia_[0-9A-Za-z]{43}\n$/);
@@ -150,7 +161,7 @@ describe.runIf(isRoot)("hodei agent --run-as (as root)", () => {
     chmodSync(dir, 0o711);
     const agent = await startAgent(controller, { name: "runas", workDir, labels: "pool=runas", extra: ["--run-as", "hodei-job"], env: { HODEI_AGENT_TOKEN: (await hodeiJson<{ token: string }>(["agents", "token", "create"], { env: env() })).token } });
     procs.push(agent);
-    const credential = join(workDir, "credentials", readdirSync(join(workDir, "credentials"))[0]!);
+    const credential = await credentialFileIn(workDir);
     const pid = agent.proc.pid!;
     const r = await runJob(
       "as-user",

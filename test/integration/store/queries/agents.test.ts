@@ -1,7 +1,7 @@
 /** Agent rows: upsert by name keeps the first id, heartbeats, states, listing. */
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { getAgentByName, listAgents, recordHeartbeat, setAgentState, upsertAgent, type AgentHello } from "../../../../controller/store/agents.js";
+import { agentByCredential, getAgentByName, listAgents, recordHeartbeat, revokeAgentCredential, revokedAmong, setAgentState, upsertAgent, upsertAgentIfFree, type AgentHello } from "../../../../controller/store/agents.js";
 import { DIALECTS, createTestStore, type TestStore } from "../../../helpers/db.js";
 import { countRows, reset } from "./fixtures.js";
 
@@ -23,6 +23,26 @@ describe.each(DIALECTS)("agents (%s)", (dialect) => {
   afterAll(() => store?.dispose());
   beforeEach(() => reset(store.db));
 
+  it("a join sets the credential, fixed labels and token; it takes a name over only when its agent is not live", async () => {
+    const joined = { credentialHash: "h1", fixedLabels: { pool: "gpu" }, joinedWith: "7" };
+    const first = await upsertAgentIfFree(store.db, { ...hello(), joined, unlessLiveSince: new Date(Date.now() - 30_000) });
+    expect(first).toMatchObject({ credential_hash: "h1", fixed_labels: { pool: "gpu" }, joined_with: "7", state: "connected" });
+    expect((await agentByCredential(store.db, "h1"))?.id).toBe(first!.id);
+    // Live (connected, heard from within the window): a second join under the name gets nothing, and changes nothing.
+    const second = await upsertAgentIfFree(store.db, { ...hello({ id: "a-other" }), joined: { ...joined, credentialHash: "h2" }, unlessLiveSince: new Date(Date.now() - 30_000) });
+    expect(second).toBeUndefined();
+    expect((await getAgentByName(store.db, "builder"))?.credential_hash).toBe("h1");
+    // Gone: the name is free; the old credential no longer names anyone.
+    await setAgentState(store.db, first!.id, "disconnected");
+    const third = await upsertAgentIfFree(store.db, { ...hello({ id: "a-other" }), joined: { ...joined, credentialHash: "h3" }, unlessLiveSince: new Date(Date.now() - 30_000) });
+    expect(third).toMatchObject({ id: first!.id, credential_hash: "h3" });
+    expect(await agentByCredential(store.db, "h1")).toBeUndefined();
+    // Revoked: no credential, disconnected, and listed as such.
+    expect(await revokeAgentCredential(store.db, "builder")).toMatchObject({ credential_hash: null, state: "disconnected" });
+    expect(await revokedAmong(store.db, [first!.id])).toEqual([first!.id]);
+    expect(await revokeAgentCredential(store.db, "nobody")).toBeUndefined();
+  });
+
   it("inserts a new agent as connected with every field", async () => {
     const before = Date.now();
     const row = await upsertAgent(store.db, hello({ labels: { pool: "a", os: "linux" } }));
@@ -37,6 +57,9 @@ describe.each(DIALECTS)("agents (%s)", (dialect) => {
       heartbeat: null,
       connected_at: expect.any(Date),
       last_seen_at: expect.any(Date),
+      credential_hash: null,
+      fixed_labels: {},
+      joined_with: "",
     });
     expect(row.connected_at.getTime()).toBeGreaterThanOrEqual(before);
     expect(row.last_seen_at).toEqual(row.connected_at);
