@@ -1,7 +1,7 @@
 import { Flags } from "@oclif/core";
 import { HodeiCommand } from "../base.js";
 import { durationFlag } from "../flags.js";
-import { table } from "../format.js";
+import { ago, table } from "../format.js";
 import { auditJson } from "../token-format.js";
 
 export default class Audit extends HodeiCommand {
@@ -19,7 +19,7 @@ export default class Audit extends HodeiCommand {
     const client = await this.connect(flags.controller);
     const entries = await client.listAudit({ sinceMs: flags.since ? Date.now() - flags.since : 0, actor: flags.actor ?? "", action: flags.action ?? "", limit: flags.limit });
     if (!this.jsonEnabled()) {
-      process.stdout.write(table(["AT", "ACTOR", "ACTION", "TARGET", "OUTCOME", "SOURCE"], entries.map((e) => [new Date(e.atMs).toISOString(), e.actor, e.action, e.target, e.outcome, e.source])));
+      process.stdout.write(table(["AT", "ACTOR", "ACTION", "TARGET", "OUTCOME", "SOURCE"], entries.map((e) => [ago(e.atMs), e.actor, e.action, e.target, e.outcome, e.source])));
     }
     return { entries: entries.map(auditJson) };
   }

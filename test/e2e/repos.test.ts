@@ -112,7 +112,7 @@ describe("hodei repos", { timeout: 240_000 }, () => {
     const noRepo = await hodei(["run", "hello", "--repo", "nope"], { env: env() });
     expect(noRepo.code).toBe(4);
     const manualOff = await hodei(["run", "no-manual", "--repo", "demo"], { env: env() });
-    expect(manualOff.code).toBe(125);
+    expect(manualOff.code).toBe(5);
     expect(manualOff.stderr).toContain("has triggers.manual: false");
     const file = await hodei(["run", "job.yaml", "--repo", "demo"], { env: env() });
     expect(file.code).toBe(2);

@@ -2,6 +2,7 @@ import { Args } from "@oclif/core";
 import { HodeiCommand } from "../../base.js";
 import { printable } from "../../format.js";
 import { repoJson } from "../../gitops-format.js";
+import { withSpinner } from "../../progress.js";
 
 export default class ReposSync extends HodeiCommand {
   static override summary = "Fetch a repository now and read its definitions.";
@@ -10,7 +11,7 @@ export default class ReposSync extends HodeiCommand {
   async run(): Promise<Record<string, unknown>> {
     const { args, flags } = await this.parse(ReposSync);
     const client = await this.connect(flags.controller);
-    const r = await client.syncRepo(args.name);
+    const r = await withSpinner(`syncing repository ${printable(args.name)}`, client.syncRepo(args.name), { enabled: !this.jsonEnabled() });
     if (!this.jsonEnabled()) {
       const head = r.headCommit ? `${r.branch} at ${r.headCommit.slice(0, 12)}` : `no branch ${r.branch}`;
       process.stdout.write(`synced ${r.name}: ${head}, ${r.jobs} job${r.jobs === 1 ? "" : "s"}, ${r.errors.length} error${r.errors.length === 1 ? "" : "s"}\n`);

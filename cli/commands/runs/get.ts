@@ -1,6 +1,9 @@
 import { Args } from "@oclif/core";
 import { HodeiCommand } from "../../base.js";
-import { attemptOutcome, formatDuration, outcome, renderCell, runDuration, runJson, stateCell, table, triggerRows, type Cell } from "../../format.js";
+import { ago, attemptOutcome, formatDuration, outcome, renderCell, runDuration, runJson, stateCell, table, triggerRows, type Cell } from "../../format.js";
+
+/** An ISO time and how long ago, for people. */
+const when = (ms: number): string => (ms ? `${new Date(ms).toISOString()} (${ago(ms)})` : "-");
 
 export default class RunsGet extends HodeiCommand {
   static override summary = "Show one run.";
@@ -20,9 +23,9 @@ export default class RunsGet extends HodeiCommand {
         ["agent", r.agentName || r.agentId || "-"],
         ["source", r.source || "-"],
         ...triggerRows(r.trigger),
-        ["created", r.createdAtMs ? new Date(r.createdAtMs).toISOString() : "-"],
-        ["started", r.startedAtMs ? new Date(r.startedAtMs).toISOString() : "-"],
-        ["finished", r.finishedAtMs ? new Date(r.finishedAtMs).toISOString() : "-"],
+        ["created", when(r.createdAtMs)],
+        ["started", when(r.startedAtMs)],
+        ["finished", when(r.finishedAtMs)],
         ["duration", runDuration(r)],
         ["log chunks", String(r.logChunks)],
       ];

@@ -1,6 +1,6 @@
 import { Flags } from "@oclif/core";
 import { HodeiCommand } from "../../base.js";
-import { table } from "../../format.js";
+import { ago, table } from "../../format.js";
 import { secretJson } from "../../secrets-format.js";
 
 export default class SecretsLs extends HodeiCommand {
@@ -15,7 +15,7 @@ export default class SecretsLs extends HodeiCommand {
       process.stdout.write(
         table(
           ["NAME", "PROJECT", "UPDATED", "BY", "CREATED"],
-          secrets.map((s) => [s.name, s.project || "(all)", new Date(s.updatedAtMs).toISOString(), s.updatedBy, new Date(s.createdAtMs).toISOString()]),
+          secrets.map((s) => [s.name, s.project || "(all)", ago(s.updatedAtMs), s.updatedBy, ago(s.createdAtMs)]),
         ),
       );
     }

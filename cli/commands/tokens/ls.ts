@@ -13,7 +13,7 @@ export default class TokensLs extends HodeiCommand {
       process.stdout.write(
         table(
           ["ID", "NAME", "ROLE", "PROJECTS", "PREFIX", "STATE", "EXPIRES", "LAST USED", "CREATED BY"],
-          tokens.map((t) => [t.id, t.name, t.role, t.projects.join(",") || "*", `${t.prefix}…`, tokenState(t), t.expiresAtMs ? new Date(t.expiresAtMs).toISOString() : "never", t.lastUsedAtMs ? ago(t.lastUsedAtMs) : "-", t.createdBy]),
+          tokens.map((t) => [t.id, t.name, t.role, t.projects.join(",") || "*", `${t.prefix}…`, tokenState(t), t.expiresAtMs ? ago(t.expiresAtMs) : "never", t.lastUsedAtMs ? ago(t.lastUsedAtMs) : "-", t.createdBy]),
         ),
       );
     }
