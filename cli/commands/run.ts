@@ -9,9 +9,10 @@ import { CliError, EXIT, UsageError } from "../errors.js";
 import { sendStdin } from "../stdin.js";
 import { isOutputClosed, outputClosed, writeChunk } from "../output.js";
 import { makeSourceBundle, workingTreeRoot } from "../source-bundle.js";
-import { attemptOutcome, colorState, formatDuration, outcome, printable, runJson } from "../format.js";
+import { attemptOutcome, outcome, runJson } from "../format.js";
+import { RunStatus } from "../run-status.js";
 import type { SpecError } from "../../schemas/load.js";
-import type { Attempt, Run } from "../../proto/gen/hodei/v1/control.js";
+import type { Attempt, LogEntry, Run } from "../../proto/gen/hodei/v1/control.js";
 import { constants } from "node:os";
 
 /** The exit code `hodei run` ends with, like `docker run`: the job's own where it has one. */
@@ -119,20 +120,25 @@ export default class RunCommand extends HodeiCommand {
           "Stop that controller (hodei embedded stop) and run again: the next command starts the current one",
       );
     }
-    const jobName = submitted.jobName;
     if (flags.detach) {
       if (!json) process.stdout.write(`${submitted.id}\n`);
       return withWarnings(runJson(submitted), warnings);
     }
     // In a pipe or CI the id is said once, so the run can be found afterwards.
     if (!tty && !json) process.stderr.write(`hodei: run ${submitted.id}\n`);
-    if (tty) process.stderr.write(`\x1b[2m▶ run ${submitted.id} · ${printable(jobName)} · ${colorState(submitted.state, true)}\x1b[0m\n`);
+    // On a terminal: a live status line while the run waits, the header above its output (cli/run-status.ts).
+    const status = tty ? new RunStatus(client, submitted) : undefined;
+    status?.start();
 
     let interrupts = 0;
     let signalled: NodeJS.Signals | undefined;
     let detach: (() => void) | undefined;
     const detached = new Promise<"detached">((resolve) => (detach = () => resolve("detached")));
-    const say = (text: string): void => void (isOutputClosed() || process.stderr.write(text));
+    const say = (text: string): void => {
+      if (isOutputClosed()) return;
+      status?.freeze();
+      process.stderr.write(text);
+    };
     const onSignal = (sig: NodeJS.Signals): void => {
       interrupts++;
       if (interrupts === 1) {
@@ -154,10 +160,17 @@ export default class RunCommand extends HodeiCommand {
       const onAttemptEnd = (a: Attempt): void => {
         if (!json) say(`hodei: attempt ${a.attempt} of run ${submitted.id} ${attemptOutcome(a)}; it will be retried\n`);
       };
-      const following = client.followLogs(submitted.id, { follow: true, attempt: submitted.attempt }, json ? () => {} : writeChunk, onAttemptEnd);
+      const show = status
+        ? (e: LogEntry): Promise<void> | void => {
+            status.freeze();
+            return writeChunk(e);
+          }
+        : writeChunk;
+      const following = client.followLogs(submitted.id, { follow: true, attempt: submitted.attempt }, json ? () => {} : show, onAttemptEnd);
       following.catch(() => {}); // when we stop following early, its later failure is nobody's business
       ended = await Promise.race([following, detached, outputClosed.then(() => "closed" as const), inputFailed]);
     } finally {
+      if (typeof ended !== "object" || !("state" in ended)) status?.stop();
       input?.stop();
       for (const sig of STOP_SIGNALS) process.off(sig, onSignal);
     }
@@ -177,10 +190,8 @@ export default class RunCommand extends HodeiCommand {
       process.exitCode = signalExit ?? EXIT.cancelled;
       return withWarnings(runJson(submitted), warnings);
     }
-    if (tty) {
-      const took = ended.startedAtMs ? ` in ${formatDuration(ended.finishedAtMs - ended.startedAtMs)}` : "";
-      const mark = ended.state === "succeeded" ? "\x1b[32m✔" : "\x1b[31m✘";
-      process.stderr.write(`${mark} run ${ended.id} ${outcome(ended)}${took}\x1b[0m\n`);
+    if (status) {
+      status.result(ended);
     } else if (!json && ended.state !== "succeeded") {
       process.stderr.write(`hodei: run ${ended.id} ${outcome(ended)}\n`);
     }
