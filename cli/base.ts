@@ -11,6 +11,7 @@ import { ControlClient, tokenFromEnv } from "./client.js";
 import { CliError, ControllerError, ControllerUnreachableError, EXIT, exitCodeFor, UsageError } from "./errors.js";
 import { defaultDataDir, ensureDaemon, tokenFileOf } from "./embedded.js";
 import { cliCredentials } from "./tls.js";
+import { noColorFlag } from "./flags.js";
 import { currentContext } from "./contexts.js";
 
 /** Where the controller a command talks to came from (docs/cli-conventions.md, "Contexts"). */
@@ -81,10 +82,7 @@ export abstract class HodeiCommand extends Command {
       helpGroup: "GLOBAL",
       helpValue: "FILE",
     }),
-    "no-color": Flags.boolean({
-      description: "no colour in human output (as NO_COLOR=1); colour is used only on a terminal anyway",
-      helpGroup: "GLOBAL",
-    }),
+    "no-color": noColorFlag,
   };
 
   protected override async init(): Promise<void> {

@@ -6,7 +6,9 @@ import { auditJson } from "../token-format.js";
 
 export default class Audit extends HodeiCommand {
   static override summary = "Read the audit log: sign-in failures, refusals, run operations, token and repository changes (admin).";
-  static override examples = ["hodei audit --since 1h --action run.cancel", "hodei audit --actor ci --json"];
+  static override description =
+    "Entries are newest first; AT is relative (5m ago), --json has ISO times and each entry's detail. Needs an admin token.";
+  static override examples = ["<%= config.bin %> audit --since 1h --action run.cancel", "<%= config.bin %> audit --actor ci --json"];
   static override flags = {
     since: durationFlag({ description: "only entries from this long ago on (e.g. 1h, 7d)" }),
     actor: Flags.string({ description: "only entries of this actor (a token's name)" }),

@@ -6,6 +6,9 @@ import { withSpinner } from "../../progress.js";
 
 export default class ReposSync extends HodeiCommand {
   static override summary = "Fetch a repository now and read its definitions.";
+  static override description =
+    "Waits for the fetch (a spinner shows on a terminal); exits 125 saying why when the fetch fails. Webhooks and polling sync by themselves: this is for now.";
+  static override examples = ["<%= config.bin %> repos sync web", "<%= config.bin %> repos sync web --json"];
   static override args = { name: Args.string({ description: "repository name", required: true }) };
 
   async run(): Promise<Record<string, unknown>> {

@@ -7,6 +7,9 @@ const when = (ms: number): string => (ms ? `${new Date(ms).toISOString()} (${ago
 
 export default class RunsGet extends HodeiCommand {
   static override summary = "Show one run.";
+  static override description =
+    "Its state, outcome, agent, trigger, times (ISO and relative) and, after a retry, every attempt.";
+  static override examples = ["<%= config.bin %> runs get 42", "<%= config.bin %> runs get 42 --json"];
   static override args = { run: Args.string({ description: "run id", required: true }) };
 
   async run(): Promise<Record<string, unknown>> {

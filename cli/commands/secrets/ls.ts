@@ -5,6 +5,9 @@ import { secretJson } from "../../secrets-format.js";
 
 export default class SecretsLs extends HodeiCommand {
   static override summary = "List secrets: names, projects, who set them and when (never values).";
+  static override description =
+    "Values are never shown, nor sent by the controller.";
+  static override examples = ["<%= config.bin %> secrets ls", "<%= config.bin %> secrets ls --project deploy --json"];
   static override flags = { project: Flags.string({ description: "only this project's secrets" }) };
 
   async run(): Promise<{ secrets: Record<string, unknown>[] }> {

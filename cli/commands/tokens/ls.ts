@@ -4,6 +4,9 @@ import { tokenJson, tokenState } from "../../token-format.js";
 
 export default class TokensLs extends HodeiCommand {
   static override summary = "List API tokens (their prefixes, never the tokens).";
+  static override description =
+    "Each token's name, role, projects, prefix, state (active, expired, revoked), expiry and last use. Needs an admin token.";
+  static override examples = ["<%= config.bin %> tokens ls", "<%= config.bin %> tokens ls --json"];
 
   async run(): Promise<{ tokens: Record<string, unknown>[] }> {
     const { flags } = await this.parse(TokensLs);
