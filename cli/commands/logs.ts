@@ -54,8 +54,10 @@ export default class LogsCommand extends HodeiCommand {
     const { args, flags } = await this.parse(LogsCommand);
     const sinceMs = flags.since === undefined ? undefined : parseSince(flags.since);
     const client = await this.connect(flags.controller);
+    // A unary call first: an unknown run or a controller that is not there fails now (exit 4, 3), before
+    // following, which waits through a controller restart.
+    const run = await client.getRun(args.run);
     if (flags.attempt !== undefined) {
-      const run = await client.getRun(args.run);
       if (flags.attempt > run.attempt) {
         const has = run.attempt === 0 ? "has not started an attempt yet" : `has ${run.attempt} attempt${run.attempt === 1 ? "" : "s"}`;
         throw new UsageError(`run ${args.run} ${has}; --attempt must be between 1 and ${Math.max(1, run.attempt)}`);
