@@ -116,6 +116,13 @@ export class RunStatus {
     this.out.write(`${this.drawn ? "\r\x1b[2K" : ""}${this.dim(`▶ ${this.line()}`.slice(0, width))}\n`);
   }
 
+  /** Freezes the line as the header once the run's agent is known (before the job's first output). */
+  async header(): Promise<void> {
+    if (this.frozen) return;
+    await this.poll();
+    this.freeze();
+  }
+
   /** Stops without a header (detached, output closed). */
   stop(): void {
     if (this.frozen) return;

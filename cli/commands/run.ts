@@ -161,8 +161,8 @@ export default class RunCommand extends HodeiCommand {
         if (!json) say(`hodei: attempt ${a.attempt} of run ${submitted.id} ${attemptOutcome(a)}; it will be retried\n`);
       };
       const show = status
-        ? (e: LogEntry): Promise<void> | void => {
-            status.freeze();
+        ? async (e: LogEntry): Promise<void> => {
+            await status.header();
             return writeChunk(e);
           }
         : writeChunk;
