@@ -60,7 +60,7 @@ describe("hodei run on the embedded default", () => {
     expect(r.stdout.toString()).toBe("");
     expect(r.stderr).toContain("job scheduled-only has triggers.manual: false, so it cannot be submitted by hand or through the API");
     const json = await hodeiJson<{ error: { kind: string; exitCode: number } }>(["run", file], { env: { HODEI_DATA_DIR: join(dir, "data") } });
-    expect(json.error).toMatchObject({ kind: "permission", exitCode: 125 });
+    expect(json.error).toMatchObject({ kind: "permission", exitCode: 5 });
   }, 150_000);
 
   it("refuses an invalid file with its line numbers and exit code 2, before starting anything", async () => {

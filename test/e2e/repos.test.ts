@@ -135,7 +135,7 @@ describe("hodei repos", { timeout: 240_000 }, () => {
       [["repos", "add", repo.dir, "--name", "t", "--token-file", join(dir, "missing")], 2, /cannot read the token file .*ENOENT/],
       [["repos", "add", repo.dir, "--name", "w", "--webhook-secret", "x", "--webhook-secret-file", secretFile], 2, /cannot also be provided/],
       [["repos", "add", repo.dir, "--name", "q", "--poll-interval", "1s"], 2, /poll interval must be at least 5s/],
-      [["repos", "add", repo.dir, "--name", "demo"], 125, /a repository named demo already exists/],
+      [["repos", "add", repo.dir, "--name", "demo"], 1, /a repository named demo already exists/],
       [["repos", "get", "nosuch"], 4, /repository nosuch not found/],
       [["repos", "sync", "nosuch"], 4, /repository nosuch not found/],
       [["repos", "rm", "nosuch"], 4, /repository nosuch not found/],

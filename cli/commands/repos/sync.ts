@@ -3,6 +3,7 @@ import { HodeiCommand } from "../../base.js";
 import { printable } from "../../format.js";
 import { repoJson } from "../../gitops-format.js";
 import { withSpinner } from "../../progress.js";
+import { CliError, ControllerError } from "../../errors.js";
 
 export default class ReposSync extends HodeiCommand {
   static override summary = "Fetch a repository now and read its definitions.";
@@ -14,7 +15,11 @@ export default class ReposSync extends HodeiCommand {
   async run(): Promise<Record<string, unknown>> {
     const { args, flags } = await this.parse(ReposSync);
     const client = await this.connect(flags.controller);
-    const r = await withSpinner(`syncing repository ${printable(args.name)}`, client.syncRepo(args.name), { enabled: !this.jsonEnabled() });
+    const r = await withSpinner(`syncing repository ${printable(args.name)}`, client.syncRepo(args.name), { enabled: !this.jsonEnabled() }).catch((err: unknown) => {
+      // SyncRepo's only conflict is a failed fetch: hodei could not sync, as when repos add's first sync fails (125), not a refused request (1).
+      if (err instanceof ControllerError && err.kind === "conflict") throw new CliError(err.message, { cause: err });
+      throw err;
+    });
     if (!this.jsonEnabled()) {
       const head = r.headCommit ? `${r.branch} at ${r.headCommit.slice(0, 12)}` : `no branch ${r.branch}`;
       process.stdout.write(`synced ${r.name}: ${head}, ${r.jobs} job${r.jobs === 1 ? "" : "s"}, ${r.errors.length} error${r.errors.length === 1 ? "" : "s"}\n`);
