@@ -12,7 +12,7 @@ import { CliError, ControllerError, ControllerUnreachableError, EXIT, exitCodeFo
 import { defaultDataDir, ensureDaemon, tokenFileOf } from "./embedded.js";
 import { cliCredentials } from "./tls.js";
 import { noColorFlag } from "./flags.js";
-import { currentContext } from "./contexts.js";
+import { configFile, currentContext } from "./contexts.js";
 
 /** Where the controller a command talks to came from (docs/cli-conventions.md, "Contexts"). */
 export interface Target {
@@ -38,7 +38,7 @@ export function resolveTarget(flags: { controller?: string; ca?: string }, argv:
   if (flags.controller) {
     return { address: withDefaultPort(flags.controller), from: onCommandLine(argv, "controller") ? "flag" : "env", ca: flags.ca, caFrom, tokenFrom: tokenEnv ?? "none", tokenFile: tokenEnv === "HODEI_TOKEN_FILE" ? env.HODEI_TOKEN_FILE : undefined };
   }
-  const ctx = currentContext();
+  const ctx = currentContext(configFile(env));
   if (ctx) {
     const ca = flags.ca ?? ctx.ca;
     const tokenFrom = tokenEnv ?? (ctx.tokenFile ? "context" : "none");

@@ -120,7 +120,8 @@ export class RunStatus {
   async header(): Promise<void> {
     if (this.frozen) return;
     await this.poll();
-    this.freeze();
+    // Output means it ran, whatever state the run has reached by now (a quick job has already ended).
+    this.freeze({ state: "running" });
   }
 
   /** Stops without a header (detached, output closed). */

@@ -74,4 +74,12 @@ describe("hodei run on a terminal", { timeout: 180_000 }, () => {
     expect(done.text).toMatch(/✔ run \d+ succeeded in [\d.]+m?s · attempt 1/);
     expect(done.escapes).toBe(false);
   });
+
+  it("output without a final newline still leaves the result on a line of its own", async () => {
+    const done = await tmux.finish(tmux.start(shell(`run --no-source ${file("partial", "run: printf 'no newline'")}`)));
+    expect(done.code).toBe(0);
+    const lines = done.text.split("\n").filter((l) => l.trim() !== "");
+    expect(lines.at(-2)).toBe("no newline");
+    expect(lines.at(-1)).toMatch(/^✔ run \d+ succeeded in [\d.]+m?s · attempt 1$/);
+  });
 });
