@@ -163,4 +163,24 @@ describe("hodei doctor", { timeout: 180_000 }, () => {
     expect(r.code).toBe(0);
     expect(checks(r.stdout.toString()).agents).toMatchObject({ status: "warn", fix: expect.stringContaining("hodei agent") });
   });
+
+  it("TLS: a controller serving TLS is ok with its CA; another CA fails (exit 3) and says to give the right one", async () => {
+    const home = tempDir("hodei-doctor-tls-");
+    for (const out of ["certs", "other"]) expect((await hodei(["certs", "init", "--out", join(home, out), "--hosts", "127.0.0.1"])).code).toBe(0);
+    const tls = await startController({ dataDir: join(home, "data") }, ["--tls-cert", join(home, "certs/server.crt"), "--tls-key", join(home, "certs/server.key")], { clientCa: join(home, "certs/ca.crt") });
+    try {
+      const withToken = bare({ HODEI_TOKEN: process.env.HODEI_ADMIN_TOKEN });
+      const good = await hodei(["doctor", "--json", "--controller", tls.address, "--ca", join(home, "certs/ca.crt")], withToken);
+      expect(good.code, good.stdout.toString()).toBe(0);
+      expect(checks(good.stdout.toString()).tls).toMatchObject({ status: "ok", detail: expect.stringContaining("TLS, trusting the CA") });
+      const wrong = await hodei(["doctor", "--json", "--controller", tls.address, "--ca", join(home, "other/ca.crt")], withToken);
+      expect(wrong.code).toBe(3);
+      expect(checks(wrong.stdout.toString()).controller).toMatchObject({ status: "fail", fix: expect.stringContaining("CA") });
+      const plain = await hodei(["doctor", "--json", "--controller", tls.address], withToken);
+      expect(plain.code).toBe(3);
+      expect(checks(plain.stdout.toString()).controller!.fix).toContain("--ca");
+    } finally {
+      await tls.stop();
+    }
+  });
 });
