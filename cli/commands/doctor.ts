@@ -86,6 +86,7 @@ export default class Doctor extends HodeiCommand {
           const cert = new X509Certificate(readFileSync(target.ca));
           const until = Date.parse(cert.validTo);
           if (until < Date.now()) add({ name: "tls", status: "fail", detail: `the CA ${target.ca} expired ${ago(until)}`, fix: "make a new CA and certificates: hodei certs init" });
+          else if (!client) add({ name: "tls", status: "skip", detail: `the CA in ${target.ca} is a certificate valid until ${cert.validTo}; whether the controller's certificate is signed by it: see controller above`, fix: null });
           else add({ name: "tls", status: "ok", detail: `TLS, trusting the CA in ${target.ca} (from ${target.caFrom === "context" ? "the context" : target.caFrom === "flag" ? "--ca" : "HODEI_CA"}), valid until ${cert.validTo}`, fix: null });
         } catch (err) {
           add({ name: "tls", status: "fail", detail: `cannot use the CA ${target.ca}: ${(err as Error).message}`, fix: "give --ca (or HODEI_CA) the PEM CA certificate that signed the controller's (hodei certs init writes ca.crt)" }, new CliError(""));

@@ -175,7 +175,9 @@ describe("hodei doctor", { timeout: 180_000 }, () => {
       expect(checks(good.stdout.toString()).tls).toMatchObject({ status: "ok", detail: expect.stringContaining("TLS, trusting the CA") });
       const wrong = await hodei(["doctor", "--json", "--controller", tls.address, "--ca", join(home, "other/ca.crt")], withToken);
       expect(wrong.code).toBe(3);
-      expect(checks(wrong.stdout.toString()).controller).toMatchObject({ status: "fail", fix: expect.stringContaining("CA") });
+      const w = checks(wrong.stdout.toString());
+      expect(w.controller).toMatchObject({ status: "fail", detail: expect.stringContaining("not signed by the CA"), fix: expect.stringContaining("ca.crt") });
+      expect(w.tls!.status).toBe("skip");
       const plain = await hodei(["doctor", "--json", "--controller", tls.address], withToken);
       expect(plain.code).toBe(3);
       expect(checks(plain.stdout.toString()).controller!.fix).toContain("--ca");
