@@ -1,7 +1,9 @@
 // The agent: one Connection, one Outbox of runs, one Executor. It turns
 // controller messages into jobs and job events into reports; shutdown.ts
 // holds the drain sequence.
-import { mkdir, rm } from "node:fs/promises";
+import { AgentCredential, credentialFile } from "./credential.js";
+import { checkReachable } from "./run-as.js";
+import { chmod, mkdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { ExecSpec, type ActiveRun, type Assign, type Cancel, type ControllerMessage, type Hello, type Welcome } from "../proto/gen/hodei/v1/agent.js";
 import { FinishReason, LogStream } from "../proto/gen/hodei/v1/common.js";
@@ -48,7 +50,14 @@ export class AgentRuntime {
     this.log = opts.logger;
     this.budget = new LogBudget(opts.maxUnackedLogBytes, opts.maxSpoolBytes);
     this.connection = new Connection(
-      { address: opts.controller, backoff: opts.backoff, helloTimeoutMs: opts.helloTimeoutMs, logger: this.log, credentials: opts.credentials },
+      {
+        address: opts.controller,
+        backoff: opts.backoff,
+        helloTimeoutMs: opts.helloTimeoutMs,
+        logger: this.log,
+        credentials: opts.credentials,
+        credential: new AgentCredential(credentialFile(opts.workDir, opts.name), opts.joinToken, this.log),
+      },
       {
         hello: () => this.hello(),
         onWelcome: (w) => this.welcomed(w),
@@ -84,8 +93,18 @@ export class AgentRuntime {
 
   async start(): Promise<void> {
     await mkdir(this.opts.workDir, { recursive: true });
+    // Jobs of another user (--run-as) may pass through the work dir to their workspace, but not list it;
+    // what is the agent's own (credentials, spool, secrets of other runs) is 0700 below it.
+    if (this.opts.runAs) {
+      await checkReachable(this.opts.workDir, this.opts.runAs);
+      await mkdir(join(this.opts.workDir, "runs"), { recursive: true });
+      await chmod(this.opts.workDir, 0o711);
+      await chmod(join(this.opts.workDir, "runs"), 0o711);
+    }
     // Secrets of runs an earlier process of this agent did not get to remove (it was killed).
     await rm(join(this.opts.workDir, SECRETS_DIR), { recursive: true, force: true });
+    // Each run's secrets directory (0700) is given to the job's user; its parent must let that user through.
+    if (this.opts.runAs) await mkdir(join(this.opts.workDir, SECRETS_DIR), { mode: 0o711 });
     // Before the first Hello, which reports the kill method. Throws ConfigError for an unusable --kill-method cgroup*.
     this.exec = new ProcessExecutor(this.log, openTrees(this.opts.killMethod, this.log));
     this.log.info(
@@ -179,6 +198,7 @@ export class AgentRuntime {
         scratch,
         secretsDir,
         allowInPlace: this.opts.allowInPlace,
+        runAs: this.opts.runAs,
         gitCacheDir: join(this.opts.workDir, "git-cache"),
         fetchSource: (digest) => this.connection.fetchSource(digest),
         feedStdin: spec.stdin ? (sink) => feedStdin((from) => this.connection.readStdin(a.runId, a.attempt, from), sink, log) : undefined,

@@ -10,6 +10,23 @@ import type { BackoffOptions } from "./backoff.js";
 import { KILL_METHOD_CHOICES, type KillMethodChoice } from "./tree.js";
 import type * as grpc from "@grpc/grpc-js";
 import { clientCredentials, wantsTls, type ClientTlsFiles } from "./tls.js";
+import { readFileSync } from "node:fs";
+import { resolveRunAs, type RunAsUser } from "./run-as.js";
+
+function readJoinToken(opts: AgentOptions): string {
+  let token = opts.joinToken ?? process.env.HODEI_AGENT_TOKEN ?? "";
+  if (opts.joinTokenFile) {
+    try {
+      token = readFileSync(opts.joinTokenFile, "utf8").trim();
+    } catch (err) {
+      throw new ConfigError("token-file", `cannot read ${opts.joinTokenFile}: ${(err as Error).message}`);
+    }
+    if (!token) throw new ConfigError("token-file", `${opts.joinTokenFile} is empty`);
+  }
+  token = token.trim();
+  if (token && !/^[\x21-\x7e]{1,256}$/.test(token)) throw new ConfigError("token", "must be printable characters without spaces, at most 256");
+  return token;
+}
 
 export interface AgentOptions {
   /** Controller address, HOST:PORT. */
@@ -57,6 +74,20 @@ export interface AgentOptions {
   dialAfter?: Promise<void>;
   /** TLS to the controller (agent/tls.ts): the CA that signed its certificate, and this agent's client certificate for mutual TLS. */
   tls?: ClientTlsFiles;
+  /**
+   * The join token the agent presents until it has a credential (credential.ts).
+   * Default: HODEI_AGENT_TOKEN. A file (joinTokenFile) is safer than the
+   * environment, which a job running as the same user can read.
+   */
+  joinToken?: string;
+  /** A file holding the join token (read once, at compile); wins over joinToken. */
+  joinTokenFile?: string;
+  /**
+   * Run jobs as this user (a name or a uid): the agent must run as root; each
+   * run's workspace is given to that user, and the job cannot read the agent's
+   * files (its credential) or its process (/proc/<pid>/environ).
+   */
+  runAs?: string;
 }
 
 export interface CompiledAgentOptions {
@@ -82,6 +113,10 @@ export interface CompiledAgentOptions {
   readonly credentials: grpc.ChannelCredentials;
   /** TLS is on (for the start-up log). */
   readonly tls: boolean;
+  /** "" when the agent has none (it can only come back with a credential it kept). */
+  readonly joinToken: string;
+  /** Jobs run as this user (runAs resolved); undefined: as the agent's own user. */
+  readonly runAs?: RunAsUser;
   readonly compiled: true;
 }
 
@@ -140,6 +175,8 @@ export function compileAgentOptions(opts: AgentOptions | CompiledAgentOptions): 
   }
   const controller = checkAddress("controller", opts.controller);
   return {
+    joinToken: readJoinToken(opts),
+    runAs: opts.runAs ? resolveRunAs(opts.runAs) : undefined,
     controller,
     credentials: clientCredentials(controller, opts.tls),
     tls: wantsTls(opts.tls) && !controller.startsWith("unix:"),

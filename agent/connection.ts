@@ -17,6 +17,7 @@ import { Backoff, type BackoffOptions } from "./backoff.js";
 import { StreamClosedError } from "./errors.js";
 import { fromWire } from "../proto/wire-errors.js";
 import { Flow } from "./flow.js";
+import type { AgentCredential } from "./credential.js";
 
 export interface ConnectionHandlers {
   /** Built fresh for every dial: it lists the runs the agent holds right now. */
@@ -34,10 +35,9 @@ export interface ConnectionOptions {
   helloTimeoutMs: number;
   logger: Logger;
   credentials?: grpc.ChannelCredentials;
+  /** What every call presents as `authorization: Bearer` (credential.ts): the session credential, or the join token before the first Welcome. */
+  credential: AgentCredential;
 }
-
-/** Metadata key carrying Welcome.session_token on later dials (the proto leaves the carrier open). */
-export const SESSION_METADATA_KEY = "x-hodei-session-token";
 
 const CHANNEL_OPTIONS: grpc.ChannelOptions = {
   // Find a dead controller (or a cut network) in ~40 s instead of TCP's ~15 min.
@@ -59,7 +59,6 @@ export class Connection {
   private upSince = 0;
   private flow = new Flow(() => {});
   private closing = false;
-  private sessionToken = "";
   private retryTimer?: NodeJS.Timeout;
   private helloTimer?: NodeJS.Timeout;
   private closeWaiter?: () => void;
@@ -121,8 +120,7 @@ export class Connection {
   private fetchSourceOnce(digest: string, deadline: number): Promise<Buffer> {
     const client = this.client;
     if (!client) return Promise.reject(new StreamClosedError("not connected to a controller"));
-    const metadata = new grpc.Metadata();
-    if (this.sessionToken) metadata.set(SESSION_METADATA_KEY, this.sessionToken);
+    const metadata = this.metadata();
     return new Promise((resolve, reject) => {
       const parts: Buffer[] = [];
       const call = client.fetchSource({ digest }, metadata, { deadline });
@@ -139,9 +137,7 @@ export class Connection {
   readStdin(runId: string, attempt: number, fromSeq: number): grpc.ClientReadableStream<StdinData> | undefined {
     const client = this.client;
     if (!client || !this.welcomed) return undefined;
-    const metadata = new grpc.Metadata();
-    if (this.sessionToken) metadata.set(SESSION_METADATA_KEY, this.sessionToken);
-    return client.readStdin({ runId, attempt, fromSeq }, metadata);
+    return client.readStdin({ runId, attempt, fromSeq }, this.metadata());
   }
 
   /** Stop redialling; send `last` (GoingAway), half-close, give the controller `timeoutMs` to end its side. */
@@ -167,9 +163,7 @@ export class Connection {
     this.welcomed = false;
     const flow = (this.flow = new Flow(() => this.welcomed && this.handlers.onWritable()));
     const client = new AgentServiceClient(this.opts.address, this.opts.credentials ?? grpc.credentials.createInsecure(), CHANNEL_OPTIONS);
-    const metadata = new grpc.Metadata();
-    if (this.sessionToken) metadata.set(SESSION_METADATA_KEY, this.sessionToken);
-    const call = client.connect(metadata);
+    const call = client.connect(this.metadata());
     this.client = client;
     this.call = call;
     call.on("data", (m: ControllerMessage) => {
@@ -188,13 +182,21 @@ export class Connection {
     );
   }
 
+  /** Who this agent is, for every call (credential.ts). */
+  private metadata(): grpc.Metadata {
+    const metadata = new grpc.Metadata();
+    const bearer = this.opts.credential.bearer();
+    if (bearer) metadata.set("authorization", `Bearer ${bearer}`);
+    return metadata;
+  }
+
   private receive(message: ControllerMessage): void {
     if (message.msg?.$case === "welcome") {
       clearTimeout(this.helloTimer);
       const welcome = message.msg.value;
       this.welcomed = true;
       this.upSince = Date.now();
-      if (welcome.sessionToken) this.sessionToken = welcome.sessionToken;
+      this.opts.credential.accept(welcome.sessionToken);
       this.handlers.onWelcome(welcome, this.gen);
       return;
     }
@@ -220,6 +222,14 @@ export class Connection {
     if (wasUpFor >= this.opts.backoff.maxMs) this.backoff.reset();
     const delay = this.backoff.next();
     const fields = { err: error.message, code: error.grpcCode, kind: error.kind, retryInMs: delay };
+    // A credential the controller does not know (its database was replaced, or this name joined again
+    // elsewhere): join afresh with the join token, if the agent has one.
+    const credential = this.opts.credential;
+    if (error.grpcCode === grpc.status.UNAUTHENTICATED && credential.joined && credential.canJoin && credential.dropCredential()) {
+      this.opts.logger.warn(fields, "the controller does not know this agent's credential; joining again with the join token");
+      this.retryTimer = setTimeout(() => this.dial(), delay);
+      return;
+    }
     // Classified by status code and kind, never by the message. A refusal (a name already
     // connected, a bad Hello) needs the operator; keep trying, as it may clear (the old stream ends).
     if (error.refused) this.opts.logger.error(fields, "the controller refused this agent; fix what the message says (retrying meanwhile)");

@@ -1,6 +1,7 @@
 // How a run is executed, behind the one seam where a second implementation is
 // planned: ProcessExecutor (a local process in its own process group and
 // cgroup, process-executor.ts) now, a container executor later. The agent only sees these types.
+import type { RunAsUser } from "./run-as.js";
 import type { Writable } from "node:stream";
 import type { ExecSpec, Usage } from "../proto/gen/hodei/v1/agent.js";
 import type { FinishReason, LogStream } from "../proto/gen/hodei/v1/common.js";
@@ -16,6 +17,8 @@ export interface JobRequest {
   scratch?: string;
   /** Where the run's secrets are written (workspace.ts writeSecrets); removed by the caller when the attempt ends. */
   secretsDir?: string;
+  /** Run the job as this user (`--run-as`, run-as.ts); undefined: as the agent's user. */
+  runAs?: RunAsUser;
   /** This agent runs jobs in place (spec.workspaceDir); without it such a run fails before it starts. */
   allowInPlace?: boolean;
   /** Fetches the run's source bundle (spec.sourceDigest) to unpack into the workspace before the job starts. */

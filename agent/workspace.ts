@@ -9,6 +9,7 @@ import type { JobRequest } from "./executor.js";
 import { SpawnError } from "./errors.js";
 import { unpackBundle } from "./unpack.js";
 import { checkout, CheckoutError } from "./checkout.js";
+import { asUser, giveTree } from "./run-as.js";
 
 export interface LaunchPlan {
   file: string;
@@ -184,7 +185,22 @@ async function writeSecrets(req: JobRequest, secrets: ExecSpec["secrets"]): Prom
   return env;
 }
 
+/** Everything on disk for the attempt, and how to start it (as req.runAs, when set: run-as.ts). */
 export async function prepareLaunch(req: JobRequest, signal?: AbortSignal): Promise<LaunchPlan> {
+  const user = req.runAs;
+  if (user && req.spec.workspaceDir) throw new SpawnError("a run in place cannot run as another user (--run-as): its directory belongs to its submitter");
+  const plan = await buildPlan(req, signal);
+  if (!user) return plan;
+  try {
+    await giveTree(req.workspace, user);
+    if (req.spec.secrets.length > 0 && req.secretsDir) await giveTree(req.secretsDir, user);
+  } catch (err) {
+    throw new SpawnError(`cannot give the workspace to user ${user.name}: ${(err as Error).message}`, (err as NodeJS.ErrnoException).code, { cause: err });
+  }
+  return asUser(plan, user, resolveExecutable(plan.file, plan.env.PATH ?? "", plan.cwd));
+}
+
+async function buildPlan(req: JobRequest, signal?: AbortSignal): Promise<LaunchPlan> {
   const { spec, workspace } = req;
   // Before anything of the job is fetched, written or run.
   if (spec.secretsError) throw new SpawnError(spec.secretsError);

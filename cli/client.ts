@@ -20,7 +20,17 @@ import {
 } from "../proto/gen/hodei/v1/control.js";
 import { SecretsServiceClient, type RotateKeyResponse, type Secret } from "../proto/gen/hodei/v1/secrets.js";
 import { readFileSync } from "node:fs";
-import { AuthServiceClient, type ApiToken, type AuditEntry, type CreateTokenRequest, type CreateTokenResponse, type ListAuditRequest } from "../proto/gen/hodei/v1/auth.js";
+import {
+  AuthServiceClient,
+  type ApiToken,
+  type AuditEntry,
+  type CreateJoinTokenRequest,
+  type CreateJoinTokenResponse,
+  type CreateTokenRequest,
+  type CreateTokenResponse,
+  type JoinToken,
+  type ListAuditRequest,
+} from "../proto/gen/hodei/v1/auth.js";
 import { GitOpsServiceClient, type AddRepoRequest, type Job, type ListJobsResponse, type Repo, type RunJobRequest } from "../proto/gen/hodei/v1/gitops.js";
 import { ControllerError, ControllerUnreachableError, type CliError } from "./errors.js";
 import { fromWire } from "../proto/wire-errors.js";
@@ -146,6 +156,22 @@ export class ControlClient {
 
   revokeToken(token: string): Promise<ApiToken> {
     return this.call(this.auth.revokeToken, { token }, 15_000, this.auth);
+  }
+
+  createJoinToken(req: CreateJoinTokenRequest): Promise<CreateJoinTokenResponse> {
+    return this.call(this.auth.createJoinToken, req, 15_000, this.auth);
+  }
+
+  listJoinTokens(): Promise<JoinToken[]> {
+    return this.call(this.auth.listJoinTokens, {}, 15_000, this.auth).then((r) => r.tokens);
+  }
+
+  revokeJoinToken(id: string): Promise<JoinToken> {
+    return this.call(this.auth.revokeJoinToken, { id }, 15_000, this.auth);
+  }
+
+  revokeAgent(agent: string): Promise<{ agentId: string; name: string }> {
+    return this.call(this.auth.revokeAgent, { agent }, 15_000, this.auth);
   }
 
   whoAmI(): Promise<ApiToken> {

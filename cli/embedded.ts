@@ -10,7 +10,8 @@
  * No terminal's exit, Ctrl-C or kill -9 touches it, nor another terminal's run.
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, statSync, unlinkSync } from "node:fs";
+import { randomBytes } from "node:crypto";
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, statSync, unlinkSync, writeFileSync } from "node:fs";
 import { homedir, hostname, availableParallelism } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -119,15 +120,27 @@ function alive(pid: number): boolean {
   }
 }
 
+/**
+ * How to start the daemon: a program and its arguments before `embedded
+ * serve`. This package's own bin by default; the GitHub Action (action/)
+ * passes the `hodei` it found, having no bin of its own.
+ */
+export interface DaemonStart {
+  command?: readonly string[];
+  /** How long to wait for it to publish its address (default 60 s; more when `npx` must install hodei first). */
+  timeoutMs?: number;
+}
+
 /** The address of the data dir's daemon, starting it when none runs. */
-export async function ensureDaemon(dataDir: string): Promise<string> {
+export async function ensureDaemon(dataDir: string, start: DaemonStart = {}): Promise<string> {
   prepareDataDir(dataDir);
   const found = findDaemon(dataDir);
   if (found?.address) return found.address;
   let child: ChildProcess | undefined;
+  const [program, ...args] = start.command ?? [process.execPath, ...DAEMON_NODE_FLAGS, BIN];
   if (!found) {
     const log = openSync(daemonLogOf(dataDir), "a", 0o600);
-    child = spawn(process.execPath, [...DAEMON_NODE_FLAGS, BIN, "embedded", "serve"], {
+    child = spawn(program!, [...args, "embedded", "serve"], {
       detached: true,
       stdio: ["ignore", log, log],
       env: { ...process.env, HODEI_DATA_DIR: dataDir, HODEI_CONTROLLER: "" },
@@ -138,7 +151,8 @@ export async function ensureDaemon(dataDir: string): Promise<string> {
   // Ours or one another hodei started a moment ago: wait until it publishes its address.
   let exited: number | null | undefined;
   child?.once("exit", (code) => (exited = code));
-  for (let waited = 0; waited < START_TIMEOUT_MS; waited += 50) {
+  child?.once("error", () => (exited = -1)); // the program could not be started: fail below, do not crash
+  for (let waited = 0; waited < (start.timeoutMs ?? START_TIMEOUT_MS); waited += 50) {
     const d = findDaemon(dataDir);
     if (d?.address) return d.address;
     // It lost the race to another daemon (exit 0) and that one is not up yet: keep waiting. Otherwise it failed.
@@ -179,10 +193,15 @@ export async function serveDaemon(dataDir: string): Promise<void> {
   );
   opening.catch(() => {}); // awaited below
   const labels = `os=${process.platform},arch=${process.arch},host=${hostname()}`;
+  // Its agent joins with a join token made for this start (a file in the 0700 data dir, not the
+  // environment); once joined it comes back with the credential it keeps in its work dir.
+  const agentJoinToken = randomBytes(32).toString("hex");
+  const joinTokenFile = join(dataDir, "agent-join.token");
+  writeFileSync(joinTokenFile, `${agentJoinToken}\n`, { mode: 0o600 });
   const agentLog = openSync(join(dataDir, "agent.log"), "a", 0o600);
   const agent = spawn(
     process.execPath,
-    [...AGENT_NODE_FLAGS, BIN, "agent", "--controller", `unix:${socket}`, "--name", `local-${hostname()}`, "--labels", labels, "--slots", String(availableParallelism()), "--work-dir", join(dataDir, "work"), "--allow-in-place"],
+    [...AGENT_NODE_FLAGS, BIN, "agent", "--controller", `unix:${socket}`, "--name", `local-${hostname()}`, "--labels", labels, "--slots", String(availableParallelism()), "--work-dir", join(dataDir, "work"), "--token-file", joinTokenFile, "--allow-in-place"],
     // The IPC channel ties the agent to this process: it closes when we die, even by SIGKILL, and the agent then stops.
     { stdio: ["ignore", agentLog, agentLog, "ipc"], env: { ...process.env, HODEI_CONTROLLER: "", [DIAL_ON_MESSAGE]: "1" } },
   );
@@ -205,6 +224,7 @@ export async function serveDaemon(dataDir: string): Promise<void> {
       adminToken: "",
       adminTokenFile: tokenFileOf(dataDir),
       embedded: true,
+      agentJoinToken,
       unschedulableAfterMs: 0,
       heartbeatIntervalMs: 1_000,
       // Zero configuration for secrets too: the key file is made (0600, in the 0700 data dir) when first needed.

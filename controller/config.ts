@@ -35,6 +35,8 @@ export interface ControllerOptions {
   mirrorsDir?: string;
   /** The most stdin bytes one run may be sent (`hodei run -i`; default 64 MiB). */
   maxStdinBytes?: number;
+  /** The most log bytes one attempt of a run may store; beyond it a marker says so and the rest is dropped (default 1 GiB; 0: no limit). */
+  maxLogBytes?: number;
   /** Runs a second one caller (API token) may start by hand; 0: no limit (api/limits.ts). */
   submitRatePerSec?: number;
   /** Queued runs one project may have; 0: no limit. */
@@ -63,6 +65,7 @@ export interface CompiledControllerOptions {
   handshakeTimeoutMs: number;
   mirrorsDir: string;
   maxStdinBytes: number;
+  maxLogBytes: number;
   submitRatePerSec: number;
   maxQueuedPerProject: number;
   githubApiUrl: string;
@@ -77,6 +80,8 @@ export const DEFAULT_MAX_AGENT_SLOTS = 256;
 export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 10_000;
 /** Stdin is stored in the database until the run is deleted: enough for a data file piped in, not a disk image. */
 export const DEFAULT_MAX_STDIN_BYTES = 64 * 1024 * 1024;
+/** Large: a build that prints a gigabyte is broken, but its log up to there may be how you find out why. */
+export const DEFAULT_MAX_LOG_BYTES = 1024 * 1024 * 1024;
 
 export const DEFAULT_SCHEDULE_CATCH_UP_MS = 60 * 60_000;
 /**
@@ -126,6 +131,8 @@ export function compileControllerOptions(o: ControllerOptions): CompiledControll
   if (!(Number.isInteger(maxQueued) && maxQueued >= 0)) throw new ConfigError(`max queued runs per project must be a whole number (0: no limit), got ${maxQueued}`);
   const maxStdin = o.maxStdinBytes ?? DEFAULT_MAX_STDIN_BYTES;
   if (!(Number.isInteger(maxStdin) && maxStdin >= 0)) throw new ConfigError(`max stdin size must be a whole number of bytes, got ${maxStdin}`);
+  const maxLog = o.maxLogBytes ?? DEFAULT_MAX_LOG_BYTES;
+  if (!(Number.isInteger(maxLog) && maxLog >= 0)) throw new ConfigError(`max log size must be a whole number of bytes (0: no limit), got ${maxLog}`);
   const githubApiUrl = o.githubApiUrl ?? DEFAULT_GITHUB_API_URL;
   let api: URL | undefined;
   try {
@@ -147,6 +154,7 @@ export function compileControllerOptions(o: ControllerOptions): CompiledControll
     githubApiUrl: githubApiUrl.replace(/\/+$/, ""),
     scheduleCatchUpMs: Math.max(catchUp, SCHEDULE_ON_TIME_MS),
     maxStdinBytes: maxStdin,
+    maxLogBytes: maxLog,
     submitRatePerSec: submitRate,
     maxQueuedPerProject: maxQueued,
     agentLostAfter: lostAfter,

@@ -45,6 +45,9 @@ import { join } from "node:path";
 import { AuthServiceService } from "../proto/gen/hodei/v1/auth.js";
 import { authService } from "./api/auth.js";
 import { auditor } from "./auth/audit.js";
+import { hashToken } from "./auth/tokens.js";
+import { SEED_SHAPE } from "./agents/identity.js";
+import { joinTokenService } from "./api/join-tokens.js";
 import { bootstrapAdmin } from "./auth/bootstrap.js";
 import { guard } from "./auth/guard.js";
 
@@ -84,6 +87,12 @@ export interface StartOptions extends ControllerOptions {
   adminToken?: string;
   /** --admin-token-file: the first admin token, or where a new one is written. */
   adminTokenFile?: string;
+  /**
+   * The seed join token for agents (default: HODEI_AGENT_JOIN_TOKEN): reusable
+   * and never expiring, for hand-started agents and the embedded daemon's own
+   * (controller/agents/identity.ts). Any 32 to 256 printable characters.
+   */
+  agentJoinToken?: string;
   /** The embedded daemon: its admin token file is made whenever it is missing (its owner's CLI reads it). */
   embedded?: boolean;
   /** Where the master key for secrets comes from (controller/secrets/keyring.ts); none: secrets cannot be set. */
@@ -146,7 +155,7 @@ export async function startController(opts: StartOptions): Promise<Controller> {
   );
   await parts.start("delivery", () => startDelivery({ db: store.db, bus: store.bus, agents, log }), (unsubscribe) => unsubscribe());
   const health = new Health();
-  const agentDeps = { store, health, agents, log, heartbeatIntervalMs: o.heartbeatIntervalMs, maxAgentSlots: o.maxAgentSlots };
+  const agentDeps = { store, health, agents, log, heartbeatIntervalMs: o.heartbeatIntervalMs, maxAgentSlots: o.maxAgentSlots, lostAfterIntervals: o.agentLostAfter, maxLogBytes: o.maxLogBytes };
 
   // Access control (controller/auth/): the first admin token, then every client call behind one gate.
   const audit = auditor(store.db, log);
@@ -166,15 +175,25 @@ export async function startController(opts: StartOptions): Promise<Controller> {
     () => {},
   );
   const gate = { db: store.db, audit, log };
+  const seed = opts.agentJoinToken ?? process.env.HODEI_AGENT_JOIN_TOKEN;
+  if (seed !== undefined && seed !== "" && !SEED_SHAPE.test(seed)) {
+    throw new Error("the agent join token (HODEI_AGENT_JOIN_TOKEN) must be 32 to 256 printable characters without spaces, e.g. the output of `openssl rand -hex 32`");
+  }
+  if (seed) log.warn("agents may join with the reusable join token HODEI_AGENT_JOIN_TOKEN; single-use tokens (`hodei agents token create`) are safer (docs/security.md)");
+  const identity = { db: store.db, audit, seedHash: seed ? hashToken(seed) : undefined };
 
   const server = createGrpcServer(o);
-  server.addService(AgentServiceService, { connect: connectHandler(agentDeps), fetchSource: fetchSourceHandler({ store, log }), readStdin: readStdinHandler({ store, hub, log }) });
+  server.addService(AgentServiceService, {
+    connect: connectHandler({ ...agentDeps, ...identity }),
+    fetchSource: fetchSourceHandler({ store, log, ...identity }),
+    readStdin: readStdinHandler({ store, hub, log, ...identity }),
+  });
   const limiter = new SubmitLimiter({ ratePerSec: o.submitRatePerSec, maxQueuedPerProject: o.maxQueuedPerProject });
   const control = controlService({ store, agents, hub, log, maxStdinBytes: o.maxStdinBytes, allowInPlace: opts.allowInPlace, limiter });
   const onCall = opts.onClientCall;
   const handlers = onCall ? wrapCalls(control, onCall) : control;
   server.addService(ControlServiceService, guard(ControlServiceService, handlers, gate));
-  const auth = authService({ db: store.db, log });
+  const auth = { ...authService({ db: store.db, log }), ...joinTokenService({ db: store.db, bus: store.bus, log }) };
   server.addService(AuthServiceService, guard(AuthServiceService, onCall ? wrapCalls(auth, onCall) : auth, gate));
   // Commit statuses back to GitHub for runs of GitHub repos with a token (off the run's path; once across controllers).
   const statuses = await parts.start(

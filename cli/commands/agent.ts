@@ -38,12 +38,15 @@ export default class AgentCommand extends Command {
 
   static override description = `The agent connects out to the controller (it never listens), registers its name, labels and slots, and runs each assigned job in its own workspace and process group. Logs go to stderr.
 
+The first time, it joins with a join token (--token-file or --token; an operator makes one with \`hodei agents token create\`) and receives its own credential, which it keeps in --work-dir (mode 0600) and presents from then on, across reconnects and restarts: keep the work dir. See docs/security.md, "Agents".
+
 Any of --ca, --cert and --key makes it dial over TLS (without --ca the system's trusted CAs check the controller); --cert and --key present a client certificate, which a controller started with --tls-client-ca requires of agents. They do not apply to a unix: address. See docs/security.md, "TLS".
 
 On SIGTERM or SIGINT it takes no new work, lets running jobs finish within --drain-timeout (then cancels them), waits for the controller to store their logs, and exits 0. A second signal cancels running jobs at once; a third exits immediately. Started with a Node IPC channel (as the embedded controller starts its agent), it stops the same way, cancelling running jobs at once, when that channel closes: when its parent exits or is killed.`;
 
   static override examples = [
-    "<%= config.bin %> agent --controller ci.example.com:7070 --labels os=linux,arch=amd64 --slots 4",
+    "<%= config.bin %> agent --controller ci.example.com:7070 --token-file /etc/hodei/join.token --labels os=linux,arch=amd64 --slots 4",
+    "sudo <%= config.bin %> agent --controller ci.example.com:7070 --token-file /etc/hodei/join.token --run-as hodei-job",
     "HODEI_CONTROLLER=127.0.0.1:7070 <%= config.bin %> agent --drain-timeout 30m",
     "<%= config.bin %> agent --controller ci.example.com:7070 --ca hodei-certs/ca.crt --cert hodei-certs/agent-1.crt --key hodei-certs/agent-1.key",
   ];
@@ -53,6 +56,17 @@ On SIGTERM or SIGINT it takes no new work, lets running jobs finish within --dra
     ca: Flags.string({ summary: "PEM CA certificate that signed the controller's certificate; dial over TLS.", env: "HODEI_CA", helpValue: "FILE" }),
     cert: Flags.string({ summary: "PEM client certificate for a controller that requires them (mutual TLS); needs --key.", env: "HODEI_CERT", helpValue: "FILE" }),
     key: Flags.string({ summary: "PEM private key of --cert (keep it mode 0600).", env: "HODEI_KEY", helpValue: "FILE" }),
+    token: Flags.string({
+      summary: "Join token (from `hodei agents token create`, or the controller's HODEI_AGENT_JOIN_TOKEN), presented until the agent has its own credential. Prefer --token-file: a job of the same user can read the agent's environment.",
+      env: "HODEI_AGENT_TOKEN",
+      helpValue: "TOKEN",
+    }),
+    "token-file": Flags.string({ summary: "A file (keep it 0600) holding the join token; wins over --token.", env: "HODEI_AGENT_TOKEN_FILE", helpValue: "FILE" }),
+    "run-as": Flags.string({
+      summary: "Run jobs as this unprivileged user (name or uid); the agent must run as root. Jobs then cannot read the agent's files (its credential) or its process.",
+      env: "HODEI_RUN_AS",
+      helpValue: "USER",
+    }),
     name: Flags.string({ summary: "Agent name (default: the host name).", env: "HODEI_AGENT_NAME" }),
     labels: Flags.string({ summary: "Labels for job selectors, k=v,k2=v2.", env: "HODEI_AGENT_LABELS" }),
     slots: Flags.integer({ summary: "Runs executed at once (default: number of CPUs).", env: "HODEI_AGENT_SLOTS", min: 1 }),
@@ -76,6 +90,9 @@ On SIGTERM or SIGINT it takes no new work, lets running jobs finish within --dra
       options = compileAgentOptions({
         controller: flags.controller,
         tls: { caFile: flags.ca, certFile: flags.cert, keyFile: flags.key },
+        joinToken: flags.token,
+        joinTokenFile: flags["token-file"],
+        runAs: flags["run-as"],
         name: flags.name,
         labels: flags.labels ? parseLabels("labels", flags.labels) : undefined,
         slots: flags.slots,

@@ -53,6 +53,10 @@ export default class ControllerCommand extends HodeiCommand {
     }),
     "mirrors-dir": Flags.string({ description: "where repository mirrors are kept (default: DATA_DIR/mirrors, or ~/.cache/hodei/mirrors with --database-url)", env: "HODEI_MIRRORS_DIR" }),
     "max-stdin": sizeFlag({ description: "the most stdin one run may be sent with hodei run -i, e.g. 64Mi (default: 64Mi)" }),
+    "max-log-size": sizeFlag({
+      description: "the most log one attempt of a run may store, e.g. 200Mi; beyond it the log ends with a marker saying so and later output is dropped. 0: no limit (default: 1Gi)",
+      env: "HODEI_MAX_LOG_SIZE",
+    }),
     "github-api-url": Flags.string({ description: "GitHub's REST API, where commit statuses of runs from GitHub repos go; for GitHub Enterprise https://HOST/api/v3", default: "https://api.github.com", env: "HODEI_GITHUB_API_URL" }),
     "schedule-catch-up": durationFlag({
       description: "a schedule tick missed while no controller was up fires once if it is younger than this; 0: never catch up (default: 1h)",
@@ -93,6 +97,7 @@ export default class ControllerCommand extends HodeiCommand {
         maxAgentSlots: flags["max-agent-slots"],
         handshakeTimeoutMs: flags["handshake-timeout"],
         maxStdinBytes: flags["max-stdin"],
+        maxLogBytes: flags["max-log-size"],
         submitRatePerSec: flags["submit-rate"],
         maxQueuedPerProject: flags["max-queued-per-project"],
         mirrorsDir: flags["mirrors-dir"],

@@ -52,9 +52,14 @@ const describe = (s: string): string => JSON.stringify(truncate(s, 40));
 export function helloProblem(h: Hello): string | undefined {
   const name = h.name.trim();
   if (!name || name.length > LIMITS.name) return `agent name must be 1..${LIMITS.name} characters, got ${name.length}`;
-  const labels = Object.entries(h.labels);
-  if (labels.length > LIMITS.labels) return `an agent may have at most ${LIMITS.labels} labels, got ${labels.length}`;
-  for (const [k, v] of labels) {
+  return labelsProblem(h.labels);
+}
+
+/** Why an agent's labels (declared, or fixed by a join token) are refused, or undefined. */
+export function labelsProblem(labels: Record<string, string>): string | undefined {
+  const entries = Object.entries(labels);
+  if (entries.length > LIMITS.labels) return `an agent may have at most ${LIMITS.labels} labels, got ${entries.length}`;
+  for (const [k, v] of entries) {
     if (!k || k.length > LIMITS.labelKey) return `label key ${describe(k)} must be 1..${LIMITS.labelKey} characters, got ${k.length}`;
     if (v.length > LIMITS.labelValue) return `label ${describe(k)} has a value of ${v.length} characters; at most ${LIMITS.labelValue}`;
   }

@@ -20,7 +20,7 @@ import { ACTIVE, failUnschedulable, unplaceableRuns } from "../store/runs.js";
 import type { RunRow } from "../store/schema.js";
 import { inStates } from "../store/sql-states.js";
 
-export interface LivenessDeps extends AgentServiceDeps {
+export interface LivenessDeps extends Omit<AgentServiceDeps, "db" | "audit" | "seedHash"> {
   /** Silent heartbeat intervals before an agent is lost. */
   lostAfterIntervals: number;
   /** A queued run no connected agent can take fails after this long (unschedulable). */

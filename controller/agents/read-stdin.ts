@@ -20,12 +20,14 @@ import type { LogHub } from "../logs/hub.js";
 import { getRun } from "../store/runs.js";
 import { readStdin } from "../store/stdin.js";
 import { isTerminal } from "../runs/transitions.js";
-import { conflict, invalid, notFound, toServiceError } from "../api/errors.js";
+import { ApiError, conflict, invalid, notFound, toServiceError } from "../api/errors.js";
+import { agentOnly } from "./agent-gate.js";
+import type { IdentityDeps } from "./identity.js";
 
 const PAGE = 64;
 const PAGE_BYTES = 4 << 20;
 
-async function serve(db: Store["db"], hub: LogHub, call: ServerWritableStream<ReadStdinRequest, StdinData>): Promise<void> {
+async function serve(db: Store["db"], hub: LogHub, call: ServerWritableStream<ReadStdinRequest, StdinData>, agentId: string): Promise<void> {
   const req = call.request;
   if (!/^\d{1,18}$/.test(req.runId)) throw invalid(`run_id must be a run id, got "${req.runId.slice(0, 80)}"`);
   let next = req.fromSeq;
@@ -67,6 +69,8 @@ async function serve(db: Store["db"], hub: LogHub, call: ServerWritableStream<Re
       dirty = false;
       const run = await getRun(db, req.runId);
       if (!run) throw notFound(`run ${req.runId}`);
+      // Only the agent the attempt is assigned to reads its stdin (agent-gate.ts says which agent calls).
+      if (run.agent_id !== agentId) throw new ApiError("permission", `run ${run.id} is not assigned to this agent`);
       if (!run.stdin) throw conflict(`run ${run.id} was not submitted with stdin`);
       if (run.attempt !== req.attempt || isTerminal(run.state)) throw conflict(`attempt ${req.attempt} of run ${run.id} is over; its stdin is no longer served`);
       for (;;) {
@@ -84,11 +88,11 @@ async function serve(db: Store["db"], hub: LogHub, call: ServerWritableStream<Re
   }
 }
 
-export function readStdinHandler(deps: { store: Store; hub: LogHub; log: Logger }) {
-  return (call: ServerWritableStream<ReadStdinRequest, StdinData>): void => {
-    serve(deps.store.db, deps.hub, call).then(
+export function readStdinHandler(deps: IdentityDeps & { store: Store; hub: LogHub; log: Logger }) {
+  return agentOnly<ReadStdinRequest, StdinData>(deps, "AgentService.ReadStdin", (call, agent) => {
+    serve(deps.store.db, deps.hub, call, agent.id).then(
       () => call.end(),
       (err: unknown) => call.emit("error", toServiceError(err, deps.log, "ReadStdin")),
     );
-  };
+  });
 }

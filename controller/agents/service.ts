@@ -8,18 +8,19 @@ import { randomUUID } from "node:crypto";
 import { status, type ServerDuplexStream } from "@grpc/grpc-js";
 import type { Logger } from "pino";
 import type { AgentMessage, ControllerMessage, Hello } from "../../proto/gen/hodei/v1/agent.js";
-import { upsertAgent, setAgentState, recordHeartbeat } from "../store/agents.js";
+import { upsertAgentIfFree, setAgentState, recordHeartbeat, getAgentByName } from "../store/agents.js";
 import { activeRunsOfAgent, getRun, requeueAssigned, type Writer } from "../store/runs.js";
 import { endAttempt } from "../runs/end-attempt.js";
 import { runExecSpec } from "../runs/exec-spec.js";
 import { AgentSession } from "./session.js";
-import { isDatabaseUnavailable } from "../api/errors.js";
+import { ApiError, isDatabaseUnavailable, toServiceError } from "../api/errors.js";
+import { admit, identify, refuse, type AgentCaller, type IdentityDeps } from "./identity.js";
 import type { Health } from "../health.js";
 import type { AgentRegistry } from "./registry.js";
 import { handleRunStarted, handleLogBatch, handleRunFinished } from "./reports.js";
 import { boundAgentMessage, clampSlots } from "./limits.js";
 
-export interface AgentServiceDeps {
+export interface AgentServiceDeps extends IdentityDeps {
   store: Writer;
   health: Health;
   agents: AgentRegistry;
@@ -27,6 +28,10 @@ export interface AgentServiceDeps {
   heartbeatIntervalMs: number;
   /** The most slots an agent gets, whatever it declares (default 256, config.ts). */
   maxAgentSlots?: number;
+  /** The most log bytes one attempt stores (config.ts; reports.ts enforces it). */
+  maxLogBytes?: number;
+  /** Silent heartbeat intervals before an agent is lost (default 3; liveness.ts): until then its name is not free to join under. */
+  lostAfterIntervals?: number;
 }
 
 /** An agent that says nothing for this long after connecting is dropped. */
@@ -35,7 +40,6 @@ const HELLO_TIMEOUT_MS = 10_000;
 export function connectHandler(deps: AgentServiceDeps) {
   return (call: ServerDuplexStream<AgentMessage, ControllerMessage>): void => {
     let session: AgentSession | undefined;
-    let chain: Promise<void> = Promise.resolve();
     const helloTimer = setTimeout(() => call.destroy(Object.assign(new Error("no Hello"), { code: status.DEADLINE_EXCEEDED })), HELLO_TIMEOUT_MS);
 
     const fail = (code: status, details: string): void => {
@@ -43,16 +47,41 @@ export function connectHandler(deps: AgentServiceDeps) {
       call.emit("error", { code, details });
       call.end();
     };
+    const refused = (err: ApiError): void => {
+      clearTimeout(helloTimer);
+      call.emit("error", toServiceError(err, deps.log, "AgentService.Connect"));
+      call.end();
+    };
+    const source = call.getPeer();
+    // Who is calling, from the stream's metadata (identity.ts); the Hello is handled once that is known.
+    let caller: AgentCaller | undefined;
+    let chain: Promise<void> = identify(deps, call.metadata).then(
+      async (r) => {
+        if (r.ok) caller = r.caller;
+        else refused(await refuse(deps, r, "AgentService.Connect", source));
+      },
+      (err: unknown) => {
+        if (isDatabaseUnavailable(err)) deps.health.noteDatabaseTrouble();
+        deps.log.warn({ err }, "cannot check an agent's credentials");
+        fail(status.UNAVAILABLE, "the controller could not check the agent's credentials; retry shortly");
+      },
+    );
 
     call.on("data", (received: AgentMessage) => {
       const bounded = boundAgentMessage(received);
       chain = chain.then(async () => {
         if ("invalid" in bounded) return fail(status.INVALID_ARGUMENT, bounded.invalid);
         const { msg } = bounded;
+        if (!caller) return; // refused above
         if (!session) {
           if (msg.msg?.$case !== "hello") return fail(status.INVALID_ARGUMENT, "the first message on AgentService.Connect must be Hello");
           clearTimeout(helloTimer);
-          session = await welcome(deps, call, msg.msg.value).catch((err: Error) => {
+          const who = caller;
+          session = await welcome(deps, call, msg.msg.value, who, source).catch((err: Error) => {
+            if (err instanceof ApiError) {
+              refused(err);
+              return undefined;
+            }
             if (isDatabaseUnavailable(err)) deps.health.noteDatabaseTrouble();
             deps.log.warn({ err }, "agent hello failed");
             fail(status.UNAVAILABLE, `controller could not register the agent: ${err.message}`);
@@ -92,29 +121,77 @@ export function connectHandler(deps: AgentServiceDeps) {
   };
 }
 
-async function welcome(deps: AgentServiceDeps, call: ServerDuplexStream<AgentMessage, ControllerMessage>, hello: Hello): Promise<AgentSession | undefined> {
+/**
+ * Accepts a Hello from `caller` (identity.ts), or throws an ApiError saying
+ * why not (audited). An agent with a credential is the agent it names: its
+ * Hello must carry that name, and its new stream replaces a half-open old
+ * one. A join may not take the name of an agent that is connected; it may
+ * take over a disconnected agent's name (the old credential stops working,
+ * and the entry says so), as a re-installed machine does.
+ */
+async function welcome(deps: AgentServiceDeps, call: ServerDuplexStream<AgentMessage, ControllerMessage>, hello: Hello, caller: AgentCaller, source: string): Promise<AgentSession | undefined> {
   const name = hello.name.trim();
   if (!name || name.length > 253) throw new Error("agent name must be 1..253 characters");
+  const deny = async (code: status, why: string, detail: Record<string, unknown>): Promise<never> => {
+    await deps.audit({ actor: caller.actor, action: caller.kind === "join" ? "agent.join" : "agent.auth", target: `agent ${name}`, outcome: "denied", detail, source });
+    throw new ApiError(code === status.ALREADY_EXISTS ? "conflict" : "permission", why, { code });
+  };
+  if (caller.kind === "credential" && caller.agent.name !== name) {
+    await deny(status.PERMISSION_DENIED, `this agent's credential belongs to agent "${caller.agent.name}", but it says it is "${name}"; start it with --name ${caller.agent.name}, or give it a new work dir and a join token to join as "${name}"`, { reason: "name mismatch", credentialOf: caller.agent.name });
+  }
   const slots = clampSlots(hello.slots, deps.maxAgentSlots);
   const live = deps.agents.byName(name);
   if (live && !live.closed) {
-    if (hello.agentId !== live.id) {
-      call.emit("error", { code: status.ALREADY_EXISTS, details: `an agent named "${name}" is already connected; give each agent its own --name` });
-      call.end();
-      return undefined;
+    if (caller.kind !== "credential") {
+      await deny(status.ALREADY_EXISTS, `an agent named "${name}" is already connected; give each agent its own --name`, { reason: "name connected" });
     }
     // The same agent reconnecting over a half-open old stream: the new stream wins.
     deps.agents.remove(live);
     live.close();
   }
-  const row = await upsertAgent(deps.store.db, { id: `a-${randomUUID()}`, name, labels: hello.labels, slots, version: hello.version, killMethod: hello.killMethod });
-  const session = new AgentSession(row.id, name, hello.labels, slots, hello.version, hello.killMethod, call);
+  let admission: Awaited<ReturnType<typeof admit>>;
+  let replaced = false;
+  // An agent silent for longer than this is not live (liveness.ts calls it lost after as long).
+  const liveSince = new Date(Date.now() - deps.heartbeatIntervalMs * (deps.lostAfterIntervals ?? 3));
+  const nameTaken = async (): Promise<never> =>
+    deny(status.ALREADY_EXISTS, `an agent named "${name}" is connected (or was, until less than ${Math.round((Date.now() - liveSince.getTime()) / 1000)} s ago); give each agent its own --name, and keep an agent's work dir, which holds its credential, across restarts`, { reason: "name connected" });
+  if (caller.kind === "join") {
+    // Connected here, or to another controller of this database: the name is not free.
+    const existing = await getAgentByName(deps.store.db, name);
+    if (existing && (existing.state === "connected" || existing.state === "draining") && existing.last_seen_at >= liveSince) await nameTaken();
+    replaced = Boolean(existing?.credential_hash);
+    admission = await admit(deps, caller);
+    if (!admission) await deny(status.UNAUTHENTICATED, "the join token was used up or revoked meanwhile; make a new one with `hodei agents token create`", { reason: "used join token" });
+  }
+  // Labels a join token fixed win over what the agent declares.
+  const fixed = caller.kind === "credential" ? caller.agent.fixed_labels : caller.fixedLabels;
+  const overridden = Object.keys(fixed).filter((k) => k in hello.labels && hello.labels[k] !== fixed[k]);
+  if (overridden.length) deps.log.warn({ agent: name, labels: overridden }, "the agent declares labels its join token fixed; the token's values apply");
+  const labels = { ...hello.labels, ...fixed };
+  const joined = admission ? { credentialHash: admission.credentialHash, fixedLabels: admission.fixedLabels, joinedWith: admission.joinedWith } : undefined;
+  const row = await upsertAgentIfFree(deps.store.db, {
+    id: `a-${randomUUID()}`,
+    name,
+    labels,
+    slots,
+    version: hello.version,
+    killMethod: hello.killMethod,
+    joined,
+    // A join racing another for the name: the database decides, in the write itself.
+    unlessLiveSince: joined ? liveSince : undefined,
+  });
+  if (!row) return nameTaken();
+  if (admission) {
+    await deps.audit({ actor: caller.actor, action: "agent.join", target: `agent ${name}`, outcome: "allowed", detail: { agentId: row.id, labels, slots, ...(replaced ? { replaced: true } : {}) }, source });
+  }
+  const session = new AgentSession(row.id, name, labels, slots, hello.version, hello.killMethod, call);
   // An agent that says it is draining (it reconnected after its SIGTERM or a drain) takes no new work.
   if (hello.draining) {
     session.draining = true;
     await setAgentState(deps.store.db, row.id, "draining");
   }
-  session.send({ msg: { $case: "welcome", value: { agentId: row.id, heartbeatIntervalMs: deps.heartbeatIntervalMs, sessionToken: "" } } });
+  // A new credential goes to the agent once, here; it keeps it (0600, in its work dir) and presents it from then on.
+  session.send({ msg: { $case: "welcome", value: { agentId: row.id, heartbeatIntervalMs: deps.heartbeatIntervalMs, sessionToken: admission?.credential ?? "" } } });
   await reconcile(deps, session, hello);
   // Registering it wakes whoever waits for agents (the dispatcher, the embedded CLI).
   deps.agents.add(session);

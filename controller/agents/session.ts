@@ -17,6 +17,10 @@ export interface ActiveAttempt {
   maskValues?: readonly string[];
   /** Made on the first batch: the masking state of each stream of this attempt. */
   masker?: ChunkMasker;
+  /** Log bytes stored for this attempt; undefined until counted (after a reconnect it is read from the store). */
+  logBytes?: number;
+  /** The attempt's log reached the limit: its marker is stored and later output is dropped. */
+  truncated?: boolean;
   /** The controller took the assignment back (not started in time); the slot is held until the agent answers. */
   takenBack?: boolean;
 }
@@ -54,10 +58,12 @@ export class AgentSession {
     }
   }
 
-  close(): void {
+  /** Ends the stream; with `error`, as a failure the agent logs (a gRPC status and its text). */
+  close(error?: { code: number; details: string }): void {
     if (this.closed) return;
     this.closed = true;
     try {
+      if (error) this.call.emit("error", error);
       this.call.end();
     } catch {
       // already ended by the peer

@@ -34,7 +34,8 @@ export function tokenToProto(r: ApiTokenRow): ApiToken {
   };
 }
 
-export function authService(deps: { db: Db; log: Logger }): AuthServiceServer {
+/** AuthService's token and audit calls; its join-token calls are join-tokens.ts. */
+export function authService(deps: { db: Db; log: Logger }): Pick<AuthServiceServer, "createToken" | "listTokens" | "revokeToken" | "whoAmI" | "listAudit"> {
   const { db, log } = deps;
   const unary = unaryHandler(log);
   return {

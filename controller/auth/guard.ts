@@ -10,8 +10,8 @@
  * audited: `hodei logs -f` and watchers call them constantly, and the entries
  * would drown the ones that matter; their refusals are.
  *
- * AgentService is not behind this gate: agents will prove who they are with
- * join tokens (issue 9 item 2), checked beside this one.
+ * AgentService is not behind this gate: agents prove who they are with join
+ * tokens and session credentials (agents/identity.ts, agents/agent-gate.ts).
  */
 import { status, type Metadata, type ServiceDefinition, type ServiceError, type sendUnaryData } from "@grpc/grpc-js";
 import type { Logger } from "pino";
@@ -81,6 +81,14 @@ function described(action: string, req: Record<string, unknown>, res: Record<str
     }
     case "token.revoke":
       return { target: `token ${s(req.token)}`, detail: {} };
+    case "agent.token.create": {
+      const info = res?.info as Record<string, unknown> | undefined;
+      return { target: info ? `join token ${s(info.id)}` : "join token", detail: { labels: req.labels, maxUses: req.maxUses, expiresInMs: req.expiresInMs } };
+    }
+    case "agent.token.revoke":
+      return { target: `join token ${s(req.id)}`, detail: {} };
+    case "agent.revoke":
+      return { target: `agent ${s(req.agent)}`, detail: {} };
     default:
       return { target: s(res?.name) || s(req.name) ? `repo ${s(res?.name) || s(req.name)}` : "", detail: s(req.url) ? { url: s(res?.url) || "(redacted)" } : {} };
   }

@@ -7,7 +7,8 @@
  *   viewer     reads runs, jobs, repos, agents and logs
  *   submitter  also submits runs, and cancels and reruns its own
  *   operator   also cancels and reruns every run of its projects, drains
- *              agents, adds, syncs and removes repos
+ *              agents, adds, syncs and removes repos; with every project,
+ *              makes and revokes agents' join tokens
  *   admin      also manages tokens and secrets and reads the audit log
  *
  * A method missing from the table is refused for everyone (a new RPC must be
@@ -56,6 +57,11 @@ export const CALLS: Readonly<Record<string, CallRule>> = {
   "AuthService.ListTokens": { role: "admin", allProjects: true },
   "AuthService.RevokeToken": { role: "admin", action: "token.revoke", allProjects: true },
   "AuthService.ListAudit": { role: "admin", allProjects: true },
+  // Agents serve every project: only an operator for every project enrolls them.
+  "AuthService.CreateJoinToken": { role: "operator", action: "agent.token.create", allProjects: true },
+  "AuthService.ListJoinTokens": { role: "operator", allProjects: true },
+  "AuthService.RevokeJoinToken": { role: "operator", action: "agent.token.revoke", allProjects: true },
+  "AuthService.RevokeAgent": { role: "operator", action: "agent.revoke", allProjects: true },
   // Secrets are managed by admins for every project (values never come back out, but names and projects do).
   "SecretsService.SetSecret": { role: "admin", action: "secret.set", allProjects: true },
   "SecretsService.ListSecrets": { role: "admin", allProjects: true },

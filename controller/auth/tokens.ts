@@ -15,15 +15,15 @@ const TOKEN_CHARS = 43;
 export const DISPLAY_CHARS = TOKEN_PREFIX.length + 6;
 export const TOKEN_SHAPE = /^hodei_[0-9A-Za-z]{43}$/;
 
-/** A new random token (rejection sampling keeps every character uniform). */
-export function generateToken(): string {
+/** A new random token (rejection sampling keeps every character uniform); agents' tokens take their own prefix. */
+export function generateToken(prefix: string = TOKEN_PREFIX): string {
   let out = "";
   while (out.length < TOKEN_CHARS) {
     for (const b of randomBytes(64)) {
       if (b < 248 && out.length < TOKEN_CHARS) out += ALPHABET[b % 62];
     }
   }
-  return TOKEN_PREFIX + out;
+  return prefix + out;
 }
 
 export function hashToken(token: string): string {

@@ -63,6 +63,12 @@ export interface AgentDrain {
   deadlineMs: number;
 }
 
+/** An operator revoked an agent's credential; the controller holding its stream closes it. */
+export interface AgentRevoked {
+  type: "agent:revoked";
+  agentId: string;
+}
+
 /**
  * Events may have been missed (the listening connection was lost and is back):
  * every listener re-reads what it watches from the store.
@@ -71,7 +77,7 @@ export interface BusResync {
   type: "bus:resync";
 }
 
-export type HodeiEvent = RunEvent | LogAppended | StdinAppended | AgentDrain | BusResync;
+export type HodeiEvent = RunEvent | LogAppended | StdinAppended | AgentDrain | AgentRevoked | BusResync;
 export type Listener = (ev: HodeiEvent) => void;
 
 export const RUN_EVENT_TYPES: readonly RunEventType[] = ["run:created", "run:assigned", "run:started", "run:finished", "run:retried", "run:cancelled", "run:requeued"];

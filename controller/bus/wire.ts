@@ -30,6 +30,8 @@ export function encode(ev: HodeiEvent, origin: string): string {
       return JSON.stringify({ o: origin, t: ev.type, r: ev.runId, n: ev.nextSeq } satisfies Wire);
     case "agent:drain":
       return JSON.stringify({ o: origin, t: ev.type, g: ev.agentId, m: ev.reason.slice(0, 1000), d: ev.deadlineMs } satisfies Wire);
+    case "agent:revoked":
+      return JSON.stringify({ o: origin, t: ev.type, g: ev.agentId } satisfies Wire);
     case "bus:resync":
       return JSON.stringify({ o: origin, t: ev.type } satisfies Wire);
     default:
@@ -56,6 +58,7 @@ export function decode(payload: string): { origin: string; event: HodeiEvent } |
   if (w.t === "agent:drain" && typeof w.g === "string") {
     return { origin, event: { type: "agent:drain", agentId: w.g, reason: String(w.m ?? ""), deadlineMs: Number(w.d ?? 0) } };
   }
+  if (w.t === "agent:revoked" && typeof w.g === "string") return { origin, event: { type: "agent:revoked", agentId: w.g } };
   if (w.t === "bus:resync") return { origin, event: { type: "bus:resync" } };
   if ((RUN_EVENT_TYPES as readonly string[]).includes(w.t) && typeof w.r === "string" && typeof w.a === "number" && typeof w.s === "string") {
     return { origin, event: { type: w.t as RunEventType, runId: w.r, attempt: w.a, state: w.s as RunState, agentId: w.g ?? null } };

@@ -42,7 +42,7 @@ export class LogHub {
   }
 
   private route(ev: HodeiEvent): void {
-    if (ev.type === "agent:drain") return;
+    if (ev.type === "agent:drain" || ev.type === "agent:revoked") return;
     const sets = ev.type === "bus:resync" ? [...this.followers.values()] : [this.followers.get(ev.runId)];
     for (const set of sets) {
       for (const f of set ?? []) {

@@ -72,3 +72,14 @@ export async function readChunks(db: Db, runId: string, attempt: number, fromSeq
     order by c.seq`.execute(db);
   return r.rows;
 }
+
+/** Bytes stored for one attempt's log (the log size limit's count after a reconnect). */
+export async function logBytesOf(db: Db, runId: string, attempt: number): Promise<number> {
+  const r = await db
+    .selectFrom("log_chunks")
+    .select((eb) => eb.fn.coalesce(eb.fn.sum<string>(sql<number>`octet_length(data)`), sql<string>`0`).as("n"))
+    .where("run_id", "=", runId)
+    .where("attempt", "=", attempt)
+    .executeTakeFirstOrThrow();
+  return Number(r.n);
+}

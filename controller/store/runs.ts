@@ -198,6 +198,12 @@ export async function activeRunsOfAgent(db: Db, agentId: string): Promise<RunRow
   return db.selectFrom("runs").selectAll().where("agent_id", "=", agentId).where("state", "in", ACTIVE).execute();
 }
 
+/** Whether an active run of this agent names the source bundle `digest` (AgentService.FetchSource serves it only then). */
+export async function agentHasSource(db: Db, agentId: string, digest: string): Promise<boolean> {
+  const r = await db.selectFrom("runs").select("id").where("agent_id", "=", agentId).where("source_digest", "=", digest).where("state", "in", ACTIVE).limit(1).executeTakeFirst();
+  return r !== undefined;
+}
+
 /** Queued runs an agent with these labels could take (for idle checks). */
 export async function countClaimable(db: Db, labels: Record<string, string>): Promise<number> {
   const r = await sql<{ n: string }>`

@@ -106,6 +106,12 @@ export interface AgentsTable {
   heartbeat: ColumnType<Record<string, number> | null, string | null, string | null>;
   connected_at: Timestamp;
   last_seen_at: Timestamp;
+  /** SHA-256 of its session credential (migrations/013_agent_auth.ts); null for an agent that never joined with one. */
+  credential_hash: ColumnType<string | null, string | null | undefined, string | null>;
+  /** The labels its join token fixed (the agent cannot override them). */
+  fixed_labels: ColumnType<Record<string, string>, string | undefined, string>;
+  /** The join token that admitted it: its id, or "seed" (HODEI_AGENT_JOIN_TOKEN). */
+  joined_with: Generated<string>;
 }
 
 /** One ended attempt of a run (the run row holds the current one). */
@@ -276,6 +282,23 @@ export interface ApiTokensTable {
   last_used_at: OptionalTimestamp;
 }
 
+/** A join token for agents; only its SHA-256 is stored (migrations/013_agent_auth.ts). */
+export interface AgentJoinTokensTable {
+  id: ColumnType<string, never, never>;
+  token_hash: string;
+  prefix: string;
+  description: Generated<string>;
+  labels: ColumnType<Record<string, string>, string | undefined, string>;
+  /** null: unlimited. */
+  max_uses: number | null;
+  uses: Generated<number>;
+  created_at: ColumnType<Date, Date | string | undefined, Date | string>;
+  created_by: string;
+  expires_at: OptionalTimestamp;
+  revoked_at: OptionalTimestamp;
+  last_used_at: OptionalTimestamp;
+}
+
 export type AuditOutcome = "allowed" | "denied" | "failed";
 
 /** Append-only: a trigger refuses UPDATE and DELETE (migrations/011_auth.ts). */
@@ -308,6 +331,7 @@ export interface Database {
   commit_statuses: CommitStatusesTable;
   secrets: SecretsTable;
   api_tokens: ApiTokensTable;
+  agent_join_tokens: AgentJoinTokensTable;
   audit_log: AuditLogTable;
 }
 
@@ -326,4 +350,5 @@ export type CommitStatusRow = Selectable<CommitStatusesTable>;
 export type WebhookDeliveryRow = Selectable<WebhookDeliveriesTable>;
 export type SecretRow = Selectable<SecretsTable>;
 export type ApiTokenRow = Selectable<ApiTokensTable>;
+export type AgentJoinTokenRow = Selectable<AgentJoinTokensTable>;
 export type AuditRow = Selectable<AuditLogTable>;

@@ -22,6 +22,7 @@ import {
 import { FinishReason, LogStream } from "../../proto/gen/hodei/v1/common.js";
 import { createTestDatabase } from "../helpers/db.js";
 import { eventually, hodei, hodeiJson, startController, type ControllerProc } from "../helpers/procs.js";
+import { agentMetadata } from "../helpers/agent-auth.js";
 
 const MAX_SLOTS = 64;
 const HANDSHAKE_MS = 500;
@@ -38,7 +39,7 @@ class RawAgent {
 
   constructor(address: string, hello: Partial<Hello>) {
     this.client = new AgentServiceClient(address, grpc.credentials.createInsecure(), { "grpc.max_send_message_length": 32 * 1024 * 1024 });
-    this.call = this.client.connect();
+    this.call = this.client.connect(agentMetadata());
     let welcomed: (w: Welcome) => void = () => {};
     this.welcome = new Promise((resolve) => (welcomed = resolve));
     this.ended = new Promise((resolve) => {

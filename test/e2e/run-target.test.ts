@@ -5,10 +5,10 @@
  * run exists. Against the built hodei on the embedded default.
  */
 import { describe, expect, it } from "vitest";
-import { spawn, execFileSync } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { HODEI, ROOT, hodei, hodeiJson, tempDir, type Result } from "../helpers/procs.js";
+import { hodei, hodeiJson, tempDir, type Result } from "../helpers/procs.js";
 import { UNBUILT } from "../../schemas/unbuilt.js";
 
 const dataDir = tempDir("hodei-target-");
@@ -17,21 +17,8 @@ const env = { HODEI_DATA_DIR: dataDir };
 const job = (name: string, spec: string): string => `apiVersion: hodei.dev/v1\nkind: Job\nmetadata: { name: ${name} }\nspec:\n${spec}`;
 
 /** `hodei ARGS` with `input` on its stdin. */
-function hodeiStdin(args: string[], input: string, extraEnv: NodeJS.ProcessEnv = {}): Promise<Result> {
-  return new Promise((resolve, reject) => {
-    const p = spawn(process.execPath, [HODEI, ...args], { cwd: ROOT, env: { ...process.env, HODEI_CONTROLLER: "", C: undefined, ...env, ...extraEnv }, stdio: ["pipe", "pipe", "pipe"] });
-    const out: Buffer[] = [];
-    const err: Buffer[] = [];
-    p.stdout.on("data", (d: Buffer) => out.push(d));
-    p.stderr.on("data", (d: Buffer) => err.push(d));
-    p.on("error", reject);
-    p.on("close", (code, signal) => {
-      const stderrBytes = Buffer.concat(err);
-      resolve({ code, signal, stdout: Buffer.concat(out), stderr: stderrBytes.toString(), stderrBytes });
-    });
-    p.stdin.end(input);
-  });
-}
+/** `hodei ARGS` with `input` on its stdin, in this file's data dir, with no C in its environment unless given. */
+const hodeiStdin = (args: string[], input: string, extraEnv: NodeJS.ProcessEnv = {}): Promise<Result> => hodei(args, { input, env: { C: undefined, ...env, ...extraEnv } });
 
 /** A git repository with .hodei/jobs/{greet,build}.yaml and a subdirectory. */
 function repo(): string {

@@ -5,29 +5,17 @@
  * under a new key that still opens them.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { spawn } from "node:child_process";
 import { chmodSync, existsSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { createHash, randomBytes } from "node:crypto";
 import pg from "pg";
-import { HODEI, ROOT, hodei, hodeiJson, startController, tempDir, type ControllerProc, type Result } from "../helpers/procs.js";
+import { hodei, hodeiJson, startController, tempDir, type ControllerProc, type Result } from "../helpers/procs.js";
 import { createTestDatabase, type TestDatabase } from "../helpers/db.js";
 import { Keyring } from "../../controller/secrets/keyring.js";
 import { MasterKey } from "../../controller/secrets/seal.js";
 
 /** `hodei ARGS` with `input` on stdin. */
-function withStdin(args: string[], input: Buffer, env: NodeJS.ProcessEnv = {}): Promise<Result> {
-  return new Promise((resolve, reject) => {
-    const p = spawn(process.execPath, [HODEI, ...args], { cwd: ROOT, env: { ...process.env, HODEI_CONTROLLER: "", ...env }, stdio: ["pipe", "pipe", "pipe"] });
-    const out: Buffer[] = [];
-    const err: Buffer[] = [];
-    p.stdout.on("data", (d: Buffer) => out.push(d));
-    p.stderr.on("data", (d: Buffer) => err.push(d));
-    p.on("error", reject);
-    p.on("close", (code, signal) => resolve({ code, signal, stdout: Buffer.concat(out), stderr: Buffer.concat(err).toString(), stderrBytes: Buffer.concat(err) }));
-    p.stdin.end(input);
-  });
-}
+const withStdin = (args: string[], input: Buffer, env: NodeJS.ProcessEnv = {}): Promise<Result> => hodei(args, { input, env });
 
 // Distinct, greppable values: one plain, one multi-line, one binary-ish.
 const PLAIN = `plain-${randomBytes(12).toString("hex")}`;

@@ -20,6 +20,7 @@ import { join } from "node:path";
 import type pg from "pg";
 import { openStore } from "../../controller/store/db.js";
 import { generateToken } from "../../controller/auth/tokens.js";
+import { seedAgentJoinToken } from "./agent-auth.js";
 import { ENV, NAMES, TestDatabaseError, databaseUrlFor, ownerComment, withAdminClient } from "./db.js";
 
 const TEMPLATE_PREFIX = NAMES.template;
@@ -42,6 +43,8 @@ export default async function setup(): Promise<() => Promise<void>> {
   process.env.HODEI_TOKEN = admin;
   // No test reads the user's own contexts (cli/contexts.ts): their config dir is this run's.
   process.env.HODEI_CONFIG_DIR = join(runDir, "config");
+  // Likewise agents: controllers seed this join token, agents present it (agent-auth.ts).
+  seedAgentJoinToken();
   try {
     await dropStaleDatabases();
     process.env[ENV.template] = await createTemplate(runId);

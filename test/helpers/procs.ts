@@ -9,6 +9,7 @@ import { dirname, join } from "node:path";
 import { ControlClient } from "../../cli/client.js";
 import { cliCredentials } from "../../cli/tls.js";
 import { generateToken } from "../../controller/auth/tokens.js";
+import { seedAgentJoinToken } from "./agent-auth.js";
 
 // The admin token every controller started here seeds and every CLI and client sends. Under vitest
 // global-setup.ts set it already; the benches (plain scripts) get one here.
@@ -16,6 +17,7 @@ if (!process.env.HODEI_ADMIN_TOKEN) {
   process.env.HODEI_ADMIN_TOKEN = generateToken();
   process.env.HODEI_TOKEN = process.env.HODEI_ADMIN_TOKEN;
 }
+seedAgentJoinToken();
 
 /** The repository root, from test/helpers or from its compiled copy in dist/test/helpers. */
 export const ROOT = ((): string => {
@@ -41,14 +43,16 @@ export interface Result {
   stderrBytes: Buffer;
 }
 
-/** Runs `hodei ARGS` to completion, capturing stdout as bytes. */
-export function hodei(args: string[], opts: { env?: NodeJS.ProcessEnv; cwd?: string; timeoutMs?: number } = {}): Promise<Result> {
+/** Runs `hodei ARGS` to completion, capturing stdout as bytes; `input` is its stdin (default: none, /dev/null). */
+export function hodei(args: string[], opts: { env?: NodeJS.ProcessEnv; cwd?: string; timeoutMs?: number; input?: string | Buffer } = {}): Promise<Result> {
   return new Promise((resolve, reject) => {
-    const p = spawn(process.execPath, [HODEI, ...args], { cwd: opts.cwd ?? ROOT, env: { ...process.env, HODEI_CONTROLLER: "", ...opts.env }, stdio: ["ignore", "pipe", "pipe"] });
+    const stdin = opts.input === undefined ? "ignore" : "pipe";
+    const p = spawn(process.execPath, [HODEI, ...args], { cwd: opts.cwd ?? ROOT, env: { ...process.env, HODEI_CONTROLLER: "", ...opts.env }, stdio: [stdin, "pipe", "pipe"] });
+    if (opts.input !== undefined) p.stdin!.end(opts.input);
     const out: Buffer[] = [];
     const err: Buffer[] = [];
-    p.stdout.on("data", (d: Buffer) => out.push(d));
-    p.stderr.on("data", (d: Buffer) => err.push(d));
+    p.stdout!.on("data", (d: Buffer) => out.push(d));
+    p.stderr!.on("data", (d: Buffer) => err.push(d));
     const timer = setTimeout(() => p.kill("SIGKILL"), opts.timeoutMs ?? 120_000);
     p.on("error", reject);
     p.on("close", (code, signal) => {
@@ -177,15 +181,19 @@ export interface AgentOpts {
   slots?: number;
   labels?: string;
   extra?: string[];
+  /** Its --work-dir (default: a new temp dir): a restart that passes the same one comes back with its credential. */
+  workDir?: string;
+  /** Over the test process's environment (which seeds HODEI_AGENT_TOKEN; global-setup.ts). */
+  env?: NodeJS.ProcessEnv;
 }
 
 /** `hodei agent` dialing `controller`; resolves once the controller lists it as connected. */
 export async function startAgent(controller: ControllerProc, o: AgentOpts): Promise<Proc> {
   const dir = tempDir("hodei-agent-");
   const logFile = join(dir, "agent.log");
-  const args = [HODEI, "agent", "--controller", controller.address, "--name", o.name, "--slots", String(o.slots ?? 2), "--work-dir", join(dir, "work")];
+  const args = [HODEI, "agent", "--controller", controller.address, "--name", o.name, "--slots", String(o.slots ?? 2), "--work-dir", o.workDir ?? join(dir, "work")];
   if (o.labels) args.push("--labels", o.labels);
-  const p = spawn(process.execPath, [...args, ...(o.extra ?? [])], { stdio: ["ignore", "ignore", "pipe"], env: { ...process.env, HODEI_CONTROLLER: "" } });
+  const p = spawn(process.execPath, [...args, ...(o.extra ?? [])], { stdio: ["ignore", "ignore", "pipe"], env: { ...process.env, HODEI_CONTROLLER: "", ...o.env } });
   const log = createWriteStream(logFile);
   p.stderr!.pipe(log);
   const deadline = Date.now() + 30_000;

@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ROOT, tempDir } from "../helpers/procs.js";
 
 const SCRIPT = (JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as { scripts: Record<string, string> }).scripts["lint:deps"]!;
-const COPIED = ["agent", "cli", "controller", "mask", "schemas", "proto", "test", "scripts", "package.json", "tsconfig.json", ".dependency-cruiser.json"];
+const COPIED = ["action/src", "agent", "cli", "controller", "mask", "schemas", "proto", "test", "scripts", "package.json", "tsconfig.json", ".dependency-cruiser.json"];
 
 /** Runs the lint:deps command line in `cwd`, with the repository's node_modules/.bin on PATH. */
 function lintDeps(cwd: string): Promise<{ code: number; output: string }> {
@@ -43,6 +43,9 @@ const FILES: Record<string, string> = {
   "mask/bad.ts": 'import { LogPipe } from "../agent/logpipe.js";\nexport const x = LogPipe;\n',
   "controller/mask-ok.ts": 'import { MaskSet } from "../mask/index.js";\nexport const x = MaskSet;\n',
   "controller/bad.ts": 'import { table } from "../cli/format.js";\nexport const x = table;\n',
+  "cli/bad-action.ts": 'import { readSettings } from "../action/src/settings.js";\nexport const x = readSettings;\n',
+  "action/src/bad.ts": 'import { startController } from "../../controller/server.js";\nexport const x = startController;\n',
+  "action/src/ok.ts": 'import { ControlClient } from "../../cli/client.js";\nexport const x = ControlClient;\n',
   "agent/cycle-a.ts": 'import { b } from "./cycle-b.js";\nexport const a = (): number => b() - 1;\n',
   "agent/cycle-b.ts": 'import { a } from "./cycle-a.js";\nexport const b = (): number => a() + 1;\n',
 };
@@ -68,10 +71,14 @@ describe("The lint rules fail on a deliberate bad import", () => {
     expect(r.output).toMatch(/mask-import-nothing-of-hodei: mask\/bad\.ts → agent\/logpipe\.ts/);
     expect(r.output).toMatch(/only-cli-imports-cli: controller\/bad\.ts → cli\/format\.ts/);
     expect(r.output).toMatch(/no-circular: agent\/cycle-[ab]\.ts →/);
+    expect(r.output).toMatch(/nothing-imports-the-action: cli\/bad-action\.ts → action\/src\/settings\.ts/);
+    expect(r.output).toMatch(/action-not-to-controller-or-agent: action\/src\/bad\.ts → controller\/server\.ts/);
+    // The Action may use the CLI's client.
+    expect(r.output).not.toMatch(/action\/src\/ok\.ts/);
     // The store may use the pure state machine; nothing else in the copy is wrong.
     expect(r.output).not.toMatch(/controller\/store\/ok\.ts/);
     // Both sides may use the shared masker.
     expect(r.output).not.toMatch(/controller\/mask-ok\.ts/);
-    expect(r.output).toMatch(/\b7 dependency violations/);
+    expect(r.output).toMatch(/\b9 dependency violations/);
   });
 });

@@ -37,7 +37,7 @@ export class FakeController {
   readonly chunks = new Map<string, Map<number, LogChunk>>();
   autoAck: boolean;
   connections = 0;
-  /** Session token each stream presented (metadata), by connection number - 1. */
+  /** What each stream presented as `authorization: Bearer X` (X), by connection number - 1. */
   readonly sessionTokens: (string | undefined)[] = [];
   private current?: Call;
   private readonly waiters = new Set<() => void>();
@@ -198,7 +198,7 @@ export class FakeController {
   private accept(call: Call): void {
     const conn = ++this.connections;
     this.current = call;
-    this.sessionTokens.push(call.metadata.get("x-hodei-session-token")[0]?.toString());
+    this.sessionTokens.push(call.metadata.get("authorization")[0]?.toString().replace(/^Bearer /, ""));
     call.on("data", (m: AgentMessage) => this.receive(conn, call, m));
     call.on("end", () => call.end()); // the agent half-closed (GoingAway): end our side too
     call.on("error", () => {});

@@ -59,8 +59,9 @@ describe("agent ↔ controller handshake", () => {
     fake.drop();
     const hello2 = await fake.waitFor((rs) => rs.find((r) => r.conn === 2 && r.msg.$case === "hello")?.msg, "a second Hello");
     expect(hello2.$case === "hello" && hello2.value.agentId).toBe("agent-1");
-    // The Welcome's session token is presented on the next dial, never on the first.
-    expect(fake.sessionTokens).toEqual([undefined, "s3cr3t"]);
+    // The first dial presents the join token; the Welcome's session token is presented from the next dial on.
+    expect(process.env.HODEI_AGENT_TOKEN).toMatch(/^hodeij_/);
+    expect(fake.sessionTokens).toEqual([process.env.HODEI_AGENT_TOKEN, "s3cr3t"]);
   });
 
   it("keeps redialling a controller that is not there yet", async () => {

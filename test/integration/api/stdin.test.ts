@@ -4,7 +4,9 @@
  * refuses hostile or impossible input in plain words (unknown run, run without
  * stdin, ended run, over the limit, oversized chunk, bad id, a gap), and
  * ReadStdin replays the stored chunks, follows new ones until eof, resumes
- * from a sequence, and ends when the attempt is over.
+ * from a sequence, and ends when the attempt is over. ReadStdin serves only
+ * the agent a run is assigned to (a fake agent here: the test drives its
+ * stream, and it answers Cancel as a real agent does).
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import * as grpc from "@grpc/grpc-js";
@@ -15,6 +17,9 @@ import { AgentServiceClient, type StdinData } from "../../../proto/gen/hodei/v1/
 import type { StdinAck, StdinChunk } from "../../../proto/gen/hodei/v1/control.js";
 import { fromWire } from "../../../proto/wire-errors.js";
 import { DIALECTS, createTestStore, type TestStore } from "../../helpers/db.js";
+import { FakeAgent } from "../../helpers/fake-agent.js";
+import { eventually } from "../../helpers/procs.js";
+import { getRun } from "../../../controller/store/runs.js";
 
 const LIMIT = 4096;
 const job = (name: string): string => JSON.stringify({ apiVersion: "hodei.dev/v1", kind: "Job", metadata: { name }, spec: { run: "cat" } });
@@ -41,10 +46,12 @@ function write(client: ControlClient, chunks: Partial<StdinChunk>[]): Promise<Ou
 }
 
 /** ReadStdin until it ends: the chunks and how it ended. */
+let md: grpc.Metadata;
+
 function read(agent: AgentServiceClient, runId: string, attempt: number, fromSeq = 0, onData?: (d: StdinData) => void): Promise<{ got: StdinData[]; error?: grpc.ServiceError }> {
   return new Promise((resolve) => {
     const got: StdinData[] = [];
-    const call = agent.readStdin({ runId, attempt, fromSeq });
+    const call = agent.readStdin({ runId, attempt, fromSeq }, md);
     call.on("data", (d: StdinData) => {
       got.push(d);
       onData?.(d);
@@ -61,21 +68,30 @@ describe.each(DIALECTS)("stdin over gRPC (%s)", (dialect) => {
   let controller: Controller;
   let client: ControlClient;
   let agent: AgentServiceClient;
+  let fake: FakeAgent;
 
   beforeAll(async () => {
     store = await createTestStore(dialect);
     controller = await startController({ store, listen: "127.0.0.1:0", logger: pino({ level: "silent" }), maxStdinBytes: LIMIT });
     client = new ControlClient(controller.address);
     agent = new AgentServiceClient(controller.address, grpc.credentials.createInsecure());
+    // Takes every run: the only agent, with room for all of them.
+    fake = new FakeAgent(controller.address, "stdin-agent", { slots: 50 });
+    md = await fake.metadata();
   });
   afterAll(async () => {
+    fake?.close();
     agent?.close();
     client?.close();
     await controller?.stop();
     await store?.dispose();
   });
 
-  const submit = async (name: string, stdin = true) => client.submitRun({ jobJson: job(name), source: "t", idempotencyKey: `${name}-${Math.random()}`, stdin });
+  const submit = async (name: string, stdin = true) => {
+    const run = await client.submitRun({ jobJson: job(name), source: "t", idempotencyKey: `${name}-${Math.random()}`, stdin });
+    await fake.assigned(run.id);
+    return run;
+  };
 
   it("a run submitted with stdin says so; WriteStdin acknowledges each stored chunk, and a resend on a new stream is dropped", async () => {
     const run = await submit("resend");
@@ -142,6 +158,8 @@ describe.each(DIALECTS)("stdin over gRPC (%s)", (dialect) => {
     expect(r.error?.message).toContain("was not submitted with stdin (hodei run -i)");
     const ended = await submit("ended");
     await client.cancelRun(ended.id, "test");
+    // Assigned, it ends once its agent says so (the fake answers the Cancel).
+    await eventually(async () => ((await getRun(store.db, ended.id))?.state === "cancelled" ? true : undefined), "the run to end");
     const e = await write(client, [{ runId: ended.id, seq: 0, data: Buffer.from("x") }]);
     expect(e.error).toMatchObject({ code: grpc.status.FAILED_PRECONDITION, kind: "conflict", message: `run ${ended.id} already ended (cancelled); it takes no more stdin` });
   });

@@ -72,6 +72,11 @@ const CALLS: { method: string; need: Role; allProjects?: boolean; call: (c: Cont
   { method: "AuthService.RevokeToken", need: "admin", allProjects: true, call: (c) => c.revokeToken("no-such-token") },
   { method: "AuthService.WhoAmI", need: "viewer", call: (c) => c.whoAmI() },
   { method: "AuthService.ListAudit", need: "admin", allProjects: true, call: (c) => c.listAudit({}) },
+  // Agents serve every project: an operator for every project enrolls them.
+  { method: "AuthService.CreateJoinToken", need: "operator", allProjects: true, call: (c) => c.createJoinToken({ labels: {}, maxUses: 1, expiresInMs: 60_000, description: "access test" }) },
+  { method: "AuthService.ListJoinTokens", need: "operator", allProjects: true, call: (c) => c.listJoinTokens() },
+  { method: "AuthService.RevokeJoinToken", need: "operator", allProjects: true, call: (c) => c.revokeJoinToken("999999") },
+  { method: "AuthService.RevokeAgent", need: "operator", allProjects: true, call: (c) => c.revokeAgent("no-such-agent") },
   // The controller here has no master key: an allowed SetSecret or RotateKey gets FAILED_PRECONDITION, which is past the gate.
   { method: "SecretsService.SetSecret", need: "admin", allProjects: true, call: (c) => c.setSecret("ACCESS_TEST", "", Buffer.from("value")) },
   { method: "SecretsService.ListSecrets", need: "admin", allProjects: true, call: (c) => c.listSecrets() },

@@ -26,6 +26,7 @@ import { getRun } from "../../../controller/store/runs.js";
 import { ControlClient } from "../../../cli/client.js";
 import { createTestStore, type TestStore } from "../../helpers/db.js";
 import { eventually } from "../../helpers/procs.js";
+import { agentMetadata } from "../../helpers/agent-auth.js";
 
 const FOLLOWERS = 20;
 const BATCHES = 40;
@@ -88,7 +89,7 @@ afterAll(async () => {
 /** The agent: runs what it is assigned, and sends log batches when told, one at a time (waiting for the ack). */
 class FloodAgent {
   readonly client = new AgentServiceClient(controller.address, grpc.credentials.createInsecure(), { "grpc.max_send_message_length": 8 << 20 });
-  readonly call: grpc.ClientDuplexStream<AgentMessage, ControllerMessage> = this.client.connect();
+  readonly call: grpc.ClientDuplexStream<AgentMessage, ControllerMessage> = this.client.connect(agentMetadata());
   assigned?: Assign;
   acked = 0;
   private ackWaiters: (() => void)[] = [];

@@ -17,6 +17,7 @@ import { readChunks } from "../../../controller/store/logs.js";
 import { ChunkMasker } from "../../../controller/logs/mask.js";
 import { createTestStore, type TestStore } from "../../helpers/db.js";
 import { eventually } from "../../helpers/procs.js";
+import { agentMetadata } from "../../helpers/agent-auth.js";
 
 const VALUE = "controller-side-Secret-77";
 const JOB = JSON.stringify({ apiVersion: "hodei.dev/v1", kind: "Job", metadata: { name: "raw" }, spec: { run: "true" } });
@@ -46,7 +47,7 @@ const chunk = (stream: LogStream, text: string) => ({ stream, data: Buffer.from(
 describe("the controller's own masking pass", () => {
   it("masks ::add-mask:: values of an agent that did not, in later chunks and on the other stream", async () => {
     agent = new AgentServiceClient(controller.address, grpc.credentials.createInsecure());
-    call = agent.connect();
+    call = agent.connect(agentMetadata());
     call.on("error", () => {});
     const assigned = new Promise<Assign>((resolve) =>
       call.on("data", (m: ControllerMessage) => {

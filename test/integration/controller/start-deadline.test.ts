@@ -14,6 +14,7 @@ import { ControlClient } from "../../../cli/client.js";
 import { getRun } from "../../../controller/store/runs.js";
 import { createTestStore, type TestStore } from "../../helpers/db.js";
 import { eventually } from "../../helpers/procs.js";
+import { agentMetadata } from "../../helpers/agent-auth.js";
 
 /** An agent over a raw stream that does only what the test says. */
 class RawAgent {
@@ -25,7 +26,7 @@ class RawAgent {
 
   constructor(address: string, hello: Partial<Hello>) {
     this.client = new AgentServiceClient(address, grpc.credentials.createInsecure());
-    this.call = this.client.connect();
+    this.call = this.client.connect(agentMetadata());
     this.call.on("error", () => {});
     this.call.on("data", (m: ControllerMessage) => {
       if (m.msg?.$case === "assign") {
