@@ -147,6 +147,21 @@ describe("every command's --json matches its schema", { timeout: 300_000 }, () =
     expect((await json("tokens-revoke", ["tokens", "revoke", "json-viewer"])).out.revokedAt).not.toBeNull();
   });
 
+  it("agents token create, ls, revoke; agents revoke", async () => {
+    const created = await json("agents-token-create", ["agents", "token", "create", "--labels", "pool=json", "--ttl", "10m"]);
+    expect(created.out.token).toEqual(expect.any(String));
+    const [ls, revoked] = await Promise.all([json("agents-token-ls", ["agents", "token", "ls"]), json("agents-token-revoke", ["agents", "token", "revoke", created.out.id as string])]);
+    expect(JSON.stringify(ls.out)).not.toContain(created.out.token as string);
+    expect(revoked.out.revokedAt).not.toBeNull();
+    const extra = await startAgent(controller, { name: "json-revoked", slots: 1 });
+    try {
+      const r = await json("agents-revoke", ["agents", "revoke", "json-revoked"]);
+      expect(r.out).toMatchObject({ name: "json-revoked" });
+    } finally {
+      await extra.stop();
+    }
+  });
+
   it("agents drain", async () => {
     const extra = await startAgent(controller, { name: "json-drained", slots: 1 });
     const drained = await json("agents-drain", ["agents", "drain", "json-drained", "--reason", "test"]);
@@ -166,6 +181,7 @@ describe("the exit-code table, command by command", { timeout: 300_000 }, () => 
     ["repos", "ls"], ["repos", "get", "x"], ["repos", "sync", "x"], ["repos", "rm", "x"], ["repos", "add", "https://example.invalid/x.git", "--no-sync"],
     ["jobs", "ls"], ["jobs", "get", "a/b"], ["secrets", "ls"], ["secrets", "rm", "X"], ["secrets", "rotate-key"], ["tokens", "ls"], ["tokens", "revoke", "x"],
     ["tokens", "create", "--name", "x", "--role", "viewer"], ["run", "-d", "examples/hello/.hodei/jobs/hello.yaml"],
+    ["agents", "token", "ls"], ["agents", "revoke", "x"],
   ];
 
   it("2: a usage error, for every command (an unknown flag)", async () => {
@@ -192,7 +208,7 @@ describe("the exit-code table, command by command", { timeout: 300_000 }, () => 
     const cases: string[][] = [
       ["runs", "get", "999999"], ["logs", "999999"], ["logs", "999999", "-f"], ["cancel", "999999"], ["rerun", "999999"], ["agents", "drain", "no-such-agent"],
       ["repos", "get", "nope"], ["repos", "sync", "nope"], ["repos", "rm", "nope"], ["jobs", "get", "nope/nope"], ["secrets", "rm", "NOPE"], ["tokens", "revoke", "nope"],
-      ["run", "hello", "--repo", "nope"], ["context", "use", "nope"], ["context", "rm", "nope"],
+      ["run", "hello", "--repo", "nope"], ["context", "use", "nope"], ["context", "rm", "nope"], ["agents", "revoke", "no-such-agent"], ["agents", "token", "revoke", "999999"],
     ];
     const results = await all(cases.map((c) => [c, { HODEI_CONFIG_DIR: join(dir, "no-config") }]));
     results.forEach((r, i) => expect(r.code, `${cases[i]!.join(" ")}: ${r.stderr}`).toBe(4));
