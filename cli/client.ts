@@ -89,6 +89,19 @@ export class ControlClient {
     });
   }
 
+  /** Resolves once a connection is up, or rejects as a call would (with grpc-js's reason) after `timeoutMs` (hodei doctor). */
+  connected(timeoutMs: number): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.raw.waitForReady(Date.now() + timeoutMs, (err) => {
+        if (!err) return resolve();
+        // waitForReady says only "failed before the deadline": one call that does not wait says why.
+        this.raw.listAgents({}, new grpc.Metadata(), { deadline: Date.now() + 2000, waitForReady: false } as Partial<grpc.CallOptions>, (callErr) =>
+          callErr ? reject(this.translate(callErr)) : resolve(),
+        );
+      });
+    });
+  }
+
   close(): void {
     this.gitopsClient?.close();
     this.secretsClient?.close();

@@ -24,3 +24,9 @@ function usage<T>(parse: (s: string) => T): (input: string) => Promise<T> {
 export const durationFlag = Flags.custom<number>({ helpValue: "DURATION", parse: usage(parseDuration) });
 
 export const sizeFlag = Flags.custom<number>({ helpValue: "SIZE", parse: usage(parseSize) });
+
+/** --no-color: no colour in human output, as NO_COLOR=1 (HodeiCommand.init sets it; cli/format.ts reads it). */
+export const noColorFlag = Flags.boolean({
+  description: "no colour in human output (as NO_COLOR=1); colour is used only on a terminal anyway",
+  helpGroup: "GLOBAL",
+});

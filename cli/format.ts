@@ -1,7 +1,22 @@
-/** Human output: tables, durations, state colours, in one place. */
+/**
+ * Human output: tables sized to the terminal, relative times, durations,
+ * state colours, in one place. Colour only on a terminal, never with NO_COLOR
+ * set (https://no-color.org) or --no-color (which sets it: cli/base.ts).
+ */
 import type { Run, Agent, Attempt, Trigger } from "../proto/gen/hodei/v1/control.js";
 
-const useColor = (): boolean => Boolean(process.stdout.isTTY) && !process.env.NO_COLOR;
+/** Colour on `stream` (stdout by default): only a terminal, and never with NO_COLOR. */
+export const useColor = (stream: { isTTY?: boolean } = process.stdout): boolean => Boolean(stream.isTTY) && !process.env.NO_COLOR;
+
+/**
+ * How wide human output may be: the terminal's width on a terminal, else
+ * COLUMNS when set (as ls(1)), else no limit (a pipe gets whole lines).
+ */
+export function terminalWidth(stream: { isTTY?: boolean; columns?: number } = process.stdout, env: NodeJS.ProcessEnv = process.env): number {
+  if (stream.isTTY && stream.columns && stream.columns > 0) return stream.columns;
+  const cols = Number(env.COLUMNS);
+  return Number.isInteger(cols) && cols > 0 ? cols : Infinity;
+}
 
 const COLORS: Record<string, string> = {
   succeeded: "32",
@@ -70,20 +85,64 @@ export function formatDuration(ms: number): string {
   return `${Math.floor(m / 60)}h${m % 60}m`;
 }
 
+/** A time relative to now, for people: `12s ago`, `3m ago`, `5h ago`, `2d ago`, `in 29d`; `-` for none. */
 export function ago(ms: number, now = Date.now()): string {
-  return ms ? `${formatDuration(now - ms)} ago` : "-";
+  if (!ms) return "-";
+  const d = now - ms;
+  const abs = Math.abs(d);
+  const s = Math.floor(abs / 1000);
+  const text = s < 1 ? "now" : s < 60 ? `${s}s` : s < 3600 ? `${Math.floor(s / 60)}m` : s < 86400 ? `${Math.floor(s / 3600)}h` : s < 86400 * 365 ? `${Math.floor(s / 86400)}d` : `${Math.floor(s / (86400 * 365))}y`;
+  if (text === "now") return "just now";
+  return d >= 0 ? `${text} ago` : `in ${text}`;
 }
 
-/** Plain column table. Every cell is printed through printable(); colour only comes from Styled cells. */
-export function table(head: string[], rows: Cell[][]): string {
+/** A column narrower than this is not shrunk further; the table drops columns instead. */
+const MIN_COLUMN = 8;
+
+/**
+ * An aligned table that fits `width` (the terminal's: terminalWidth()).
+ * Every cell is printed through printable(); colour only comes from Styled
+ * cells. When the natural table is too wide, the widest columns are cut
+ * (ending in `…`), never the first (an id or a name, which people copy); when
+ * that is not enough, columns are left out from the right. With --json the
+ * data is all there.
+ */
+export function table(head: string[], rows: Cell[][], width = terminalWidth()): string {
   const text = (c: Cell | undefined): string => printable(c === undefined ? "" : typeof c === "string" ? c : c.text);
-  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => text(r[i]).length)));
+  const natural = head.map((h, i) => Math.max(h.length, ...rows.map((r) => text(r[i]).length)));
+  let shown = head.map((_, i) => i);
+  let widths = fit(shown.map((i) => natural[i]!), width);
+  while (!widths && shown.length > 1) {
+    shown = shown.slice(0, -1);
+    widths = fit(shown.map((i) => natural[i]!), width);
+  }
+  widths ??= [Math.max(1, Math.min(natural[0]!, width))]; // even the first column alone is too wide: cut it
+  const cut = (s: string, w: number): string => (s.length <= w ? s : `${s.slice(0, Math.max(0, w - 1))}…`);
   const line = (cells: Cell[]): string =>
-    cells
-      .map((c, i) => (i === cells.length - 1 ? renderCell(c) : renderCell(c) + " ".repeat(widths[i]! - text(c).length)))
+    shown
+      .map((col, k) => {
+        const c = cells[col] ?? "";
+        const w = widths[k]!;
+        const t = text(c);
+        const body = t.length <= w ? renderCell(c) : renderCell(typeof c === "string" ? cut(t, w) : { ...c, text: cut(t, w) });
+        return k === shown.length - 1 ? body : body + " ".repeat(Math.max(0, w - Math.min(t.length, w)));
+      })
       .join("  ")
       .trimEnd();
   return [line(head), ...rows.map(line)].join("\n") + "\n";
+}
+
+/** Column widths that fit `width` by cutting the widest columns (not the first) down to MIN_COLUMN; undefined when they cannot. */
+function fit(natural: number[], width: number): number[] | undefined {
+  const w = [...natural];
+  const total = (): number => w.reduce((a, b) => a + b, 0) + 2 * (w.length - 1);
+  while (total() > width) {
+    let widest = -1;
+    for (let i = 1; i < w.length; i++) if (w[i]! > MIN_COLUMN && (widest < 0 || w[i]! > w[widest]!)) widest = i;
+    if (widest < 0) return undefined;
+    w[widest]! -= 1;
+  }
+  return w;
 }
 
 export function runDuration(r: Run): string {

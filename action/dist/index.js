@@ -59626,6 +59626,23 @@ function isSet4(value2) {
 }
 
 // cli/errors.ts
+var EXIT = {
+  ok: 0,
+  /** A job, a check or a request failed (validate found errors, a conflict). */
+  failed: 1,
+  /** Any other failure of hodei itself, for every command. */
+  failure: 125,
+  usage: 2,
+  unreachable: 3,
+  notFound: 4,
+  permission: 5,
+  /** The run ended by timeout (as timeout(1)). */
+  timedOut: 124,
+  /** hodei run itself failed (as docker run's 125). */
+  hodei: 125,
+  /** The run was cancelled (as a shell's SIGINT). */
+  cancelled: 130
+};
 var CliError = class extends Error {
   constructor(message, options) {
     super(message, options);
@@ -59655,6 +59672,13 @@ var ControllerError = class extends CliError {
   kind;
   retryable;
   correlationId;
+};
+var KIND_EXIT = {
+  invalid: EXIT.usage,
+  not_found: EXIT.notFound,
+  permission: EXIT.permission,
+  unavailable: EXIT.unreachable,
+  conflict: EXIT.failed
 };
 
 // proto/wire-errors.ts
@@ -59874,6 +59898,20 @@ var ControlClient = class {
   credentials;
   raw;
   interceptors;
+  /** Resolves once a connection is up, or rejects as a call would (with grpc-js's reason) after `timeoutMs` (hodei doctor). */
+  connected(timeoutMs) {
+    return new Promise((resolve5, reject) => {
+      this.raw.waitForReady(Date.now() + timeoutMs, (err) => {
+        if (!err) return resolve5();
+        this.raw.listAgents(
+          {},
+          new grpc2.Metadata(),
+          { deadline: Date.now() + 2e3, waitForReady: false },
+          (callErr) => callErr ? reject(this.translate(callErr)) : resolve5()
+        );
+      });
+    });
+  }
   close() {
     this.gitopsClient?.close();
     this.secretsClient?.close();

@@ -1,12 +1,14 @@
 import { Flags } from "@oclif/core";
 import { HodeiCommand } from "../base.js";
 import { durationFlag } from "../flags.js";
-import { table } from "../format.js";
+import { ago, table } from "../format.js";
 import { auditJson } from "../token-format.js";
 
 export default class Audit extends HodeiCommand {
   static override summary = "Read the audit log: sign-in failures, refusals, run operations, token and repository changes (admin).";
-  static override examples = ["hodei audit --since 1h --action run.cancel", "hodei audit --actor ci --json"];
+  static override description =
+    "Entries are newest first; AT is relative (5m ago), --json has ISO times and each entry's detail. Needs an admin token.";
+  static override examples = ["<%= config.bin %> audit --since 1h --action run.cancel", "<%= config.bin %> audit --actor ci --json"];
   static override flags = {
     since: durationFlag({ description: "only entries from this long ago on (e.g. 1h, 7d)" }),
     actor: Flags.string({ description: "only entries of this actor (a token's name)" }),
@@ -19,7 +21,7 @@ export default class Audit extends HodeiCommand {
     const client = await this.connect(flags.controller);
     const entries = await client.listAudit({ sinceMs: flags.since ? Date.now() - flags.since : 0, actor: flags.actor ?? "", action: flags.action ?? "", limit: flags.limit });
     if (!this.jsonEnabled()) {
-      process.stdout.write(table(["AT", "ACTOR", "ACTION", "TARGET", "OUTCOME", "SOURCE"], entries.map((e) => [new Date(e.atMs).toISOString(), e.actor, e.action, e.target, e.outcome, e.source])));
+      process.stdout.write(table(["AT", "ACTOR", "ACTION", "TARGET", "OUTCOME", "SOURCE"], entries.map((e) => [ago(e.atMs), e.actor, e.action, e.target, e.outcome, e.source])));
     }
     return { entries: entries.map(auditJson) };
   }

@@ -5,6 +5,9 @@ import { runJson, colorState } from "../format.js";
 
 export default class CancelCommand extends HodeiCommand {
   static override summary = "Cancel a run: a queued run ends at once, a running one is stopped (SIGTERM, then SIGKILL after its grace).";
+  static override description =
+    "A run that already ended cannot be cancelled: that exits 1 (a conflict), saying how it ended. `hodei run` cancels its own run on Ctrl-C.";
+  static override examples = ["<%= config.bin %> cancel 42", "<%= config.bin %> cancel 42 --reason \"wrong branch\" --json"];
   static override args = { run: Args.string({ description: "run id", required: true }) };
   static override flags = { reason: Flags.string({ description: "why, recorded on the run" }) };
 

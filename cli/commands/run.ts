@@ -9,9 +9,11 @@ import { CliError, EXIT, UsageError } from "../errors.js";
 import { sendStdin } from "../stdin.js";
 import { isOutputClosed, outputClosed, writeChunk } from "../output.js";
 import { makeSourceBundle, workingTreeRoot } from "../source-bundle.js";
-import { attemptOutcome, colorState, formatDuration, outcome, printable, runJson } from "../format.js";
+import { attemptOutcome, outcome, printable, runJson } from "../format.js";
+import { withSpinner } from "../progress.js";
+import { RunStatus } from "../run-status.js";
 import type { SpecError } from "../../schemas/load.js";
-import type { Attempt, Run } from "../../proto/gen/hodei/v1/control.js";
+import type { Attempt, LogEntry, Run } from "../../proto/gen/hodei/v1/control.js";
 import { constants } from "node:os";
 
 /** The exit code `hodei run` ends with, like `docker run`: the job's own where it has one. */
@@ -35,6 +37,7 @@ export default class RunCommand extends HodeiCommand {
     "Submits the job in FILE (or `-` for stdin, or a job's name, looked up under the .hodei/ of the repository you are in), prints its log live (the job's stdout to stdout, its stderr to stderr, byte for byte) and exits with its exit code. " +
     "With no controller configured it starts an embedded one (PGlite under HODEI_DATA_DIR) and a local agent. " +
     "Fields that are accepted but not acted on yet (concurrency, resources, ...) are warned about on stderr; in a pipe or CI the run id is printed to stderr once (hodei: run ID). " +
+    "On a terminal, stderr shows a live status line while the run waits (queued and its place in the queue, assigned to AGENT, running, the time so far), which stays as the header above the job's output, and one result line at the end (outcome, duration, attempt); never with --json, and never on stdout. " +
     "Ctrl-C (SIGINT), SIGTERM or SIGHUP cancels the run and waits for it to stop, then exits 128+signal (130, 143, 129); a second signal stops waiting (detaches) without doing anything more. " +
     "With --in-place (embedded controller only) the job runs in the working tree itself, not a copy: the repository's root around FILE (or FILE's directory outside a repository) is its workspace and HODEI_WORKSPACE, ignored files included, and what the job writes stays there (as docker run -v $PWD:$PWD -w $PWD); nothing removes it. " +
     "With -i (--interactive) hodei's stdin is passed to the job byte for byte until EOF (as docker run -i), resent after a controller restart; a job that ends without reading it all is not an error; stdin beyond the controller's limit cancels the run; without -i the job's stdin is closed (it reads EOF at once). " +
@@ -109,8 +112,9 @@ export default class RunCommand extends HodeiCommand {
       submit = async (c) =>
         c.submitRun({ jobJson: JSON.stringify(resolved.job), source, idempotencyKey: randomUUID(), sourceBundle: await packing, stdin: flags.interactive, inPlaceDir: await inPlace, project: flags.project ?? "" });
     }
-    const [client] = await Promise.all([connect(), packing]);
-    const submitted = await submit(client);
+    // Each shows a spinner on a terminal when it takes over a second (a big working tree, a repository to fetch).
+    const [client] = await withSpinner(flags.repo ? "connecting" : "packing the working tree and connecting", Promise.all([connect(), packing]), { enabled: tty });
+    const submitted = await withSpinner(flags.repo ? `fetching ${printable(flags.repo)} and submitting` : "submitting", submit(client), { enabled: tty });
     if (flags["in-place"] && !submitted.inPlaceDir) {
       // A daemon from before --in-place drops the field it does not know and would run the job in an empty workspace.
       await client.cancelRun(submitted.id, "the controller does not know --in-place").catch(() => {});
@@ -119,20 +123,26 @@ export default class RunCommand extends HodeiCommand {
           "Stop that controller (hodei embedded stop) and run again: the next command starts the current one",
       );
     }
-    const jobName = submitted.jobName;
     if (flags.detach) {
       if (!json) process.stdout.write(`${submitted.id}\n`);
       return withWarnings(runJson(submitted), warnings);
     }
     // In a pipe or CI the id is said once, so the run can be found afterwards.
     if (!tty && !json) process.stderr.write(`hodei: run ${submitted.id}\n`);
-    if (tty) process.stderr.write(`\x1b[2m▶ run ${submitted.id} · ${printable(jobName)} · ${colorState(submitted.state, true)}\x1b[0m\n`);
+    // On a terminal: a live status line while the run waits, the header above its output (cli/run-status.ts).
+    let endsLine = true; // whether the job's last output ended its line, so the result line starts on its own
+    const status = tty ? new RunStatus(client, submitted) : undefined;
+    status?.start();
 
     let interrupts = 0;
     let signalled: NodeJS.Signals | undefined;
     let detach: (() => void) | undefined;
     const detached = new Promise<"detached">((resolve) => (detach = () => resolve("detached")));
-    const say = (text: string): void => void (isOutputClosed() || process.stderr.write(text));
+    const say = (text: string): void => {
+      if (isOutputClosed()) return;
+      status?.freeze();
+      process.stderr.write(text);
+    };
     const onSignal = (sig: NodeJS.Signals): void => {
       interrupts++;
       if (interrupts === 1) {
@@ -154,10 +164,18 @@ export default class RunCommand extends HodeiCommand {
       const onAttemptEnd = (a: Attempt): void => {
         if (!json) say(`hodei: attempt ${a.attempt} of run ${submitted.id} ${attemptOutcome(a)}; it will be retried\n`);
       };
-      const following = client.followLogs(submitted.id, { follow: true, attempt: submitted.attempt }, json ? () => {} : writeChunk, onAttemptEnd);
+      const show = status
+        ? async (e: LogEntry): Promise<void> => {
+            await status.header();
+            if (e.data.length > 0) endsLine = e.data[e.data.length - 1] === 0x0a;
+            return writeChunk(e);
+          }
+        : writeChunk;
+      const following = client.followLogs(submitted.id, { follow: true, attempt: submitted.attempt }, json ? () => {} : show, onAttemptEnd);
       following.catch(() => {}); // when we stop following early, its later failure is nobody's business
       ended = await Promise.race([following, detached, outputClosed.then(() => "closed" as const), inputFailed]);
     } finally {
+      if (typeof ended !== "object" || !("state" in ended)) status?.stop();
       input?.stop();
       for (const sig of STOP_SIGNALS) process.off(sig, onSignal);
     }
@@ -177,10 +195,9 @@ export default class RunCommand extends HodeiCommand {
       process.exitCode = signalExit ?? EXIT.cancelled;
       return withWarnings(runJson(submitted), warnings);
     }
-    if (tty) {
-      const took = ended.startedAtMs ? ` in ${formatDuration(ended.finishedAtMs - ended.startedAtMs)}` : "";
-      const mark = ended.state === "succeeded" ? "\x1b[32m✔" : "\x1b[31m✘";
-      process.stderr.write(`${mark} run ${ended.id} ${outcome(ended)}${took}\x1b[0m\n`);
+    if (status) {
+      if (!endsLine) process.stderr.write("\n");
+      status.result(ended);
     } else if (!json && ended.state !== "succeeded") {
       process.stderr.write(`hodei: run ${ended.id} ${outcome(ended)}\n`);
     }

@@ -1,4 +1,5 @@
 import { Args, Command } from "@oclif/core";
+import { noColorFlag } from "../flags.js";
 import { stat } from "node:fs/promises";
 import { isRepositoryRoot } from "../../schemas/discover.js";
 import { discoverSpecFiles, formatSpecError, formatSpecWarning, loadPaths, warningsOf, type Kind, type SpecError } from "../../schemas/load.js";
@@ -41,6 +42,7 @@ export default class Validate extends Command {
   static override args = {
     path: Args.string({ description: "files or folders to check (default: the current folder); give as many as you like" }),
   };
+  static override flags = { "no-color": noColorFlag };
   static override strict = false; // any number of paths
   static override enableJsonFlag = true;
   static override usage = "validate [PATH...]";

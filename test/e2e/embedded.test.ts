@@ -50,17 +50,17 @@ describe("hodei run on the embedded default", () => {
     expect(readFileSync(join(dataDir, "controller.log"), "utf8")).toContain("controller listening");
   });
 
-  it("refuses a job with triggers.manual: false, naming the field, with hodei's own exit code 125", async () => {
+  it("refuses a job with triggers.manual: false, naming the field, with exit code 5 (permission denied)", async () => {
     const dir = tempDir();
     others.push(join(dir, "data"));
     const file = join(dir, "scheduled.yaml");
     writeFileSync(file, "apiVersion: hodei.dev/v1\nkind: Job\nmetadata: { name: scheduled-only }\nspec:\n  run: echo never\n  triggers: { manual: false, schedule: ['0 * * * *'] }\n");
     const r = await hodei(["run", file], { env: { HODEI_DATA_DIR: join(dir, "data") } });
-    expect(r.code).toBe(125);
+    expect(r.code).toBe(5);
     expect(r.stdout.toString()).toBe("");
     expect(r.stderr).toContain("job scheduled-only has triggers.manual: false, so it cannot be submitted by hand or through the API");
     const json = await hodeiJson<{ error: { kind: string; exitCode: number } }>(["run", file], { env: { HODEI_DATA_DIR: join(dir, "data") } });
-    expect(json.error).toMatchObject({ kind: "permission", exitCode: 125 });
+    expect(json.error).toMatchObject({ kind: "permission", exitCode: 5 });
   }, 150_000);
 
   it("refuses an invalid file with its line numbers and exit code 2, before starting anything", async () => {

@@ -112,7 +112,7 @@ describe("hodei repos", { timeout: 240_000 }, () => {
     const noRepo = await hodei(["run", "hello", "--repo", "nope"], { env: env() });
     expect(noRepo.code).toBe(4);
     const manualOff = await hodei(["run", "no-manual", "--repo", "demo"], { env: env() });
-    expect(manualOff.code).toBe(125);
+    expect(manualOff.code).toBe(5);
     expect(manualOff.stderr).toContain("has triggers.manual: false");
     const file = await hodei(["run", "job.yaml", "--repo", "demo"], { env: env() });
     expect(file.code).toBe(2);
@@ -135,7 +135,7 @@ describe("hodei repos", { timeout: 240_000 }, () => {
       [["repos", "add", repo.dir, "--name", "t", "--token-file", join(dir, "missing")], 2, /cannot read the token file .*ENOENT/],
       [["repos", "add", repo.dir, "--name", "w", "--webhook-secret", "x", "--webhook-secret-file", secretFile], 2, /cannot also be provided/],
       [["repos", "add", repo.dir, "--name", "q", "--poll-interval", "1s"], 2, /poll interval must be at least 5s/],
-      [["repos", "add", repo.dir, "--name", "demo"], 125, /a repository named demo already exists/],
+      [["repos", "add", repo.dir, "--name", "demo"], 1, /a repository named demo already exists/],
       [["repos", "get", "nosuch"], 4, /repository nosuch not found/],
       [["repos", "sync", "nosuch"], 4, /repository nosuch not found/],
       [["repos", "rm", "nosuch"], 4, /repository nosuch not found/],

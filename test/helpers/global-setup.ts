@@ -41,6 +41,8 @@ export default async function setup(): Promise<() => Promise<void>> {
   const admin = generateToken();
   process.env.HODEI_ADMIN_TOKEN = admin;
   process.env.HODEI_TOKEN = admin;
+  // No test reads the user's own contexts (cli/contexts.ts): their config dir is this run's.
+  process.env.HODEI_CONFIG_DIR = join(runDir, "config");
   // Likewise agents: controllers seed this join token, agents present it (agent-auth.ts).
   seedAgentJoinToken();
   try {

@@ -5,6 +5,9 @@ import { durationFlag } from "../../flags.js";
 
 export default class AgentsDrain extends HodeiCommand {
   static override summary = "Drain an agent: it takes no new work and leaves once its runs finish.";
+  static override description =
+    "Runs already on the agent go on (or are cancelled after --deadline); queued runs go to other agents. The agent exits once idle.";
+  static override examples = ["<%= config.bin %> agents drain build-3", "<%= config.bin %> agents drain build-3 --reason \"kernel upgrade\" --deadline 10m"];
   static override args = { agent: Args.string({ description: "agent name", required: true }) };
   static override flags = {
     reason: Flags.string({ description: "why, for the agent's log" }),

@@ -5,6 +5,9 @@ const mib = (n: number): string => `${Math.round(n / 1048576)}Mi`;
 
 export default class AgentsLs extends HodeiCommand {
   static override summary = "List agents, connected or not.";
+  static override description =
+    "One line per agent: state, running/slots, CPU and memory, how it kills a job's processes, labels, last heartbeat. The table fits the terminal; --json has everything.";
+  static override examples = ["<%= config.bin %> agents ls", "<%= config.bin %> agents ls --json"];
 
   async run(): Promise<{ agents: Record<string, unknown>[] }> {
     const { flags } = await this.parse(AgentsLs);

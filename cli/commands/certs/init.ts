@@ -4,6 +4,7 @@ import { hostname } from "node:os";
 import { isIP } from "node:net";
 import { join, resolve } from "node:path";
 import { HodeiCommand } from "../../base.js";
+import { noColorFlag } from "../../flags.js";
 import { CliError, UsageError } from "../../errors.js";
 import { CA_MIN_DAYS, issue, makeCa, type Issued } from "../../certs.js";
 import { table } from "../../format.js";
@@ -70,7 +71,7 @@ Keys are written mode 0600, certificates 0644, the folder 0700 when it is made. 
     "<%= config.bin %> certs init --out /etc/hodei/tls --hosts ci.example.com --agent builder-1 --agent builder-2",
   ];
   // Offline: no --controller (or --ca). HodeiCommand is kept for its error and --json handling.
-  static override baseFlags = {} as typeof HodeiCommand.baseFlags;
+  static override baseFlags = { "no-color": noColorFlag } as unknown as typeof HodeiCommand.baseFlags;
   static override flags = {
     out: Flags.string({ description: `folder for the files (default: ./${DEFAULT_DIR})`, helpValue: "DIR" }),
     hosts: Flags.string({ description: "more names and addresses the controller is reached by, comma-separated (its certificate names them)", helpValue: "H1,H2" }),

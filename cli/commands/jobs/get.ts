@@ -7,6 +7,9 @@ import { jobJson } from "../../gitops-format.js";
 
 export default class JobsGet extends HodeiCommand {
   static override summary = "Show a job's definition at its repository's head, and its recent runs.";
+  static override description =
+    "Prints the definition as YAML, with its file, commit and triggers, then its recent runs.";
+  static override examples = ["<%= config.bin %> jobs get web/unit-tests", "<%= config.bin %> jobs get web/unit-tests --json"];
   static override args = { job: Args.string({ description: "REPO/JOB", required: true }) };
 
   async run(): Promise<Record<string, unknown>> {

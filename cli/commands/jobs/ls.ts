@@ -5,6 +5,9 @@ import { jobJson, lastRunCell } from "../../gitops-format.js";
 
 export default class JobsLs extends HodeiCommand {
   static override summary = "List the jobs defined in the controller's repositories.";
+  static override description =
+    "Jobs from every registered repository (or one, with --repo), their triggers and their last run; definition errors are listed after the table.";
+  static override examples = ["<%= config.bin %> jobs ls", "<%= config.bin %> jobs ls --repo web --json"];
   static override flags = { repo: Flags.string({ description: "only this repository's jobs" }) };
 
   async run(): Promise<{ jobs: Record<string, unknown>[]; errors: string[] }> {

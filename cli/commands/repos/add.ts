@@ -5,6 +5,7 @@ import { HodeiCommand } from "../../base.js";
 import { durationFlag } from "../../flags.js";
 import { CliError, UsageError } from "../../errors.js";
 import { repoJson, syncLine } from "../../gitops-format.js";
+import { withSpinner } from "../../progress.js";
 
 /** A secret from a file: its first line's trailing newline is not part of it. */
 function readSecret(file: string, what: string): string {
@@ -49,7 +50,7 @@ export default class ReposAdd extends HodeiCommand {
     const token = flags["token-file"] ? readSecret(flags["token-file"], "token") : "";
     const poll = flags["poll-interval"];
     const client = await this.connect(flags.controller);
-    const repo = await client.addRepo({
+    const repo = await withSpinner(flags["no-sync"] ? "registering the repository" : `adding and syncing ${url}`, client.addRepo({
       url,
       name: flags.name ?? "",
       branch: flags.branch,
@@ -60,7 +61,7 @@ export default class ReposAdd extends HodeiCommand {
       pollIntervalMs: poll === undefined ? 0 : poll === 0 ? -1 : poll,
       noSync: flags["no-sync"],
       project: flags.project ?? "",
-    });
+    }), { enabled: !this.jsonEnabled() });
     const failed = repo.lastSync?.error;
     if (!this.jsonEnabled()) {
       const head = repo.headCommit ? `${repo.branch} at ${repo.headCommit.slice(0, 12)}` : `no branch ${repo.branch} yet`;

@@ -5,6 +5,9 @@ import { repoJson, syncCell, syncLine } from "../../gitops-format.js";
 
 export default class ReposGet extends HodeiCommand {
   static override summary = "Show a repository: its sync state, definition errors and recent syncs.";
+  static override description =
+    "Its settings (never its secrets), head commit, job count, definition errors, commit statuses that could not be posted and the recent syncs.";
+  static override examples = ["<%= config.bin %> repos get web", "<%= config.bin %> repos get web --json"];
   static override args = { name: Args.string({ description: "repository name", required: true }) };
 
   async run(): Promise<Record<string, unknown>> {

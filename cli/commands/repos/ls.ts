@@ -4,6 +4,9 @@ import { repoJson, syncCell } from "../../gitops-format.js";
 
 export default class ReposLs extends HodeiCommand {
   static override summary = "List the repositories the controller syncs.";
+  static override description =
+    "One line per repository: URL, tracked branch, head commit, jobs, definition errors and the last sync.";
+  static override examples = ["<%= config.bin %> repos ls", "<%= config.bin %> repos ls --json"];
 
   async run(): Promise<{ repos: Record<string, unknown>[] }> {
     const { flags } = await this.parse(ReposLs);

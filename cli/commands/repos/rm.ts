@@ -4,6 +4,9 @@ import { repoJson } from "../../gitops-format.js";
 
 export default class ReposRm extends HodeiCommand {
   static override summary = "Stop syncing a repository and forget its definitions (its runs are kept).";
+  static override description =
+    "Its runs, logs and secrets stay; webhooks for it are refused from now on.";
+  static override examples = ["<%= config.bin %> repos rm web"];
   static override args = { name: Args.string({ description: "repository name", required: true }) };
 
   async run(): Promise<Record<string, unknown>> {

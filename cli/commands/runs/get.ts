@@ -1,9 +1,15 @@
 import { Args } from "@oclif/core";
 import { HodeiCommand } from "../../base.js";
-import { attemptOutcome, formatDuration, outcome, renderCell, runDuration, runJson, stateCell, table, triggerRows, type Cell } from "../../format.js";
+import { ago, attemptOutcome, formatDuration, outcome, renderCell, runDuration, runJson, stateCell, table, triggerRows, type Cell } from "../../format.js";
+
+/** An ISO time and how long ago, for people. */
+const when = (ms: number): string => (ms ? `${new Date(ms).toISOString()} (${ago(ms)})` : "-");
 
 export default class RunsGet extends HodeiCommand {
   static override summary = "Show one run.";
+  static override description =
+    "Its state, outcome, agent, trigger, times (ISO and relative) and, after a retry, every attempt.";
+  static override examples = ["<%= config.bin %> runs get 42", "<%= config.bin %> runs get 42 --json"];
   static override args = { run: Args.string({ description: "run id", required: true }) };
 
   async run(): Promise<Record<string, unknown>> {
@@ -20,9 +26,9 @@ export default class RunsGet extends HodeiCommand {
         ["agent", r.agentName || r.agentId || "-"],
         ["source", r.source || "-"],
         ...triggerRows(r.trigger),
-        ["created", r.createdAtMs ? new Date(r.createdAtMs).toISOString() : "-"],
-        ["started", r.startedAtMs ? new Date(r.startedAtMs).toISOString() : "-"],
-        ["finished", r.finishedAtMs ? new Date(r.finishedAtMs).toISOString() : "-"],
+        ["created", when(r.createdAtMs)],
+        ["started", when(r.startedAtMs)],
+        ["finished", when(r.finishedAtMs)],
         ["duration", runDuration(r)],
         ["log chunks", String(r.logChunks)],
       ];

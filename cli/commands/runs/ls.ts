@@ -4,6 +4,9 @@ import { ago, runDuration, runJson, stateCell, table, triggerShort } from "../..
 
 export default class RunsLs extends HodeiCommand {
   static override summary = "List runs, most recent first.";
+  static override description =
+    "The table fits the terminal (columns are cut or left out on a narrow one; --json has everything); CREATED is relative.";
+  static override examples = ["<%= config.bin %> runs ls", "<%= config.bin %> runs ls --state failed --job unit-tests --limit 5", "<%= config.bin %> runs ls --json"];
   static override flags = {
     state: Flags.string({ description: "only runs in this state (repeatable)", multiple: true }),
     job: Flags.string({ description: "only runs of this job" }),

@@ -2,6 +2,7 @@ import { HodeiCommand } from "../../base.js";
 
 export default class SecretsRotateKey extends HodeiCommand {
   static override summary = "Reseal every secret under a new master key.";
+  static override examples = ["<%= config.bin %> secrets rotate-key"];
   static override description = `A controller that keeps its own key file (the embedded one, or one started with --master-key-file) makes a new key there, reseals every value with it, and then forgets the old key. One given HODEI_MASTER_KEY cannot change its environment: set the new key in HODEI_MASTER_KEY and the old one in HODEI_MASTER_KEY_PREVIOUS, restart it, run this, then drop HODEI_MASTER_KEY_PREVIOUS.`;
 
   async run(): Promise<Record<string, unknown>> {

@@ -7,7 +7,7 @@ export default class TokensCreate extends HodeiCommand {
   static override summary = "Create an API token and print it once (the controller keeps only its hash).";
   static override description =
     "Roles: viewer reads runs, jobs, repos and logs; submitter also submits, and cancels and reruns its own runs; operator manages every run of its projects, agents and repos; admin also manages tokens and reads the audit log. Give the token to its user through HODEI_TOKEN or a file named by HODEI_TOKEN_FILE.";
-  static override examples = ["hodei tokens create --name ci --role submitter --project web --expires 90d"];
+  static override examples = ["<%= config.bin %> tokens create --name ci --role submitter --project web --expires 90d"];
   static override flags = {
     name: Flags.string({ description: "a name for the token (shown in audit entries and as a run's submitter)", required: true }),
     role: Flags.string({ description: "what the token may do", options: ["viewer", "submitter", "operator", "admin"], required: true }),

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { outcome, printable, stateCell, table, runJson, triggerRows, triggerShort } from "../../../cli/format.js";
+import { ago, outcome, printable, stateCell, table, runJson, terminalWidth, triggerRows, triggerShort, useColor } from "../../../cli/format.js";
 
 describe("printable", () => {
   it("escapes C0, DEL, C1 and bidi controls, and leaves other text alone", () => {
@@ -47,5 +47,78 @@ describe("triggers of runs", () => {
     const run = { id: "1", jobName: "j", state: "queued", attempt: 1, signal: "", reason: "", message: "", agentId: "", agentName: "", createdAtMs: 0, startedAtMs: 0, finishedAtMs: 0, priority: 0, source: "", logChunks: 0, attempts: [], notBeforeMs: 0, unschedulableReason: "", stdin: false, inPlaceDir: "", project: "default", submittedBy: "" };
     expect(runJson({ ...run, trigger: push }).trigger).toMatchObject({ event: "push", commit: push.commit, deliveryId: "d-1", fork: false, via: "webhook" });
     expect(runJson({ ...run, trigger: undefined }).trigger).toBeNull();
+  });
+});
+
+describe("table sized to the terminal", () => {
+  const head = ["ID", "JOB", "STATE", "MESSAGE"];
+  const rows = [
+    ["01JABCDEFGHJKMNPQRSTVWXYZ0", "a-rather-long-job-name", "running", "a very long message that would never fit a narrow terminal"],
+    ["01JABCDEFGHJKMNPQRSTVWXYZ1", "short", "failed", "x"],
+  ];
+
+  it("prints the natural table when it fits, aligned", () => {
+    const lines = table(head, rows, Infinity).trimEnd().split("\n");
+    expect(lines[1]).toContain("a very long message that would never fit a narrow terminal");
+    expect(lines[0]!.indexOf("JOB")).toBe(lines[1]!.indexOf("a-rather"));
+  });
+
+  it("cuts the widest columns (never the first) to fit, marking the cut with …", () => {
+    const out = table(head, rows, 70);
+    for (const l of out.trimEnd().split("\n")) expect(l.length).toBeLessThanOrEqual(70);
+    expect(out).toContain("01JABCDEFGHJKMNPQRSTVWXYZ0");
+    expect(out).toContain("…");
+  });
+
+  it("leaves out columns from the right when cutting is not enough (40 columns)", () => {
+    const out = table(head, rows, 40);
+    const lines = out.trimEnd().split("\n");
+    for (const l of lines) expect(l.length).toBeLessThanOrEqual(40);
+    expect(lines[0]).toMatch(/^ID\s+JOB/);
+    expect(lines[0]).not.toContain("MESSAGE");
+    expect(out).toContain("01JABCDEFGHJKMNPQRSTVWXYZ1");
+  });
+
+  it("measures the escaped text, so a hostile cell cannot overflow", () => {
+    const out = table(["NAME", "X"], [["\x1b".repeat(30), "y"]], 30);
+    expect(out.split("\n")[1]).toMatch(/^(\\x1b)+\\?x?1?…$/);
+    for (const l of out.trimEnd().split("\n")) expect(l.length).toBeLessThanOrEqual(30);
+    expect(out).not.toContain("\x1b");
+  });
+});
+
+describe("relative times", () => {
+  const now = Date.UTC(2026, 0, 10, 12);
+  it("says how long ago, coarsely, and how long until for the future", () => {
+    expect(ago(now - 500, now)).toBe("just now");
+    expect(ago(now - 12_000, now)).toBe("12s ago");
+    expect(ago(now - 3 * 60_000 - 5_000, now)).toBe("3m ago");
+    expect(ago(now - 5 * 3_600_000, now)).toBe("5h ago");
+    expect(ago(now - 2 * 86_400_000, now)).toBe("2d ago");
+    expect(ago(now + 29 * 86_400_000 + 1000, now)).toBe("in 29d");
+    expect(ago(0, now)).toBe("-");
+  });
+});
+
+describe("colour", () => {
+  it("only on a terminal, never with NO_COLOR", () => {
+    const saved = process.env.NO_COLOR;
+    try {
+      delete process.env.NO_COLOR;
+      expect(useColor({ isTTY: true })).toBe(true);
+      expect(useColor({ isTTY: false })).toBe(false);
+      process.env.NO_COLOR = "1";
+      expect(useColor({ isTTY: true })).toBe(false);
+    } finally {
+      if (saved === undefined) delete process.env.NO_COLOR;
+      else process.env.NO_COLOR = saved;
+    }
+  });
+
+  it("the width is the terminal's, else COLUMNS, else unlimited", () => {
+    expect(terminalWidth({ isTTY: true, columns: 40 }, {})).toBe(40);
+    expect(terminalWidth({ isTTY: false }, { COLUMNS: "50" })).toBe(50);
+    expect(terminalWidth({ isTTY: false }, { COLUMNS: "nonsense" })).toBe(Infinity);
+    expect(terminalWidth({ isTTY: false }, {})).toBe(Infinity);
   });
 });

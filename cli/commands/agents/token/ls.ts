@@ -4,6 +4,8 @@ import { joinTokenJson, joinTokenState } from "../../../token-format.js";
 
 export default class AgentsTokenLs extends HodeiCommand {
   static override summary = "List agents' join tokens (their prefixes, never the tokens).";
+  static override description =
+    "Each token's id, prefix, state (active, used, expired, revoked), uses so far and allowed, the labels it fixes, expiry, last use and description. Needs an operator or admin token for every project.";
   static override examples = ["hodei agents token ls", "hodei agents token ls --json"];
 
   async run(): Promise<{ tokens: Record<string, unknown>[] }> {

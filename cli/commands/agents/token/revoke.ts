@@ -4,6 +4,8 @@ import { joinTokenJson } from "../../../token-format.js";
 
 export default class AgentsTokenRevoke extends HodeiCommand {
   static override summary = "Revoke a join token: no agent can join with it from now on (agents that joined keep their credentials).";
+  static override description =
+    "Agents that already joined with it keep their own credentials; revoke those with hodei agents revoke NAME.";
   static override examples = ["hodei agents token revoke 3"];
   static override args = { id: Args.string({ description: "the token's id (hodei agents token ls)", required: true }) };
 
