@@ -18,6 +18,7 @@ import {
   type StdinAck,
   type StdinChunk,
   type WatchRunsRequest,
+  type StreamLogsRequest,
   type RunWatchEvent,
   type WatchAgentsRequest,
   type AgentWatchEvent,
@@ -250,6 +251,11 @@ export class ControlClient {
   /** WatchRuns (proto "Watching"): the caller reads events and reconnects with the last resume_token itself. */
   openWatchRuns(req: Partial<WatchRunsRequest>): grpc.ClientReadableStream<RunWatchEvent> {
     return this.raw.watchRuns({ projects: [], repos: [], jobs: [], states: [], resumeToken: "", snapshotLimit: 0, ...req });
+  }
+
+  /** StreamLogs as a raw stream (the TUI's log pane reconnects itself from the next sequence). */
+  openLogs(req: StreamLogsRequest): grpc.ClientReadableStream<LogEvent> {
+    return this.raw.streamLogs(req);
   }
 
   /** WatchAgents: a snapshot of agents, then their changes. */
