@@ -6,8 +6,9 @@
  * reconnect by themselves.
  */
 import { randomUUID } from "node:crypto";
-import { createElement as h, useEffect, useMemo, useRef, useState, type ReactElement } from "react";
-import { Box, Text, useApp, useInput, useStdout } from "ink";
+import { createElement as h, useEffect, useMemo, useState, type ReactElement } from "react";
+import { Box, Text, useApp, useStdout } from "ink";
+import { useKeys } from "./use-keys.js";
 import type { Run } from "../../proto/gen/hodei/v1/control.js";
 import type { ControlClient } from "../client.js";
 import { AgentFeed, RunFeed } from "./feeds.js";
@@ -135,7 +136,7 @@ export function WatchApp(props: WatchProps): ReactElement {
 
   const logTarget = logRun ? (runFeed.runs.get(logRun) ?? (fetched?.id === logRun ? fetched : undefined)) : undefined;
 
-  useInput(
+  useKeys(
     (input, key) => {
       if (help) return setHelp(false);
       if (prompt?.kind === "filter") {
@@ -193,17 +194,17 @@ export function WatchApp(props: WatchProps): ReactElement {
         );
       }
     },
-    { isActive: !logTarget || help },
+    !logTarget || help,
   );
 
   const bannerEl = banner ? h(Text, { color: props.color ? "white" : undefined, backgroundColor: props.color ? "red" : undefined, inverse: !props.color, wrap: "truncate" }, ` ✖ controller unreachable (${printable(runFeed.lastError)}): reconnecting… `) : null;
 
-  if (help) return h(Box, { flexDirection: "column", height }, bannerEl, h(Help, { height: height - (banner ? 1 : 0) }));
+  if (help) return h(Box, { flexDirection: "column", height, width }, bannerEl, h(Help, { height: height - (banner ? 1 : 0) }));
 
   if (logTarget) {
     return h(
       Box,
-      { flexDirection: "column", height },
+      { flexDirection: "column", height, width },
       bannerEl,
       h(LogPane, {
         key: logTarget.id,
@@ -232,7 +233,7 @@ export function WatchApp(props: WatchProps): ReactElement {
         : message || "↑↓ move · enter log · / filter · s state · c cancel · r rerun · a agents · ? help · q quit";
   return h(
     Box,
-    { flexDirection: "column", height },
+    { flexDirection: "column", height, width },
     h(Header, { counts: countByState(runFeed.runs.values()), perMinute: finishedPerMinute(all, now), width, color: props.color, filter: filter.text, stateFilter: filter.state }),
     bannerEl,
     runFeed.ready ? h(RunsTable, { runs, selected, top: shownTop, height: tableHeight, width, now, color: props.color }) : h(Box, { height: tableHeight }, h(Text, null, runFeed.connection === "lost" ? "" : "connecting…")),

@@ -6,9 +6,10 @@ import { STATES, styleOf } from "./style.js";
 
 export function Header(props: { counts: Record<string, number>; perMinute: number[]; width: number; color: boolean; filter: string; stateFilter: string }): ReactElement {
   const parts = STATES.filter((s) => props.counts[s] || ["queued", "running"].includes(s)).map((s) => ({ s, text: `${styleOf(s).symbol} ${props.counts[s] ?? 0} ${s}` }));
-  // Narrow terminals get the last minutes only.
-  const spark = sparkline(props.perMinute.slice(-Math.max(10, Math.min(60, props.width - 40))));
   const filters = [props.stateFilter && `state=${props.stateFilter}`, props.filter && `/${props.filter}`].filter(Boolean).join(" ");
+  const lead = filters ? `filter: ${filters} · ` : "";
+  // Narrow terminals get the last minutes only.
+  const spark = sparkline(props.perMinute.slice(-Math.max(5, Math.min(60, props.width - lead.length - 20))));
   return h(
     Box,
     { flexDirection: "column" },
@@ -18,6 +19,6 @@ export function Header(props: { counts: Record<string, number>; perMinute: numbe
       h(Text, { bold: true }, "hodei watch"),
       ...parts.map((p) => h(Text, { key: p.s, color: props.color ? styleOf(p.s).color : undefined }, p.text)),
     ),
-    h(Text, { wrap: "truncate" }, `finished/min (1h) ${spark}${filters ? `  filter: ${filters}` : ""}`),
+    h(Text, { wrap: "truncate" }, `${lead}done/min ${spark}`),
   );
 }

@@ -15,6 +15,7 @@ export class LogFeed {
   private timer?: NodeJS.Timeout;
   private stopped = false;
   private failures = 0;
+  private lines = 0;
   /** The attempt's log is complete (it ended, or the run did). */
   ended = false;
   error = "";
@@ -37,9 +38,15 @@ export class LogFeed {
       const e = ev.event;
       if (e?.$case === "chunk") {
         if (e.value.attempt !== this.attempt || e.value.seq < this.next) return;
-        this.buffer.write(e.value.data, e.value.tsMs);
+        const stopAt = this.opts.stopAfterLines;
+        if (stopAt) {
+          // Only as many lines as are wanted, even from one large chunk.
+          const data = upToLines(e.value.data, stopAt - this.lines);
+          this.lines += countLines(data);
+          this.buffer.write(data, e.value.tsMs);
+          if (this.lines >= stopAt) return this.finish();
+        } else this.buffer.write(e.value.data, e.value.tsMs);
         this.next = e.value.seq + 1;
-        if (this.opts.stopAfterLines && this.buffer.length >= this.opts.stopAfterLines) this.finish();
       } else if (e?.$case === "attemptEnd" || e?.$case === "end") {
         this.finish();
       }
@@ -74,4 +81,17 @@ export class LogFeed {
     this.stream = undefined;
     s?.cancel();
   }
+}
+
+function countLines(data: Uint8Array): number {
+  let n = 0;
+  for (const b of data) if (b === 10) n++;
+  return n;
+}
+
+/** The bytes up to and including the `n`th newline (all of them if fewer). */
+function upToLines(data: Uint8Array, n: number): Uint8Array {
+  if (n <= 0) return data.subarray(0, 0);
+  for (let i = 0, seen = 0; i < data.length; i++) if (data[i] === 10 && ++seen === n) return data.subarray(0, i + 1);
+  return data;
 }

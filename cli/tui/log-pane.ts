@@ -7,7 +7,8 @@
  * `g` reads the log's beginning again from the controller.
  */
 import { createElement as h, useEffect, useMemo, useRef, useState, type ReactElement } from "react";
-import { Box, Text, useInput, useStdin, useStdout } from "ink";
+import { Box, Text, useStdin, useStdout } from "ink";
+import { useKeys } from "./use-keys.js";
 import type { Run } from "../../proto/gen/hodei/v1/control.js";
 import type { ControlClient } from "../client.js";
 import { LogBuffer } from "./log-buffer.js";
@@ -116,7 +117,7 @@ export function LogPane(props: { client: ControlClient; run: Run; width: number;
     setTop(Math.max(0, Math.min(maxTop, line - Math.floor(bodyHeight / 2))));
   };
 
-  useInput(
+  useKeys(
     (input, key) => {
       if (searching !== undefined) {
         if (key.escape) setSearching(undefined);
@@ -167,7 +168,7 @@ export function LogPane(props: { client: ControlClient; run: Run; width: number;
         setFollow(true);
       }
     },
-    { isActive: props.active },
+    props.active,
   );
 
   const st = styleOf(run.state);

@@ -32,7 +32,7 @@ export function columnsFor(width: number): Column[] {
   const att: Column = { title: "ATT", width: 3, right: true, value: (r) => String(r.attempt) };
   const agent: Column = { title: "AGENT", width: 12, value: (r) => printable(r.agentName || "-") };
   const trig: Column = { title: "TRIGGER", width: 14, value: triggerOf };
-  const status = 12;
+  const status = 14;
   if (width < 60) {
     const job = Math.max(6, width - status - id.width - dur.width - 3);
     return [id, { title: "JOB", width: job, value: (r) => printable(r.jobName) }, dur];
@@ -51,7 +51,7 @@ const cells = (cols: Column[], r: Run, now: number): string => cols.map((c) => (
 
 export function RunsTable(props: { runs: Run[]; selected: number; top: number; height: number; width: number; now: number; color: boolean }): ReactElement {
   const cols = columnsFor(props.width);
-  const header = `${fit("STATUS", 12)} ${cols.map((c) => (c.right ? fitRight(c.title, c.width) : fit(c.title, c.width))).join(" ")}`;
+  const header = `  ${fit("STATUS", 12)} ${cols.map((c) => (c.right ? fitRight(c.title, c.width) : fit(c.title, c.width))).join(" ")}`;
   const rows = props.runs.slice(props.top, props.top + Math.max(0, props.height - 1));
   return h(
     Box,
@@ -61,11 +61,13 @@ export function RunsTable(props: { runs: Run[]; selected: number; top: number; h
       const st = styleOf(r.state);
       const sel = props.top + i === props.selected;
       const status = fit(`${st.symbol} ${r.state}`, 12);
+      // The selection shows as a marker too (readable without inverse video).
       return h(
         Box,
         { key: r.id },
+        h(Text, { bold: sel }, sel ? "› " : "  "),
         h(Text, { color: props.color ? st.color : undefined, inverse: sel, wrap: "truncate" }, status),
-        h(Text, { inverse: sel, wrap: "truncate" }, fit(` ${cells(cols, r, props.now)}`, props.width - 12)),
+        h(Text, { inverse: sel, wrap: "truncate" }, fit(` ${cells(cols, r, props.now)}`, props.width - 14)),
       );
     }),
     props.runs.length === 0 ? h(Text, { dimColor: true }, "no runs match") : null,
