@@ -42,7 +42,7 @@ function useSize(fixed: WatchProps["size"]): { width: number; height: number } {
     const onResize = (): void => setSize(read());
     stdout.on("resize", onResize);
     return () => void stdout.off("resize", onResize);
-  }, [stdout, fixed?.width, fixed?.height]); // eslint-disable-line
+  }, [stdout, fixed?.width, fixed?.height]);
   return size;
 }
 
@@ -119,7 +119,7 @@ export function WatchApp(props: WatchProps): ReactElement {
       setMessage(`run ${logRun}: ${err.message}`);
       setLogRun(undefined);
     });
-  }, [logRun, runFeed.ready, runFeed.runs.size]); // eslint-disable-line
+  }, [logRun, runFeed.ready, runFeed.runs.size]);
 
   let selected = Math.max(0, selectedId ? runs.findIndex((r) => r.id === selectedId) : 0);
   if (selected >= runs.length) selected = Math.max(0, runs.length - 1);

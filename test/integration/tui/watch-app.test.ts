@@ -110,7 +110,7 @@ describe("hodei watch (ink)", () => {
     await keys(app, "j");
     await shows(app, selected(a.id));
     await keys(app, KEY.enter);
-    f = await shows(app, `run ${a.id} nav-a`);
+    await shows(app, `run ${a.id} nav-a`);
     await keys(app, KEY.esc);
     await shows(app, selected(a.id));
     await keys(app, KEY.up);
@@ -161,7 +161,7 @@ describe("hodei watch (ink)", () => {
     await log(run.id, "\x1b[32mgreen line\x1b[0m\nprogress 10%\rprogress 50%\rprogress 100%\n");
     const f = await shows(app, "progress 100%");
     expect(f).not.toContain("progress 10%");
-    expect(app.lastFrame()).toMatch(/\x1b\[[0-9;]*32m.*green line/);
+    expect(app.lastFrame()).toMatch(new RegExp(`${"\\x1b"}\\[[0-9;]*32m.*green line`));
     await log(run.id, "more output arrives\n");
     await shows(app, "more output arrives");
     await keys(app, "t");
@@ -178,13 +178,13 @@ describe("hodei watch (ink)", () => {
     let f = await shows(app, "line 0200");
     expect(f).toContain("following");
     await keys(app, KEY.pgUp);
-    f = await frame(app, (x) => !x.includes("line 0200") && x.includes("line 0170"), "a page up");
+    await frame(app, (x) => !x.includes("line 0200") && x.includes("line 0170"), "a page up");
     await log(run.id, "late line\n");
     // Not following while scrolled back: the new line does not pull the view down.
     await new Promise((r) => setTimeout(r, 300));
     expect(plain(app.lastFrame())).not.toContain("late line");
     await keys(app, "g");
-    f = await shows(app, "line 0001");
+    await shows(app, "line 0001");
     await keys(app, "G");
     f = await shows(app, "late line");
     expect(f).toContain("following");
@@ -256,13 +256,13 @@ describe("hodei watch (ink)", () => {
     const app = mount();
     await shows(app, "STATUS");
     await keys(app, "a");
-    let f = await shows(app, "os=linux,pool=ci");
+    const f = await shows(app, "os=linux,pool=ci");
     expect(f).toContain("0/4");
     expect(f).toContain("37%");
     expect(f).toContain("512MiB/2.0GiB");
     expect(f).toMatch(/\d+s ago/);
     await setAgentState(store.db, agentId, "draining");
-    f = await shows(app, "draining");
+    await shows(app, "draining");
     await setAgentState(store.db, agentId, "connected");
     await keys(app, "a");
     await frame(app, (x) => !x.includes("os=linux,pool=ci"), "the panel hidden");
@@ -283,7 +283,7 @@ describe("hodei watch (ink)", () => {
     f = await shows(app, "bulk-1 ");
     expect(f.split("\n").filter((l) => l.includes("bulk-")).length).toBe(rows.length);
     await keys(app, "/", ..."bulk-5000", KEY.enter);
-    f = await frame(app, (x) => x.includes("bulk-5000") && !x.includes("bulk-9999"), "filtered to one");
+    await frame(app, (x) => x.includes("bulk-5000") && !x.includes("bulk-9999"), "filtered to one");
   });
 
   it("re-lays out for a narrow terminal", async () => {
