@@ -31,8 +31,9 @@ function jobFile(name: string, script: string): string {
 const env = () => ({ env: { HODEI_CONTROLLER: controller.address } });
 
 /** `hodei watch ARGS` in a new terminal; the shell prints a line before and the exit code after. */
-async function watchIn(args: string, o: { width?: number; height?: number; noColor?: boolean } = {}): Promise<Tmux> {
-  const vars = [`HODEI_CONTROLLER=${controller.address}`, `HODEI_TOKEN=${process.env.HODEI_TOKEN}`, "HODEI_TOKEN_FILE=", o.noColor ? "NO_COLOR=1" : ""].filter(Boolean).join(" ");
+async function watchIn(args: string, o: { width?: number; height?: number; noColor?: boolean; embedded?: string } = {}): Promise<Tmux> {
+  const target = o.embedded ? ["HODEI_CONTROLLER=", `HODEI_DATA_DIR=${o.embedded}`, "HODEI_EMBEDDED_IDLE=2s"] : [`HODEI_CONTROLLER=${controller.address}`, `HODEI_TOKEN=${process.env.HODEI_TOKEN}`];
+  const vars = [...target, "HODEI_TOKEN_FILE=", o.noColor ? "NO_COLOR=1" : ""].filter(Boolean).join(" ");
   const cmd = `echo BEFORE-WATCH; env ${o.noColor ? "" : "-u NO_COLOR "}${vars} '${process.execPath}' '${HODEI}' watch ${args}; echo "WATCH-EXIT=$?"; exec sleep 3600`;
   const t = await Tmux.start(cmd, o.width ?? 120, o.height ?? 40);
   terminals.push(t);
@@ -109,6 +110,37 @@ describe("hodei watch in a terminal", () => {
     await t.keys("q");
     await t.waitFor((x) => x.includes("WATCH-EXIT=0"), "watch to exit");
   });
+
+  it("with no controller configured, uses the embedded daemon, which stays up while watched and leaves once watch quits", async () => {
+    const data = join(tempDir("hodei-watch-embedded-"), "data");
+    const denv = { env: { HODEI_CONTROLLER: "", HODEI_DATA_DIR: data, HODEI_EMBEDDED_IDLE: "2s" } };
+    try {
+      const t = await watchIn("", { embedded: data });
+      await t.waitFor((s) => s.includes("STATUS"), "the table", { timeoutMs: 120_000 });
+      const { pid } = await hodeiJson<{ pid: number }>(["embedded", "status"], denv);
+      const run = await hodeiJson<{ id: string }>(["run", jobFile("embedded-e2e", "echo from-the-daemon"), "--json"], denv);
+      await t.waitFor((s) => new RegExp(`✔ succeeded\\s+${run.id} embedded-e2e`).test(s), "the embedded run");
+      // Three idle periods with nothing queued or running: only the open watch keeps the daemon.
+      for (const until = Date.now() + 6_000; Date.now() < until; ) {
+        expect(process.kill(pid, 0)).toBe(true);
+        await new Promise((r) => setTimeout(r, 200));
+      }
+      expect((await t.screen()).includes("controller unreachable")).toBe(false);
+      await t.keys("q");
+      await t.waitFor((x) => x.includes("WATCH-EXIT=0"), "watch to exit");
+      for (const until = Date.now() + 60_000; ; ) {
+        try {
+          process.kill(pid, 0);
+        } catch {
+          break; // gone: idle once nobody watches
+        }
+        if (Date.now() > until) throw new Error("the daemon did not leave once idle");
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    } finally {
+      await hodei(["embedded", "stop"], denv);
+    }
+  }, 240_000);
 
   it("says it needs a terminal and exits 2 when stdout is not one", async () => {
     const r = await hodei(["watch"], env());
