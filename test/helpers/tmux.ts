@@ -32,6 +32,11 @@ export class Tmux {
     return this.tmux("capture-pane", "-p", ...(colors ? ["-e"] : []), "-t", this.session);
   }
 
+  /** A tmux format of the session's pane (#{pane_pid}: the process the session runs). */
+  display(format: string): Promise<string> {
+    return this.tmux("display-message", "-p", "-t", this.session, format);
+  }
+
   /** tmux key names (Enter, Escape, Up, C-c) or literal text with `literal`. */
   async keys(...keys: string[]): Promise<void> {
     await this.tmux("send-keys", "-t", this.session, ...keys);
