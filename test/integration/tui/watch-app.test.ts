@@ -311,6 +311,40 @@ describe("hodei watch (ink)", () => {
     await admin.cancelRun(run.id);
   });
 
+  it("stays responsive while 10 MB of log arrive: redraws coalesce, memory stays capped, keys answer", async () => {
+    const run = await submit("flood");
+    await start(run.id);
+    const app = mount({ openRun: run.id, maxLogLines: 2000 });
+    await shows(app, `run ${run.id} flood`);
+    const line = "\x1b[32mok\x1b[0m " + "x".repeat(95) + "\n";
+    const writes = app.frames.length;
+    // 100 chunks of 100 KB stored at once, as a flooding agent's batch: they reach the pane back to back.
+    const chunks = Array.from({ length: 100 }, (_, i) => ({ seq: i, stream: 1, data: Buffer.from(`${line.repeat(1000)}block ${i} done\n`), tsMs: Date.now() }));
+    await appendChunks(store, run.id, 1, chunks);
+    const f = await shows(app, "block 99 done");
+    expect(f).toMatch(/earlier lines on disk — press g to load/);
+    // Far fewer frames than chunks: each redraw takes whatever arrived meanwhile.
+    expect(app.frames.length - writes).toBeLessThan(50);
+    await keys(app, "t");
+    await shows(app, /\d\d:\d\d:\d\d\.\d{3} block 99 done/);
+    await admin.cancelRun(run.id);
+  });
+
+  it("--job follows the newest run of a job, switching to a newer one as it appears", async () => {
+    const app = mount({ job: "follow-me" });
+    const first = await submit("follow-me");
+    await start(first.id);
+    await log(first.id, "first run output\n");
+    await shows(app, "first run output");
+    expect(plain(app.lastFrame())).toContain(`run ${first.id} follow-me`);
+    await submit("someone-else");
+    const second = await submit("follow-me");
+    await shows(app, `run ${second.id} follow-me`);
+    await admin.cancelRun(first.id);
+    await admin.cancelRun(second.id);
+    for (const r of await admin.listRuns({ states: ["queued"] })) await admin.cancelRun(r.id);
+  });
+
   it("says when the controller goes away and reconnects by itself, missing nothing meanwhile", async () => {
     const before = await submit("outage-before");
     const app = mount();
