@@ -106,8 +106,12 @@ export function LogPane(props: { client: ControlClient; run: Run; width: number;
   const maxTop = Math.max(0, length - bodyHeight);
   const shownTop = follow ? maxTop : Math.min(top, maxTop);
 
+  // Where the view is, also between a scroll and the render it causes (a wheel burst arrives in one read).
+  const pos = useRef(shownTop);
+  pos.current = shownTop;
   const scroll = (d: number): void => {
-    const next = Math.max(0, Math.min(maxTop, shownTop + d));
+    const next = Math.max(0, Math.min(maxTop, pos.current + d));
+    pos.current = next;
     setTop(next);
     setFollow(next >= maxTop && !history);
   };

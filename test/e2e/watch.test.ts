@@ -100,6 +100,25 @@ describe("hodei watch in a terminal", () => {
     await t.waitFor((s) => s.includes("WATCH-EXIT="), "watch to exit on Ctrl-C");
   });
 
+  it("scrolls the log with the mouse wheel (SGR mouse reports), and a resized terminal re-lays out", async () => {
+    const file = jobFile("wheel-e2e", "for i in $(seq 1 200); do echo row-$i; done");
+    const run = await hodeiJson<{ id: string }>(["run", file, "--json"], env());
+    const t = await watchIn(run.id);
+    await t.waitFor((s) => s.includes("row-200") && s.includes("complete"), "the log's end");
+    // What a terminal sends for the wheel once mouse reporting is on (the pane turns it on).
+    for (let i = 0; i < 3; i++) await t.type("\x1b[<64;10;10M");
+    await t.waitFor((s) => s.includes("row-191") && !s.includes("row-192") && /line \d+-191\/200/.test(s), "scrolled up 9 lines", { timeoutMs: 30_000 });
+    for (let i = 0; i < 3; i++) await t.type("\x1b[<65;10;10M");
+    await t.waitFor((s) => s.includes("row-200") && s.includes("following"), "back at the end");
+    await t.keys("Escape");
+    await t.waitFor((s) => s.includes("REPO/SOURCE"), "the wide table");
+    await t.resize(50, 20);
+    const narrow = await t.waitFor((s) => s.includes("STATUS") && !s.includes("REPO/SOURCE"), "the table re-laid out for 50 columns");
+    expect(narrow).toMatch(new RegExp(`✔ succeeded\\s+${run.id} wheel-e2e`));
+    await t.keys("q");
+    await t.waitFor((x) => x.includes("WATCH-EXIT=0"), "watch to exit");
+  }, 180_000);
+
   it("fits a 40-column terminal", async () => {
     const file = jobFile("narrow-e2e", "echo hi");
     const run = await hodeiJson<{ id: string }>(["run", file, "--json"], env());

@@ -56,6 +56,11 @@ export class Tmux {
     }
   }
 
+  /** The terminal changes size (the program gets SIGWINCH, as when a person resizes the window). */
+  async resize(width: number, height: number): Promise<void> {
+    await this.tmux("resize-window", "-t", this.session, "-x", String(width), "-y", String(height));
+  }
+
   async kill(): Promise<void> {
     await this.tmux("kill-server").catch(() => {});
   }
