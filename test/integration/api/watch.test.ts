@@ -145,6 +145,21 @@ describe.each(DIALECTS)("watch streams (%s)", (dialect) => {
     expect(byProject.events.some((e) => e.run?.id === other.id)).toBe(false);
   });
 
+  it("filters by the repo a run came from", async () => {
+    const w = watch({ repos: ["acme-web"] });
+    await w.until((e) => e.kind === "snapshot_end");
+    const { insertRun } = await import("../../../controller/store/runs.js");
+    const mk = (repo: string) => insertRun(store, { jobName: "from-repo", job: JSON.parse(job("from-repo")), selector: {}, priority: 0, source: "t", trigger: { event: "push", repo, ref: "refs/heads/main", commit: "a".repeat(40) } });
+    const other = (await mk("acme-api")).run;
+    const mine = (await mk("acme-web")).run;
+    const got = await w.until((e) => e.run?.id === mine.id);
+    expect(got.run!.trigger?.repo).toBe("acme-web");
+    await admin.cancelRun(other.id);
+    await admin.cancelRun(mine.id);
+    await w.until((e) => e.run?.id === mine.id && e.kind === "finished");
+    expect(w.events.some((e) => e.run?.id === other.id)).toBe(false);
+  });
+
   it("a watcher that reconnects with its resume token gets every change since, and no snapshot", async () => {
     const first = watch({ jobs: ["resume"] });
     await first.until((e) => e.kind === "snapshot_end");

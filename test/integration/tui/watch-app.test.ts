@@ -271,8 +271,11 @@ describe("hodei watch (ink)", () => {
   it("renders only the visible rows of 10,000 runs, and moves through them", async () => {
     await sql`insert into runs (job_name, state, job, source, started_at, finished_at, exit_code, reason)
       select 'bulk-' || g, 'succeeded', '{}'::jsonb, 'bulk', now() - interval '3 seconds', now(), 0, 'exited' from generate_series(1, 10000) g`.execute(store.db);
+    await sql`update runs set trigger = '{"event":"push","repo":"acme-web","commit":"abcdef1234567890"}'::jsonb where job_name = 'bulk-10000'`.execute(store.db);
     const app = mount({ size: { width: 100, height: 30 } });
     let f = await shows(app, "bulk-10000");
+    // A repo's run shows its repo, its trigger and the short commit.
+    expect(f).toMatch(/bulk-10000\s+acme-web\s+push abcdef1 /);
     expect(f.split("\n").length).toBeLessThanOrEqual(29);
     const rows = f.split("\n").filter((l) => l.includes("bulk-"));
     expect(rows.length).toBeGreaterThan(10);
