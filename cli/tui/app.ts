@@ -6,9 +6,9 @@
  * reconnect by themselves.
  */
 import { randomUUID } from "node:crypto";
-import { createElement as h, useEffect, useMemo, useState, type ReactElement } from "react";
+import { createElement as h, useEffect, useMemo, useRef, useState, type ReactElement } from "react";
 import { Box, Text, useApp, useStdout } from "ink";
-import { useKeys } from "./use-keys.js";
+import { useKeys, type KeyHandler } from "./use-keys.js";
 import type { Run } from "../../proto/gen/hodei/v1/control.js";
 import type { ControlClient } from "../client.js";
 import { AgentFeed, RunFeed } from "./feeds.js";
@@ -136,9 +136,11 @@ export function WatchApp(props: WatchProps): ReactElement {
 
   const logTarget = logRun ? (runFeed.runs.get(logRun) ?? (fetched?.id === logRun ? fetched : undefined)) : undefined;
 
+  const paneKeys = useRef<KeyHandler | undefined>(undefined);
   useKeys(
     (input, key) => {
       if (help) return setHelp(false);
+      if (logTarget) return paneKeys.current?.(input, key);
       if (prompt?.kind === "filter") {
         if (key.escape) {
           setFilter({ ...filter, text: "" });
@@ -194,7 +196,7 @@ export function WatchApp(props: WatchProps): ReactElement {
         );
       }
     },
-    !logTarget || help,
+    true,
   );
 
   const bannerEl = banner ? h(Text, { color: props.color ? "white" : undefined, backgroundColor: props.color ? "red" : undefined, inverse: !props.color, wrap: "truncate" }, ` ✖ controller unreachable (${printable(runFeed.lastError)}): reconnecting… `) : null;
@@ -215,6 +217,7 @@ export function WatchApp(props: WatchProps): ReactElement {
         color: props.color,
         active: true,
         maxLines: props.maxLogLines ?? 10_000,
+        keys: paneKeys,
         onClose: () => {
           setSelectedId(logTarget.id);
           setLogRun(undefined);

@@ -8,7 +8,7 @@
  */
 import { createElement as h, useEffect, useMemo, useRef, useState, type ReactElement } from "react";
 import { Box, Text, useStdin, useStdout } from "ink";
-import { useKeys } from "./use-keys.js";
+import type { KeyHandler } from "./use-keys.js";
 import type { Run } from "../../proto/gen/hodei/v1/control.js";
 import type { ControlClient } from "../client.js";
 import { LogBuffer } from "./log-buffer.js";
@@ -33,7 +33,7 @@ function open(client: ControlClient, run: Run, attempt: number, cols: number, ma
 
 const clock = (ms: number | undefined): string => (ms ? new Date(ms).toISOString().slice(11, 23) : " ".repeat(12));
 
-export function LogPane(props: { client: ControlClient; run: Run; width: number; height: number; color: boolean; active: boolean; maxLines: number; onClose: () => void; onQuit: () => void }): ReactElement {
+export function LogPane(props: { client: ControlClient; run: Run; width: number; height: number; color: boolean; active: boolean; maxLines: number; keys: { current: KeyHandler | undefined }; onClose: () => void; onQuit: () => void }): ReactElement {
   const { run, width, height } = props;
   const [attempt, setAttempt] = useState(run.attempt || 1);
   const [history, setHistory] = useState(false);
@@ -121,59 +121,56 @@ export function LogPane(props: { client: ControlClient; run: Run; width: number;
     setTop(Math.max(0, Math.min(maxTop, line - Math.floor(bodyHeight / 2))));
   };
 
-  useKeys(
-    (input, key) => {
-      if (searching !== undefined) {
-        if (key.escape) setSearching(undefined);
-        else if (key.return) {
-          const found = buffer.search(searching);
-          setQuery(searching);
-          setSearching(undefined);
-          setMatches(found);
-          const first = Math.max(0, found.findIndex((l) => l >= shownTop));
-          setMatchIdx(first);
-          if (found.length) jumpTo(found[first]!);
-        } else if (key.backspace || key.delete) setSearching(searching.slice(0, -1));
-        else if (input && !key.ctrl && !key.meta) setSearching(searching + input);
-        return;
-      }
-      if (input === "q") return props.onQuit();
-      if (key.escape) {
-        if (query) {
-          setQuery("");
-          setMatches([]);
-        } else props.onClose();
-        return;
-      }
-      if (key.upArrow || input === "k") scroll(-1);
-      else if (key.downArrow || input === "j") scroll(1);
-      else if (key.pageUp) scroll(-bodyHeight);
-      else if (key.pageDown || input === " ") scroll(bodyHeight);
-      else if (input === "g") {
-        if (buffer.truncated && !history) setHistory(true);
-        setFollow(false);
-        setTop(0);
-      } else if (input === "G") {
-        if (history) setHistory(false);
-        setFollow(true);
-      } else if (input === "t") setTimestamps((t) => !t);
-      else if (input === "/") setSearching("");
-      else if ((input === "n" || input === "N") && matches.length) {
-        const i = (matchIdx + (input === "n" ? 1 : matches.length - 1)) % matches.length;
-        setMatchIdx(i);
-        jumpTo(matches[i]!);
-      } else if (input === "[" && attempt > 1) {
-        setAttempt(attempt - 1);
-        setHistory(false);
-        setFollow(true);
-      } else if (input === "]" && attempt < run.attempt) {
-        setAttempt(attempt + 1);
-        setHistory(false);
-        setFollow(true);
-      }
-    },
-    props.active,
-  );
+  props.keys.current = (input, key) => {
+    if (searching !== undefined) {
+      if (key.escape) setSearching(undefined);
+      else if (key.return) {
+        const found = buffer.search(searching);
+        setQuery(searching);
+        setSearching(undefined);
+        setMatches(found);
+        const first = Math.max(0, found.findIndex((l) => l >= shownTop));
+        setMatchIdx(first);
+        if (found.length) jumpTo(found[first]!);
+      } else if (key.backspace || key.delete) setSearching(searching.slice(0, -1));
+      else if (input && !key.ctrl && !key.meta) setSearching(searching + input);
+      return;
+    }
+    if (input === "q") return props.onQuit();
+    if (key.escape) {
+      if (query) {
+        setQuery("");
+        setMatches([]);
+      } else props.onClose();
+      return;
+    }
+    if (key.upArrow || input === "k") scroll(-1);
+    else if (key.downArrow || input === "j") scroll(1);
+    else if (key.pageUp) scroll(-bodyHeight);
+    else if (key.pageDown || input === " ") scroll(bodyHeight);
+    else if (input === "g") {
+      if (buffer.truncated && !history) setHistory(true);
+      setFollow(false);
+      setTop(0);
+    } else if (input === "G") {
+      if (history) setHistory(false);
+      setFollow(true);
+    } else if (input === "t") setTimestamps((t) => !t);
+    else if (input === "/") setSearching("");
+    else if ((input === "n" || input === "N") && matches.length) {
+      const i = (matchIdx + (input === "n" ? 1 : matches.length - 1)) % matches.length;
+      setMatchIdx(i);
+      jumpTo(matches[i]!);
+    } else if (input === "[" && attempt > 1) {
+      setAttempt(attempt - 1);
+      setHistory(false);
+      setFollow(true);
+    } else if (input === "]" && attempt < run.attempt) {
+      setAttempt(attempt + 1);
+      setHistory(false);
+      setFollow(true);
+    }
+  };
 
   const st = styleOf(run.state);
   const current = matches.length ? matches[matchIdx] : undefined;
