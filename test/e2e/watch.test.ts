@@ -64,6 +64,12 @@ describe("hodei watch in a terminal", () => {
     const run = await hodeiJson<{ id: string }>(["run", "-d", file], env());
     // It appears, then runs (the state column changes as the agent starts it).
     await t.waitFor((s) => new RegExp(`● running\\s+${run.id} watch-e2e`).test(s), "the run running");
+    // The agents panel: the real agent, its slot taken by the run, its heartbeat.
+    await t.keys("a");
+    const panel = await t.waitFor((s) => /● watch-e2e-agent\s+-\s+1\/4\s+\d+%\s+\S+\/\S+ \d+s ago/.test(s), "the agents panel");
+    expect(panel).toContain("HEARTBEAT");
+    await t.keys("a");
+    await t.waitFor((s) => !s.includes("HEARTBEAT"), "the panel closed");
     await t.keys("Enter");
     const log = await t.waitFor((s) => s.includes("red-marker") && s.includes("tick 1"), "the log", { colors: true });
     // Red, as the job printed it (tmux may add resets of its own in between).
