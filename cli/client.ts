@@ -17,6 +17,11 @@ import {
   type LogEvent,
   type StdinAck,
   type StdinChunk,
+  type WatchRunsRequest,
+  type StreamLogsRequest,
+  type RunWatchEvent,
+  type WatchAgentsRequest,
+  type AgentWatchEvent,
 } from "../proto/gen/hodei/v1/control.js";
 import { SecretsServiceClient, type RotateKeyResponse, type Secret } from "../proto/gen/hodei/v1/secrets.js";
 import { readFileSync } from "node:fs";
@@ -280,6 +285,21 @@ export class ControlClient {
   /** A WriteStdin stream (cli/stdin.ts drives it: sequence numbers, acknowledgements, resends). */
   openStdin(): grpc.ClientDuplexStream<StdinChunk, StdinAck> {
     return this.raw.writeStdin({ waitForReady: true } as Partial<grpc.CallOptions>);
+  }
+
+  /** WatchRuns (proto "Watching"): the caller reads events and reconnects with the last resume_token itself. */
+  openWatchRuns(req: Partial<WatchRunsRequest>): grpc.ClientReadableStream<RunWatchEvent> {
+    return this.raw.watchRuns({ projects: [], repos: [], jobs: [], states: [], resumeToken: "", snapshotLimit: 0, ...req });
+  }
+
+  /** StreamLogs as a raw stream (the TUI's log pane reconnects itself from the next sequence). */
+  openLogs(req: StreamLogsRequest): grpc.ClientReadableStream<LogEvent> {
+    return this.raw.streamLogs(req);
+  }
+
+  /** WatchAgents: a snapshot of agents, then their changes. */
+  openWatchAgents(req: Partial<WatchAgentsRequest> = {}): grpc.ClientReadableStream<AgentWatchEvent> {
+    return this.raw.watchAgents({ agentRefreshMs: 0, ...req });
   }
 
   listAgents(): Promise<ListAgentsResponse> {

@@ -181,6 +181,22 @@ export async function serveDaemon(dataDir: string): Promise<void> {
   if (existsSync(socket)) unlinkSync(socket);
   const logFile = openSync(join(dataDir, "controller.log"), "a", 0o600);
   let lastCall = Date.now();
+  // Streams still open (a `hodei watch`, a `hodei logs -f`): the daemon is in use while any is.
+  let openStreams = 0;
+  const onClientCall = (call: unknown): void => {
+    lastCall = Date.now();
+    const c = call as { write?: unknown; once?: (ev: string, fn: () => void) => void } | undefined;
+    if (typeof c?.write !== "function" || typeof c.once !== "function") return;
+    openStreams += 1;
+    let done = false;
+    const end = (): void => {
+      if (done) return;
+      done = true;
+      openStreams -= 1;
+      lastCall = Date.now();
+    };
+    for (const ev of ["close", "cancelled", "finish"]) c.once(ev, end);
+  };
   let controller: Controller;
   // Three start-ups overlap: the database's (a copy of the template when new, then PGlite), the
   // controller's modules loading, and the agent's process (it dials once told the controller
@@ -219,7 +235,7 @@ export async function serveDaemon(dataDir: string): Promise<void> {
       dataDir: dbDir,
       lock,
       socket,
-      onClientCall: () => (lastCall = Date.now()),
+      onClientCall,
       // Its own token, whatever HODEI_ADMIN_TOKEN says: the file is how its owner's CLI gets in.
       adminToken: "",
       adminTokenFile: tokenFileOf(dataDir),
@@ -263,7 +279,7 @@ export async function serveDaemon(dataDir: string): Promise<void> {
     busy(controller, countClaimable)
       .then((b) => {
         const now = Date.now();
-        if (b) lastBusy = now;
+        if (b || openStreams > 0) lastBusy = now;
         else if (now - Math.max(lastBusy, lastCall) >= idle) stopping?.(`idle for ${idle} ms`);
       })
       .catch(() => {})

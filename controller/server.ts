@@ -77,8 +77,8 @@ export interface StartOptions extends ControllerOptions {
   socket?: string;
   /** Accept runs in place (`hodei run --in-place`, api/in-place.ts): the embedded daemon only, whose one agent is on the submitter's machine. */
   allowInPlace?: boolean;
-  /** Called at the start of every ControlService call (the embedded daemon's idle clock). */
-  onClientCall?: () => void;
+  /** Called at the start of every ControlService call with the call (the embedded daemon's idle clock; it watches streams until they close). */
+  onClientCall?: (call: unknown) => void;
   /** The schedule loop's clock (tests). */
   scheduleClock?: Clock;
   /** How long a webhook's answer waits for its sync and runs before saying 202 (default 4 s; tests wait longer). */
@@ -100,8 +100,8 @@ export interface StartOptions extends ControllerOptions {
 }
 
 /** Every handler of `service`, calling `before` first (the embedded daemon's idle clock). */
-function wrapCalls<T extends object>(service: T, before: () => void): T {
-  return Object.fromEntries(Object.entries(service).map(([k, h]) => [k, (...a: unknown[]) => (before(), (h as (...x: unknown[]) => unknown)(...a))])) as T;
+function wrapCalls<T extends object>(service: T, before: (call: unknown) => void): T {
+  return Object.fromEntries(Object.entries(service).map(([k, h]) => [k, (...a: unknown[]) => (before(a[0]), (h as (...x: unknown[]) => unknown)(...a))])) as T;
 }
 
 export async function startController(opts: StartOptions): Promise<Controller> {

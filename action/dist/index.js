@@ -52734,6 +52734,374 @@ function logStreamToJSON(object) {
 }
 
 // proto/gen/hodei/v1/control.ts
+function createBaseWatchRunsRequest() {
+  return { projects: [], repos: [], jobs: [], states: [], resumeToken: "", snapshotLimit: 0 };
+}
+var WatchRunsRequest = {
+  encode(message, writer = new BinaryWriter()) {
+    for (const v2 of message.projects) {
+      writer.uint32(10).string(v2);
+    }
+    for (const v2 of message.repos) {
+      writer.uint32(18).string(v2);
+    }
+    for (const v2 of message.jobs) {
+      writer.uint32(26).string(v2);
+    }
+    for (const v2 of message.states) {
+      writer.uint32(34).string(v2);
+    }
+    if (message.resumeToken !== "") {
+      writer.uint32(42).string(message.resumeToken);
+    }
+    if (message.snapshotLimit !== 0) {
+      writer.uint32(48).int32(message.snapshotLimit);
+    }
+    return writer;
+  },
+  decode(input, length) {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = reader.__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    reader.__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === void 0 ? reader.len : reader.pos + length;
+      const message = createBaseWatchRunsRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+            message.projects.push(reader.string());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+            message.repos.push(reader.string());
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+            message.jobs.push(reader.string());
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+            message.states.push(reader.string());
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+            message.resumeToken = reader.string();
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+            message.snapshotLimit = reader.int32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      reader.__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+  fromJSON(object) {
+    return {
+      projects: globalThis.Array.isArray(object?.projects) ? object.projects.map((e) => globalThis.String(e)) : [],
+      repos: globalThis.Array.isArray(object?.repos) ? object.repos.map((e) => globalThis.String(e)) : [],
+      jobs: globalThis.Array.isArray(object?.jobs) ? object.jobs.map((e) => globalThis.String(e)) : [],
+      states: globalThis.Array.isArray(object?.states) ? object.states.map((e) => globalThis.String(e)) : [],
+      resumeToken: isSet(object.resumeToken) ? globalThis.String(object.resumeToken) : isSet(object.resume_token) ? globalThis.String(object.resume_token) : "",
+      snapshotLimit: isSet(object.snapshotLimit) ? globalThis.Number(object.snapshotLimit) : isSet(object.snapshot_limit) ? globalThis.Number(object.snapshot_limit) : 0
+    };
+  },
+  toJSON(message) {
+    const obj = {};
+    if (message.projects?.length) {
+      obj.projects = message.projects;
+    }
+    if (message.repos?.length) {
+      obj.repos = message.repos;
+    }
+    if (message.jobs?.length) {
+      obj.jobs = message.jobs;
+    }
+    if (message.states?.length) {
+      obj.states = message.states;
+    }
+    if (message.resumeToken !== "") {
+      obj.resumeToken = message.resumeToken;
+    }
+    if (message.snapshotLimit !== 0) {
+      obj.snapshotLimit = Math.round(message.snapshotLimit);
+    }
+    return obj;
+  },
+  create(base) {
+    return WatchRunsRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object) {
+    const message = createBaseWatchRunsRequest();
+    message.projects = object.projects?.map((e) => e) || [];
+    message.repos = object.repos?.map((e) => e) || [];
+    message.jobs = object.jobs?.map((e) => e) || [];
+    message.states = object.states?.map((e) => e) || [];
+    message.resumeToken = object.resumeToken ?? "";
+    message.snapshotLimit = object.snapshotLimit ?? 0;
+    return message;
+  }
+};
+function createBaseRunWatchEvent() {
+  return { kind: "", run: void 0, resumeToken: "" };
+}
+var RunWatchEvent = {
+  encode(message, writer = new BinaryWriter()) {
+    if (message.kind !== "") {
+      writer.uint32(10).string(message.kind);
+    }
+    if (message.run !== void 0) {
+      Run.encode(message.run, writer.uint32(18).fork()).join();
+    }
+    if (message.resumeToken !== "") {
+      writer.uint32(26).string(message.resumeToken);
+    }
+    return writer;
+  },
+  decode(input, length) {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = reader.__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    reader.__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === void 0 ? reader.len : reader.pos + length;
+      const message = createBaseRunWatchEvent();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+            message.kind = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+            message.run = Run.decode(reader, reader.uint32());
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+            message.resumeToken = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      reader.__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+  fromJSON(object) {
+    return {
+      kind: isSet(object.kind) ? globalThis.String(object.kind) : "",
+      run: isSet(object.run) ? Run.fromJSON(object.run) : void 0,
+      resumeToken: isSet(object.resumeToken) ? globalThis.String(object.resumeToken) : isSet(object.resume_token) ? globalThis.String(object.resume_token) : ""
+    };
+  },
+  toJSON(message) {
+    const obj = {};
+    if (message.kind !== "") {
+      obj.kind = message.kind;
+    }
+    if (message.run !== void 0) {
+      obj.run = Run.toJSON(message.run);
+    }
+    if (message.resumeToken !== "") {
+      obj.resumeToken = message.resumeToken;
+    }
+    return obj;
+  },
+  create(base) {
+    return RunWatchEvent.fromPartial(base ?? {});
+  },
+  fromPartial(object) {
+    const message = createBaseRunWatchEvent();
+    message.kind = object.kind ?? "";
+    message.run = object.run !== void 0 && object.run !== null ? Run.fromPartial(object.run) : void 0;
+    message.resumeToken = object.resumeToken ?? "";
+    return message;
+  }
+};
+function createBaseWatchAgentsRequest() {
+  return { agentRefreshMs: 0 };
+}
+var WatchAgentsRequest = {
+  encode(message, writer = new BinaryWriter()) {
+    if (message.agentRefreshMs !== 0) {
+      writer.uint32(8).int32(message.agentRefreshMs);
+    }
+    return writer;
+  },
+  decode(input, length) {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = reader.__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    reader.__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === void 0 ? reader.len : reader.pos + length;
+      const message = createBaseWatchAgentsRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+            message.agentRefreshMs = reader.int32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      reader.__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+  fromJSON(object) {
+    return {
+      agentRefreshMs: isSet(object.agentRefreshMs) ? globalThis.Number(object.agentRefreshMs) : isSet(object.agent_refresh_ms) ? globalThis.Number(object.agent_refresh_ms) : 0
+    };
+  },
+  toJSON(message) {
+    const obj = {};
+    if (message.agentRefreshMs !== 0) {
+      obj.agentRefreshMs = Math.round(message.agentRefreshMs);
+    }
+    return obj;
+  },
+  create(base) {
+    return WatchAgentsRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object) {
+    const message = createBaseWatchAgentsRequest();
+    message.agentRefreshMs = object.agentRefreshMs ?? 0;
+    return message;
+  }
+};
+function createBaseAgentWatchEvent() {
+  return { kind: "", agent: void 0 };
+}
+var AgentWatchEvent = {
+  encode(message, writer = new BinaryWriter()) {
+    if (message.kind !== "") {
+      writer.uint32(10).string(message.kind);
+    }
+    if (message.agent !== void 0) {
+      Agent.encode(message.agent, writer.uint32(18).fork()).join();
+    }
+    return writer;
+  },
+  decode(input, length) {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = reader.__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    reader.__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === void 0 ? reader.len : reader.pos + length;
+      const message = createBaseAgentWatchEvent();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+            message.kind = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+            message.agent = Agent.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      reader.__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+  fromJSON(object) {
+    return {
+      kind: isSet(object.kind) ? globalThis.String(object.kind) : "",
+      agent: isSet(object.agent) ? Agent.fromJSON(object.agent) : void 0
+    };
+  },
+  toJSON(message) {
+    const obj = {};
+    if (message.kind !== "") {
+      obj.kind = message.kind;
+    }
+    if (message.agent !== void 0) {
+      obj.agent = Agent.toJSON(message.agent);
+    }
+    return obj;
+  },
+  create(base) {
+    return AgentWatchEvent.fromPartial(base ?? {});
+  },
+  fromPartial(object) {
+    const message = createBaseAgentWatchEvent();
+    message.kind = object.kind ?? "";
+    message.agent = object.agent !== void 0 && object.agent !== null ? Agent.fromPartial(object.agent) : void 0;
+    return message;
+  }
+};
 function createBaseStdinChunk() {
   return { runId: "", seq: 0, data: Buffer.alloc(0), eof: false };
 }
@@ -55292,6 +55660,26 @@ var ControlServiceService = {
     requestDeserialize: (value2) => StdinChunk.decode(value2),
     responseSerialize: (value2) => Buffer.from(StdinAck.encode(value2).finish()),
     responseDeserialize: (value2) => StdinAck.decode(value2)
+  },
+  /** A snapshot of runs, then their changes as they commit, resumable (see "Watching" above). */
+  watchRuns: {
+    path: "/hodei.v1.ControlService/WatchRuns",
+    requestStream: false,
+    responseStream: true,
+    requestSerialize: (value2) => Buffer.from(WatchRunsRequest.encode(value2).finish()),
+    requestDeserialize: (value2) => WatchRunsRequest.decode(value2),
+    responseSerialize: (value2) => Buffer.from(RunWatchEvent.encode(value2).finish()),
+    responseDeserialize: (value2) => RunWatchEvent.decode(value2)
+  },
+  /** Every agent, then their changes: connected, heartbeat, draining, lost (see "Watching" above). */
+  watchAgents: {
+    path: "/hodei.v1.ControlService/WatchAgents",
+    requestStream: false,
+    responseStream: true,
+    requestSerialize: (value2) => Buffer.from(WatchAgentsRequest.encode(value2).finish()),
+    requestDeserialize: (value2) => WatchAgentsRequest.decode(value2),
+    responseSerialize: (value2) => Buffer.from(AgentWatchEvent.encode(value2).finish()),
+    responseDeserialize: (value2) => AgentWatchEvent.decode(value2)
   }
 };
 var ControlServiceClient = (0, import_grpc_js.makeGenericClientConstructor)(
@@ -60059,6 +60447,18 @@ var ControlClient = class {
   /** A WriteStdin stream (cli/stdin.ts drives it: sequence numbers, acknowledgements, resends). */
   openStdin() {
     return this.raw.writeStdin({ waitForReady: true });
+  }
+  /** WatchRuns (proto "Watching"): the caller reads events and reconnects with the last resume_token itself. */
+  openWatchRuns(req) {
+    return this.raw.watchRuns({ projects: [], repos: [], jobs: [], states: [], resumeToken: "", snapshotLimit: 0, ...req });
+  }
+  /** StreamLogs as a raw stream (the TUI's log pane reconnects itself from the next sequence). */
+  openLogs(req) {
+    return this.raw.streamLogs(req);
+  }
+  /** WatchAgents: a snapshot of agents, then their changes. */
+  openWatchAgents(req = {}) {
+    return this.raw.watchAgents({ agentRefreshMs: 0, ...req });
   }
   listAgents() {
     return this.call(this.raw.listAgents, {});

@@ -4,7 +4,7 @@
  */
 import type { ServerWritableStream } from "@grpc/grpc-js";
 import type { Logger } from "pino";
-import type { ControlServiceServer, LogEvent, StreamLogsRequest } from "../../proto/gen/hodei/v1/control.js";
+import type { AgentWatchEvent, ControlServiceServer, LogEvent, RunWatchEvent, StreamLogsRequest, WatchAgentsRequest, WatchRunsRequest } from "../../proto/gen/hodei/v1/control.js";
 import type { Store } from "../store/db.js";
 import type { LogHub } from "../logs/hub.js";
 import type { AgentRegistry } from "../agents/registry.js";
@@ -16,6 +16,8 @@ import { conflict, invalid, notFound, toServiceError } from "./errors.js";
 import { isTerminal, RUN_STATES, type RunState } from "../runs/transitions.js";
 import { streamLogs } from "./stream-logs.js";
 import { writeStdinHandler } from "./write-stdin.js";
+import { watchRuns } from "./watch-runs.js";
+import { watchAgents } from "./watch-agents.js";
 import { listAttempts } from "../store/attempts.js";
 import { putSourceBundle } from "../store/sources.js";
 import { unaryHandler } from "./unary.js";
@@ -193,6 +195,20 @@ export function controlService(deps: ControlDeps): ControlServiceServer {
       });
       return runToProto(created ? run : sameRequest(run, hash, key));
     }),
+
+    watchRuns: (call: ServerWritableStream<WatchRunsRequest, RunWatchEvent>): void => {
+      watchRuns(store, call, log).then(
+        () => call.end(),
+        (err: unknown) => call.emit("error", toServiceError(err, log, "WatchRuns")),
+      );
+    },
+
+    watchAgents: (call: ServerWritableStream<WatchAgentsRequest, AgentWatchEvent>): void => {
+      watchAgents(store, agents, call).then(
+        () => call.end(),
+        (err: unknown) => call.emit("error", toServiceError(err, log, "WatchAgents")),
+      );
+    },
 
     listAgents: unary("ListAgents", async () => {
       const rows = await listAgents(db);

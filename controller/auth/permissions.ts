@@ -39,6 +39,8 @@ export const CALLS: Readonly<Record<string, CallRule>> = {
   "ControlService.ListRuns": { role: "viewer" },
   "ControlService.StreamLogs": { role: "viewer" },
   "ControlService.ListAgents": { role: "viewer" },
+  "ControlService.WatchRuns": { role: "viewer" },
+  "ControlService.WatchAgents": { role: "viewer" },
   "ControlService.SubmitRun": { role: "submitter", action: "run.submit" },
   "ControlService.WriteStdin": { role: "submitter", ownRuns: true },
   "ControlService.CancelRun": { role: "submitter", action: "run.cancel", ownRuns: true },

@@ -12,6 +12,7 @@ import * as m010 from "./migrations/010_in_place.js";
 import * as m011 from "./migrations/011_auth.js";
 import * as m012 from "./migrations/012_secrets.js";
 import * as m013 from "./migrations/013_agent_auth.js";
+import * as m014 from "./migrations/014_run_changes.js";
 
 /** Migrations live in code so the built package carries them; names sort in order. */
 const migrations: Record<string, Migration> = {
@@ -28,6 +29,7 @@ const migrations: Record<string, Migration> = {
   "011_auth": m011,
   "012_secrets": m012,
   "013_agent_auth": m013,
+  "014_run_changes": m014,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

@@ -56,6 +56,8 @@ const CALLS: { method: string; need: Role; allProjects?: boolean; call: (c: Cont
   { method: "ControlService.CancelRun", need: "submitter", call: (c, f) => c.cancelRun(f.run.id) },
   { method: "ControlService.StreamLogs", need: "viewer", call: (c, f) => c.followLogs(f.run.id, { follow: false }, () => {}) },
   { method: "ControlService.ListAgents", need: "viewer", call: (c) => c.listAgents() },
+  { method: "ControlService.WatchRuns", need: "viewer", call: (c) => firstEvent(c, c.openWatchRuns({ snapshotLimit: 1 })) },
+  { method: "ControlService.WatchAgents", need: "viewer", call: (c) => firstEvent(c, c.openWatchAgents()) },
   { method: "ControlService.DrainAgent", need: "operator", call: (c) => c.drainAgent("no-such-agent") },
   { method: "ControlService.RerunRun", need: "submitter", call: (c, f) => c.rerunRun(f.run.id, "") },
   { method: "ControlService.WriteStdin", need: "submitter", call: (c, f) => writeStdin(c, f.run.id) },
@@ -83,6 +85,18 @@ const CALLS: { method: string; need: Role; allProjects?: boolean; call: (c: Cont
   { method: "SecretsService.DeleteSecret", need: "admin", allProjects: true, call: (c) => c.deleteSecret("ACCESS_TEST") },
   { method: "SecretsService.RotateKey", need: "admin", allProjects: true, call: (c) => c.rotateKey() },
 ];
+
+/** A watch stream's first event (then it is closed), or its error. */
+function firstEvent(c: ControlClient, s: import("@grpc/grpc-js").ClientReadableStream<unknown>): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    s.on("data", () => {
+      s.cancel();
+      resolve(undefined);
+    });
+    s.on("error", (err: Parameters<ControlClient["translate"]>[0]) => (err.code === status.CANCELLED ? resolve(undefined) : reject(c.translate(err))));
+    s.on("end", () => resolve(undefined));
+  });
+}
 
 /** One stdin chunk, its acknowledgement or its error. */
 function writeStdin(c: ControlClient, runId: string): Promise<unknown> {

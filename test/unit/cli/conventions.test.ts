@@ -28,6 +28,8 @@ const commands = Object.values(manifest.commands).filter((c) => !c.hidden);
 const DAEMONS = new Set(["agent", "controller"]);
 /** Commands whose output is a completion script. */
 const SCRIPTS = new Set(["autocomplete:fish"]);
+/** Interactive screens: no result to print as JSON (scripts use runs ls --json and logs --json); they keep --no-color. */
+const SCREENS = new Set(["watch"]);
 
 describe("every command", () => {
   it("the manifest has them all (a build writes it)", () => {
@@ -40,7 +42,12 @@ describe("every command", () => {
     expect(c.examples?.length ?? 0, "examples").toBeGreaterThan(0);
   });
 
-  it.each(commands.filter((c) => !DAEMONS.has(c.id) && !SCRIPTS.has(c.id)).map((c) => [c.id, c] as const))("%s takes --json and --no-color, and has a committed schema", (id, c) => {
+  it.each(commands.filter((c) => SCREENS.has(c.id)).map((c) => [c.id, c] as const))("%s takes --no-color and has no --json (an interactive screen)", (_id, c) => {
+    expect(c.flags["no-color"], "--no-color").toBeDefined();
+    expect(c.flags.json, "--json").toBeUndefined();
+  });
+
+  it.each(commands.filter((c) => !DAEMONS.has(c.id) && !SCRIPTS.has(c.id) && !SCREENS.has(c.id)).map((c) => [c.id, c] as const))("%s takes --json and --no-color, and has a committed schema", (id, c) => {
     expect(c.flags.json, "--json").toBeDefined();
     expect(c.flags["no-color"], "--no-color").toBeDefined();
     expect(schemaNames()).toContain(schemaNameOf(id));

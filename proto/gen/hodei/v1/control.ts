@@ -28,6 +28,47 @@ export const protobufPackage = "hodei.v1";
 
 export const protobufFileName = "hodei/v1/control.proto";
 
+export interface WatchRunsRequest {
+  /** Only runs of these projects (empty: every project the token sees). */
+  projects: string[];
+  /** Only runs a push, pull request or schedule of these repos started (trigger repo names). */
+  repos: string[];
+  /** Only runs of these jobs. */
+  jobs: string[];
+  /** Only runs in these states; a run that leaves them is sent once as "left". */
+  states: string[];
+  /** From a previous stream's events: send what changed since, not a snapshot. */
+  resumeToken: string;
+  /** Runs in the snapshot, newest first: default 1000, at most 10000. */
+  snapshotLimit: number;
+}
+
+export interface RunWatchEvent {
+  /**
+   * snapshot, snapshot_end, created, assigned, started, attempt_finished,
+   * finished, changed, left, reset, checkpoint
+   */
+  kind: string;
+  /** Absent for snapshot_end, reset and checkpoint. */
+  run?:
+    | Run
+    | undefined;
+  /** Where a reconnecting client resumes from; empty on most events. */
+  resumeToken: string;
+}
+
+export interface WatchAgentsRequest {
+  /** How often the controller re-reads agents for heartbeats, at least 200; 0: 2000. */
+  agentRefreshMs: number;
+}
+
+export interface AgentWatchEvent {
+  /** snapshot, snapshot_end, connected, heartbeat, draining, lost, changed */
+  kind: string;
+  /** Absent for snapshot_end. */
+  agent?: Agent | undefined;
+}
+
 export interface StdinChunk {
   runId: string;
   /** Numbered from 0 per run; the chunk with eof is the last. */
@@ -248,6 +289,426 @@ export interface Agent_LabelsEntry {
   key: string;
   value: string;
 }
+
+function createBaseWatchRunsRequest(): WatchRunsRequest {
+  return { projects: [], repos: [], jobs: [], states: [], resumeToken: "", snapshotLimit: 0 };
+}
+
+export const WatchRunsRequest: MessageFns<WatchRunsRequest> = {
+  encode(message: WatchRunsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.projects) {
+      writer.uint32(10).string(v!);
+    }
+    for (const v of message.repos) {
+      writer.uint32(18).string(v!);
+    }
+    for (const v of message.jobs) {
+      writer.uint32(26).string(v!);
+    }
+    for (const v of message.states) {
+      writer.uint32(34).string(v!);
+    }
+    if (message.resumeToken !== "") {
+      writer.uint32(42).string(message.resumeToken);
+    }
+    if (message.snapshotLimit !== 0) {
+      writer.uint32(48).int32(message.snapshotLimit);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): WatchRunsRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseWatchRunsRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.projects.push(reader.string());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.repos.push(reader.string());
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.jobs.push(reader.string());
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.states.push(reader.string());
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.resumeToken = reader.string();
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.snapshotLimit = reader.int32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): WatchRunsRequest {
+    return {
+      projects: globalThis.Array.isArray(object?.projects) ? object.projects.map((e: any) => globalThis.String(e)) : [],
+      repos: globalThis.Array.isArray(object?.repos) ? object.repos.map((e: any) => globalThis.String(e)) : [],
+      jobs: globalThis.Array.isArray(object?.jobs) ? object.jobs.map((e: any) => globalThis.String(e)) : [],
+      states: globalThis.Array.isArray(object?.states) ? object.states.map((e: any) => globalThis.String(e)) : [],
+      resumeToken: isSet(object.resumeToken)
+        ? globalThis.String(object.resumeToken)
+        : isSet(object.resume_token)
+        ? globalThis.String(object.resume_token)
+        : "",
+      snapshotLimit: isSet(object.snapshotLimit)
+        ? globalThis.Number(object.snapshotLimit)
+        : isSet(object.snapshot_limit)
+        ? globalThis.Number(object.snapshot_limit)
+        : 0,
+    };
+  },
+
+  toJSON(message: WatchRunsRequest): unknown {
+    const obj: any = {};
+    if (message.projects?.length) {
+      obj.projects = message.projects;
+    }
+    if (message.repos?.length) {
+      obj.repos = message.repos;
+    }
+    if (message.jobs?.length) {
+      obj.jobs = message.jobs;
+    }
+    if (message.states?.length) {
+      obj.states = message.states;
+    }
+    if (message.resumeToken !== "") {
+      obj.resumeToken = message.resumeToken;
+    }
+    if (message.snapshotLimit !== 0) {
+      obj.snapshotLimit = Math.round(message.snapshotLimit);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<WatchRunsRequest>): WatchRunsRequest {
+    return WatchRunsRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<WatchRunsRequest>): WatchRunsRequest {
+    const message = createBaseWatchRunsRequest();
+    message.projects = object.projects?.map((e) => e) || [];
+    message.repos = object.repos?.map((e) => e) || [];
+    message.jobs = object.jobs?.map((e) => e) || [];
+    message.states = object.states?.map((e) => e) || [];
+    message.resumeToken = object.resumeToken ?? "";
+    message.snapshotLimit = object.snapshotLimit ?? 0;
+    return message;
+  },
+};
+
+function createBaseRunWatchEvent(): RunWatchEvent {
+  return { kind: "", run: undefined, resumeToken: "" };
+}
+
+export const RunWatchEvent: MessageFns<RunWatchEvent> = {
+  encode(message: RunWatchEvent, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.kind !== "") {
+      writer.uint32(10).string(message.kind);
+    }
+    if (message.run !== undefined) {
+      Run.encode(message.run, writer.uint32(18).fork()).join();
+    }
+    if (message.resumeToken !== "") {
+      writer.uint32(26).string(message.resumeToken);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RunWatchEvent {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRunWatchEvent();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.kind = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.run = Run.decode(reader, reader.uint32());
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.resumeToken = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RunWatchEvent {
+    return {
+      kind: isSet(object.kind) ? globalThis.String(object.kind) : "",
+      run: isSet(object.run) ? Run.fromJSON(object.run) : undefined,
+      resumeToken: isSet(object.resumeToken)
+        ? globalThis.String(object.resumeToken)
+        : isSet(object.resume_token)
+        ? globalThis.String(object.resume_token)
+        : "",
+    };
+  },
+
+  toJSON(message: RunWatchEvent): unknown {
+    const obj: any = {};
+    if (message.kind !== "") {
+      obj.kind = message.kind;
+    }
+    if (message.run !== undefined) {
+      obj.run = Run.toJSON(message.run);
+    }
+    if (message.resumeToken !== "") {
+      obj.resumeToken = message.resumeToken;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<RunWatchEvent>): RunWatchEvent {
+    return RunWatchEvent.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<RunWatchEvent>): RunWatchEvent {
+    const message = createBaseRunWatchEvent();
+    message.kind = object.kind ?? "";
+    message.run = (object.run !== undefined && object.run !== null) ? Run.fromPartial(object.run) : undefined;
+    message.resumeToken = object.resumeToken ?? "";
+    return message;
+  },
+};
+
+function createBaseWatchAgentsRequest(): WatchAgentsRequest {
+  return { agentRefreshMs: 0 };
+}
+
+export const WatchAgentsRequest: MessageFns<WatchAgentsRequest> = {
+  encode(message: WatchAgentsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.agentRefreshMs !== 0) {
+      writer.uint32(8).int32(message.agentRefreshMs);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): WatchAgentsRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseWatchAgentsRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.agentRefreshMs = reader.int32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): WatchAgentsRequest {
+    return {
+      agentRefreshMs: isSet(object.agentRefreshMs)
+        ? globalThis.Number(object.agentRefreshMs)
+        : isSet(object.agent_refresh_ms)
+        ? globalThis.Number(object.agent_refresh_ms)
+        : 0,
+    };
+  },
+
+  toJSON(message: WatchAgentsRequest): unknown {
+    const obj: any = {};
+    if (message.agentRefreshMs !== 0) {
+      obj.agentRefreshMs = Math.round(message.agentRefreshMs);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<WatchAgentsRequest>): WatchAgentsRequest {
+    return WatchAgentsRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<WatchAgentsRequest>): WatchAgentsRequest {
+    const message = createBaseWatchAgentsRequest();
+    message.agentRefreshMs = object.agentRefreshMs ?? 0;
+    return message;
+  },
+};
+
+function createBaseAgentWatchEvent(): AgentWatchEvent {
+  return { kind: "", agent: undefined };
+}
+
+export const AgentWatchEvent: MessageFns<AgentWatchEvent> = {
+  encode(message: AgentWatchEvent, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.kind !== "") {
+      writer.uint32(10).string(message.kind);
+    }
+    if (message.agent !== undefined) {
+      Agent.encode(message.agent, writer.uint32(18).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): AgentWatchEvent {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseAgentWatchEvent();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.kind = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.agent = Agent.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): AgentWatchEvent {
+    return {
+      kind: isSet(object.kind) ? globalThis.String(object.kind) : "",
+      agent: isSet(object.agent) ? Agent.fromJSON(object.agent) : undefined,
+    };
+  },
+
+  toJSON(message: AgentWatchEvent): unknown {
+    const obj: any = {};
+    if (message.kind !== "") {
+      obj.kind = message.kind;
+    }
+    if (message.agent !== undefined) {
+      obj.agent = Agent.toJSON(message.agent);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<AgentWatchEvent>): AgentWatchEvent {
+    return AgentWatchEvent.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<AgentWatchEvent>): AgentWatchEvent {
+    const message = createBaseAgentWatchEvent();
+    message.kind = object.kind ?? "";
+    message.agent = (object.agent !== undefined && object.agent !== null) ? Agent.fromPartial(object.agent) : undefined;
+    return message;
+  },
+};
 
 function createBaseStdinChunk(): StdinChunk {
   return { runId: "", seq: 0, data: Buffer.alloc(0), eof: false };
@@ -3152,6 +3613,40 @@ export const Agent_LabelsEntry: MessageFns<Agent_LabelsEntry> = {
  *   has ended, or data after eof. Every attempt of the run reads the same
  *   bytes from the start.
  *
+ * Watching (`hodei watch`)
+ *   WatchRuns sends a snapshot of the newest runs the filters match (each as
+ *   kind "snapshot", newest first, at most snapshot_limit), then
+ *   "snapshot_end", then every change to a matching run as it is committed:
+ *   created, assigned, started, attempt_finished (an attempt ended and the
+ *   run queued again), finished (a final state), changed (anything else a
+ *   watcher shows: a cancel requested, a requeue), and left (the run no
+ *   longer matches the states filter; drop it). Every event carries the whole
+ *   run (without its attempts list), so a client simply replaces what it
+ *   holds. Changes are read from the store on every run event of the bus
+ *   (here or, on PostgreSQL, in any controller), so a burst of events is one
+ *   read and a slow client gets the latest state rather than every step.
+ *   resume_token: events carry one now and then (at least with the last event
+ *   of every read, and "checkpoint" events carry nothing else); a client that
+ *   reconnects sends the last it got and receives, instead of a snapshot,
+ *   every matching run changed since, then live changes: it misses nothing.
+ *   A token is opaque; it stays valid for any filters (it names a point in
+ *   the database, controller/store/watch.ts). When more than snapshot_limit
+ *   runs changed since the token, the stream starts over: "reset" (drop
+ *   everything), then a snapshot as without a token. Bad filters (an unknown
+ *   state, a malformed project name, over 100 names or 200 characters each),
+ *   a snapshot_limit above 10000 or a malformed or foreign resume token are
+ *   INVALID_ARGUMENT. A project-scoped token sees its projects' runs only
+ *   (projects it cannot see are filtered out, as if they had no runs).
+ *
+ *   WatchAgents sends every agent ("snapshot", then "snapshot_end"), then
+ *   changes: connected, heartbeat (new CPU, memory or last-seen figures),
+ *   draining, lost (disconnected) and changed (labels, slots or running
+ *   work). Agents are few, so a reconnecting client simply starts over from
+ *   the snapshot. Heartbeats are stored by whichever controller holds the
+ *   agent's stream; the controller re-reads the agents at least every
+ *   agent_refresh_ms (default 2000) while a watcher is open, and at once when
+ *   an agent connects or leaves here or a run event or drain is heard.
+ *
  * Access (docs/security.md)
  *   Every call needs an API token in the metadata `authorization: Bearer
  *   <token>`; without a valid one it fails with UNAUTHENTICATED. A token's
@@ -3260,6 +3755,26 @@ export const ControlServiceService = {
     responseSerialize: (value: StdinAck): Buffer => Buffer.from(StdinAck.encode(value).finish()),
     responseDeserialize: (value: Buffer): StdinAck => StdinAck.decode(value),
   },
+  /** A snapshot of runs, then their changes as they commit, resumable (see "Watching" above). */
+  watchRuns: {
+    path: "/hodei.v1.ControlService/WatchRuns" as const,
+    requestStream: false as const,
+    responseStream: true as const,
+    requestSerialize: (value: WatchRunsRequest): Buffer => Buffer.from(WatchRunsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): WatchRunsRequest => WatchRunsRequest.decode(value),
+    responseSerialize: (value: RunWatchEvent): Buffer => Buffer.from(RunWatchEvent.encode(value).finish()),
+    responseDeserialize: (value: Buffer): RunWatchEvent => RunWatchEvent.decode(value),
+  },
+  /** Every agent, then their changes: connected, heartbeat, draining, lost (see "Watching" above). */
+  watchAgents: {
+    path: "/hodei.v1.ControlService/WatchAgents" as const,
+    requestStream: false as const,
+    responseStream: true as const,
+    requestSerialize: (value: WatchAgentsRequest): Buffer => Buffer.from(WatchAgentsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): WatchAgentsRequest => WatchAgentsRequest.decode(value),
+    responseSerialize: (value: AgentWatchEvent): Buffer => Buffer.from(AgentWatchEvent.encode(value).finish()),
+    responseDeserialize: (value: Buffer): AgentWatchEvent => AgentWatchEvent.decode(value),
+  },
 } as const;
 
 export interface ControlServiceServer extends UntypedServiceImplementation {
@@ -3278,6 +3793,10 @@ export interface ControlServiceServer extends UntypedServiceImplementation {
   rerunRun: handleUnaryCall<RerunRunRequest, Run>;
   /** The bytes of a stdin: true run's stdin, acknowledged as stored (see "Stdin" above). */
   writeStdin: handleBidiStreamingCall<StdinChunk, StdinAck>;
+  /** A snapshot of runs, then their changes as they commit, resumable (see "Watching" above). */
+  watchRuns: handleServerStreamingCall<WatchRunsRequest, RunWatchEvent>;
+  /** Every agent, then their changes: connected, heartbeat, draining, lost (see "Watching" above). */
+  watchAgents: handleServerStreamingCall<WatchAgentsRequest, AgentWatchEvent>;
 }
 
 export interface ControlServiceClient extends Client {
@@ -3389,6 +3908,20 @@ export interface ControlServiceClient extends Client {
   writeStdin(): ClientDuplexStream<StdinChunk, StdinAck>;
   writeStdin(options: Partial<CallOptions>): ClientDuplexStream<StdinChunk, StdinAck>;
   writeStdin(metadata: Metadata, options?: Partial<CallOptions>): ClientDuplexStream<StdinChunk, StdinAck>;
+  /** A snapshot of runs, then their changes as they commit, resumable (see "Watching" above). */
+  watchRuns(request: WatchRunsRequest, options?: Partial<CallOptions>): ClientReadableStream<RunWatchEvent>;
+  watchRuns(
+    request: WatchRunsRequest,
+    metadata?: Metadata,
+    options?: Partial<CallOptions>,
+  ): ClientReadableStream<RunWatchEvent>;
+  /** Every agent, then their changes: connected, heartbeat, draining, lost (see "Watching" above). */
+  watchAgents(request: WatchAgentsRequest, options?: Partial<CallOptions>): ClientReadableStream<AgentWatchEvent>;
+  watchAgents(
+    request: WatchAgentsRequest,
+    metadata?: Metadata,
+    options?: Partial<CallOptions>,
+  ): ClientReadableStream<AgentWatchEvent>;
 }
 
 export const ControlServiceClient = makeGenericClientConstructor(
