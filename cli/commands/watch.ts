@@ -1,9 +1,6 @@
 import { Args, Flags } from "@oclif/core";
-import { createElement } from "react";
-import { render } from "ink";
 import { HodeiCommand } from "../base.js";
 import { UsageError } from "../errors.js";
-import { WatchApp } from "../tui/app.js";
 
 /** The alternate screen: what was on the terminal comes back when watch quits. */
 const ENTER = "\x1b[?1049h\x1b[H";
@@ -32,6 +29,11 @@ export default class WatchCommand extends HodeiCommand {
     if (args.run && !/^\d{1,18}$/.test(args.run)) throw new UsageError(`"${args.run.slice(0, 50)}" is not a run id`);
     const client = await this.connect(flags.controller);
     const color = !process.env.NO_COLOR;
+    // ink draws nothing but the last frame when CI is set (is-in-ci, read when ink loads); this is a
+    // terminal, checked above, whatever the environment says (a CI job may run watch in a pty, as tests do).
+    delete process.env.CI;
+    delete process.env.CONTINUOUS_INTEGRATION;
+    const [{ createElement }, { render }, { WatchApp }] = await Promise.all([import("react"), import("ink"), import("../tui/app.js")]);
     process.stdout.write(ENTER);
     const restore = (): void => void process.stdout.write(LEAVE);
     process.once("exit", restore);

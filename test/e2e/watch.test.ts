@@ -33,7 +33,8 @@ const env = () => ({ env: { HODEI_CONTROLLER: controller.address } });
 /** `hodei watch ARGS` in a new terminal; the shell prints a line before and the exit code after. */
 async function watchIn(args: string, o: { width?: number; height?: number; noColor?: boolean; embedded?: string } = {}): Promise<Tmux> {
   const target = o.embedded ? ["HODEI_CONTROLLER=", `HODEI_DATA_DIR=${o.embedded}`, "HODEI_EMBEDDED_IDLE=2s"] : [`HODEI_CONTROLLER=${controller.address}`, `HODEI_TOKEN=${process.env.HODEI_TOKEN}`];
-  const vars = [...target, "HODEI_TOKEN_FILE=", o.noColor ? "NO_COLOR=1" : ""].filter(Boolean).join(" ");
+  // CI=true as on a CI machine: ink would draw only its last frame there; watch, in a terminal, draws every one.
+  const vars = [...target, "HODEI_TOKEN_FILE=", "CI=true", o.noColor ? "NO_COLOR=1" : ""].filter(Boolean).join(" ");
   const cmd = `echo BEFORE-WATCH; env ${o.noColor ? "" : "-u NO_COLOR "}${vars} '${process.execPath}' '${HODEI}' watch ${args}; echo "WATCH-EXIT=$?"; exec sleep 3600`;
   const t = await Tmux.start(cmd, o.width ?? 120, o.height ?? 40);
   terminals.push(t);

@@ -34,10 +34,11 @@ const THROWN: Record<string, () => unknown> = {
 const EXPECTED: Record<string, { kind: ErrorKind; retryable: boolean; code: grpc.status; exit: number; message: RegExp }> = {
   not_found: { kind: "not_found", retryable: false, code: grpc.status.NOT_FOUND, exit: 4, message: /^run 42 not found$/ },
   invalid: { kind: "invalid", retryable: false, code: grpc.status.INVALID_ARGUMENT, exit: 2, message: /^limit must be positive$/ },
-  conflict: { kind: "conflict", retryable: false, code: grpc.status.FAILED_PRECONDITION, exit: 125, message: /already ended/ },
-  permission: { kind: "permission", retryable: false, code: grpc.status.FAILED_PRECONDITION, exit: 125, message: /triggers\.manual: false/ },
-  unavailable: { kind: "unavailable", retryable: true, code: grpc.status.UNAVAILABLE, exit: 125, message: /^draining; try another controller$/ },
-  database: { kind: "unavailable", retryable: true, code: grpc.status.UNAVAILABLE, exit: 125, message: /^the controller's database is unavailable; retry shortly$/ },
+  // The exit codes of docs/cli-conventions.md: 1 a refused (conflicting) request, 5 permission denied, 3 a controller that cannot serve.
+  conflict: { kind: "conflict", retryable: false, code: grpc.status.FAILED_PRECONDITION, exit: 1, message: /already ended/ },
+  permission: { kind: "permission", retryable: false, code: grpc.status.FAILED_PRECONDITION, exit: 5, message: /triggers\.manual: false/ },
+  unavailable: { kind: "unavailable", retryable: true, code: grpc.status.UNAVAILABLE, exit: 3, message: /^draining; try another controller$/ },
+  database: { kind: "unavailable", retryable: true, code: grpc.status.UNAVAILABLE, exit: 3, message: /^the controller's database is unavailable; retry shortly$/ },
   internal: { kind: "internal", retryable: false, code: grpc.status.INTERNAL, exit: 125, message: /^internal error \(correlation id [0-9a-f-]{36}\); see the controller's log$/ },
 };
 
@@ -96,7 +97,7 @@ describe("error mapping", () => {
     expect(err.message).toMatch(want.message);
     expect((err.cause as grpc.ServiceError).code).toBe(want.code);
     expect(exitCodeFor(err, EXIT.hodei)).toBe(want.exit);
-    // Every command's own failures exit 125, like `hodei run`'s (distinct from a job's code).
+    // One mapping for every command (distinct from a job's own code, which only `hodei run` returns).
     expect(exitCodeFor(err)).toBe(want.exit);
   });
 
