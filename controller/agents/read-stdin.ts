@@ -22,6 +22,7 @@ import { readStdin } from "../store/stdin.js";
 import { isTerminal } from "../runs/transitions.js";
 import { ApiError, conflict, invalid, notFound, toServiceError } from "../api/errors.js";
 import { agentOnly } from "./agent-gate.js";
+import { streamWriter } from "../api/stream-writer.js";
 import type { IdentityDeps } from "./identity.js";
 
 const PAGE = 64;
@@ -31,42 +32,14 @@ async function serve(db: Store["db"], hub: LogHub, call: ServerWritableStream<Re
   const req = call.request;
   if (!/^\d{1,18}$/.test(req.runId)) throw invalid(`run_id must be a run id, got "${req.runId.slice(0, 80)}"`);
   let next = req.fromSeq;
-  let gone = false;
-  /** Something may have changed: read the store (and the run) again. */
-  let dirty = true;
-  let wakeUp: (() => void) | undefined;
-  let drained: (() => void) | undefined;
-  const poke = (): void => {
-    dirty = true;
-    wakeUp?.();
-  };
-  const leave = (): void => {
-    gone = true;
-    poke();
-    drained?.();
-  };
-  call.on("cancelled", leave);
-  call.on("close", leave);
+  const out = streamWriter(call);
   // Stdin chunks, run changes (an attempt's end) and catch-ups; log chunks are not ours.
-  const unsubscribe = hub.subscribe(req.runId, (ev) => ev.type !== "log:appended" && poke());
-  const write = async (d: StdinData): Promise<void> => {
-    if (gone) return;
-    if (!call.write(d)) await new Promise<void>((resolve) => {
-      const onDrain = (): void => drained?.();
-      drained = () => {
-        drained = undefined;
-        call.off("drain", onDrain);
-        resolve();
-      };
-      call.once("drain", onDrain);
-    });
-  };
+  const unsubscribe = hub.subscribe(req.runId, (ev) => ev.type !== "log:appended" && out.poke());
   try {
-    while (!gone) {
-      if (!dirty) await new Promise<void>((resolve) => (wakeUp = resolve));
-      wakeUp = undefined;
-      if (gone) return;
-      dirty = false;
+    // Read at once, then again after every poke (one read covers any number of them).
+    for (let first = true; !out.gone; first = false) {
+      if (!first) await out.wait();
+      if (out.gone) return;
       const run = await getRun(db, req.runId);
       if (!run) throw notFound(`run ${req.runId}`);
       // Only the agent the attempt is assigned to reads its stdin (agent-gate.ts says which agent calls).
@@ -76,11 +49,11 @@ async function serve(db: Store["db"], hub: LogHub, call: ServerWritableStream<Re
       for (;;) {
         const rows = await readStdin(db, run.id, next, PAGE, PAGE_BYTES);
         for (const r of rows) {
-          await write({ seq: Number(r.seq), data: r.data, eof: r.eof });
+          await out.write({ seq: Number(r.seq), data: r.data, eof: r.eof });
           next = Number(r.seq) + 1;
           if (r.eof) return;
         }
-        if (rows.length === 0 || gone) break;
+        if (rows.length === 0 || out.gone) break;
       }
     }
   } finally {
