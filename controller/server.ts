@@ -16,6 +16,7 @@ import { secretsService } from "./api/secrets.js";
 import { SubmitLimiter } from "./api/limits.js";
 import { Keyring, type KeyringOptions } from "./secrets/keyring.js";
 import { resolveRunSecrets } from "./secrets/resolve.js";
+import type { RunRow } from "./store/schema.js";
 import { gitopsService } from "./api/gitops.js";
 import { Syncer } from "./gitops/sync.js";
 import { pushesFromSync } from "./gitops/pushes.js";
@@ -145,9 +146,10 @@ export async function startController(opts: StartOptions): Promise<Controller> {
   const keyring = new Keyring(opts.masterKey ?? {});
   const agents = new AgentRegistry();
   const hub = await parts.start("log hub", () => new LogHub(store.bus), (h) => h.close());
+  const secretsOf = (run: RunRow) => resolveRunSecrets(store.db, keyring, run);
   const dispatcher = await parts.start(
     "dispatcher",
-    () => new Dispatcher(store, agents, log, (run) => resolveRunSecrets(store.db, keyring, run)),
+    () => new Dispatcher(store, agents, log, secretsOf),
     async (d) => {
       d.stop();
       await d.settled();
@@ -155,7 +157,7 @@ export async function startController(opts: StartOptions): Promise<Controller> {
   );
   await parts.start("delivery", () => startDelivery({ db: store.db, bus: store.bus, agents, log }), (unsubscribe) => unsubscribe());
   const health = new Health();
-  const agentDeps = { store, health, agents, log, heartbeatIntervalMs: o.heartbeatIntervalMs, maxAgentSlots: o.maxAgentSlots, lostAfterIntervals: o.agentLostAfter, maxLogBytes: o.maxLogBytes };
+  const agentDeps = { store, health, agents, log, heartbeatIntervalMs: o.heartbeatIntervalMs, maxAgentSlots: o.maxAgentSlots, lostAfterIntervals: o.agentLostAfter, maxLogBytes: o.maxLogBytes, secretsOf };
 
   // Access control (controller/auth/): the first admin token, then every client call behind one gate.
   const audit = auditor(store.db, log);

@@ -12,6 +12,8 @@ import { upsertAgentIfFree, setAgentState, recordHeartbeat, getAgentByName } fro
 import { activeRunsOfAgent, getRun, requeueAssigned, type Writer } from "../store/runs.js";
 import { endAttempt } from "../runs/end-attempt.js";
 import { runExecSpec } from "../runs/exec-spec.js";
+import type { RunSecrets } from "../runs/exec-spec.js";
+import type { RunRow } from "../store/schema.js";
 import { AgentSession } from "./session.js";
 import { ApiError, isDatabaseUnavailable, toServiceError } from "../api/errors.js";
 import { admit, identify, refuse, type AgentCaller, type IdentityDeps } from "./identity.js";
@@ -28,6 +30,12 @@ export interface AgentServiceDeps extends IdentityDeps {
   heartbeatIntervalMs: number;
   /** The most slots an agent gets, whatever it declares (default 256, config.ts). */
   maxAgentSlots?: number;
+  /**
+   * The secrets of a run (controller/secrets/resolve.ts), so that after a
+   * reconnect the controller masks them again before it stores (as the
+   * dispatcher's Assign did). Undefined: runs are resumed with no secret values to mask.
+   */
+  secretsOf?: (run: RunRow) => Promise<RunSecrets | undefined>;
   /** The most log bytes one attempt stores (config.ts; reports.ts enforces it). */
   maxLogBytes?: number;
   /** Silent heartbeat intervals before an agent is lost (default 3; liveness.ts): until then its name is not free to join under. */
@@ -213,8 +221,9 @@ async function reconcile(deps: AgentServiceDeps, session: AgentSession, hello: H
     const ours = run && run.agent_id === session.id && run.attempt === r.attempt && (run.state === "assigned" || run.state === "running");
     if (ours) {
       const nextSeq = Number(run.log_chunks);
-      // The values to mask again, as the Assign had them (the repo matters not to them).
-      session.running.set(run.id, { attempt: run.attempt, nextSeq, maskValues: runExecSpec(run, undefined).maskValues });
+      // The values to mask again, as the Assign had them, its secrets' values included (the repo matters not to them).
+      const secrets = await deps.secretsOf?.(run).catch((err: unknown) => void deps.log.warn({ err, run: run.id }, "cannot read a resumed run's secrets to mask them"));
+      session.running.set(run.id, { attempt: run.attempt, nextSeq, maskValues: runExecSpec(run, undefined, secrets ?? undefined).maskValues });
       session.send({ msg: { $case: "logAck", value: { runId: run.id, attempt: run.attempt, nextSeq, endRecorded: false } } });
       if (run.cancel_requested && !r.finished) session.send({ msg: { $case: "cancel", value: { runId: run.id, attempt: run.attempt, reason: "cancelled while the agent was away", graceMs: 0 } } });
     } else {

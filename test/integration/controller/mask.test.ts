@@ -18,6 +18,8 @@ import { ChunkMasker } from "../../../controller/logs/mask.js";
 import { createTestStore, type TestStore } from "../../helpers/db.js";
 import { eventually } from "../../helpers/procs.js";
 import { agentMetadata } from "../../helpers/agent-auth.js";
+import { FakeAgent } from "../../helpers/fake-agent.js";
+import { MasterKey } from "../../../controller/secrets/seal.js";
 
 const VALUE = "controller-side-Secret-77";
 const JOB = JSON.stringify({ apiVersion: "hodei.dev/v1", kind: "Job", metadata: { name: "raw" }, spec: { run: "true" } });
@@ -79,6 +81,42 @@ describe("the controller's own masking pass", () => {
     const text = stored.map((c) => Buffer.from(c.data).toString()).join("");
     expect(text).toBe("::add-mask::***\nraw ***\nb64 ***\nplain \x1b[1mbold\x1b[0m\n");
     expect(text).not.toContain(VALUE);
+  });
+});
+
+describe("after the agent reconnects", () => {
+  it("the controller still masks the run's secrets (read again for the resumed run), as it did after the Assign", async () => {
+    const key = MasterKey.generate();
+    const c2 = await startController({ store, listen: "127.0.0.1:0", logger: pino({ level: "silent" }), masterKey: { env: key.encoded() } });
+    const admin = new ControlClient(c2.address);
+    const secret = "resumed-Secret-Value-31337";
+    try {
+      await admin.setSecret("RESUME_TOKEN", "", Buffer.from(secret));
+      const first = new FakeAgent(c2.address, "resume-agent", { labels: { only: "resume" } });
+      const credential = (await first.welcome).sessionToken;
+      const job = JSON.stringify({ apiVersion: "hodei.dev/v1", kind: "Job", metadata: { name: "with-secret" }, spec: { run: "true", secrets: ["RESUME_TOKEN"], selector: { only: "resume" } } });
+      const run = await admin.submitRun({ jobJson: job, source: "t", idempotencyKey: "" });
+      const a = await first.assigned(run.id);
+      expect(a.spec?.maskValues).toContain(secret);
+      const { runId, attempt } = a;
+      first.send({ msg: { $case: "runStarted", value: { runId, attempt, pid: 1, startedAtMs: Date.now() } } });
+      first.close();
+      await eventually(async () => ((await admin.listAgents()).agents.find((x) => x.name === "resume-agent")?.state === "disconnected" ? true : undefined), "the stream to close");
+      // Back with its credential, still running the run; it does not mask (it stands for a broken agent).
+      const again = new FakeAgent(c2.address, "resume-agent", { token: credential, labels: { only: "resume" }, activeRuns: [{ runId, attempt, nextSeq: 0, finished: false }] });
+      await again.welcome;
+      again.send({ msg: { $case: "logBatch", value: { runId, attempt, firstSeq: 0, chunks: [chunk(LogStream.LOG_STREAM_STDOUT, `leak ${secret}\n`)] } } });
+      again.send({
+        msg: { $case: "runFinished", value: { runId, attempt, reason: FinishReason.FINISH_REASON_EXITED, exitCode: 0, signal: "", message: "", logChunks: 1, finishedAtMs: Date.now(), usage: undefined } },
+      });
+      await eventually(async () => ((await getRun(store.db, runId))?.state === "succeeded" ? true : undefined), "the run to end");
+      const stored = await readChunks(store.db, runId, attempt, 0, 10);
+      expect(stored.map((c) => Buffer.from(c.data).toString())).toEqual(["leak ***\n"]);
+      again.close();
+    } finally {
+      admin.close();
+      await c2.stop();
+    }
   });
 });
 
