@@ -10,6 +10,9 @@ import { startController, type Controller } from "../../../controller/server.js"
 import { ControlClient } from "../../../cli/client.js";
 import { ControllerError } from "../../../cli/errors.js";
 import { DIALECTS, createTestStore, type TestStore } from "../../helpers/db.js";
+import { SubmitLimiter } from "../../../controller/api/limits.js";
+import { ApiError } from "../../../controller/api/errors.js";
+import { sql } from "kysely";
 
 const job = (name: string): string => JSON.stringify({ apiVersion: "hodei.dev/v1", kind: "Job", metadata: { name }, spec: { run: "echo hi" } });
 
@@ -67,5 +70,35 @@ describe("the submit rate through the wire", () => {
       await c.stop();
       await store.dispose();
     }
+  });
+});
+
+describe.each(DIALECTS)("the queue count (%s)", (dialect) => {
+  let store: TestStore;
+  beforeAll(async () => {
+    store = await createTestStore(dialect);
+  });
+  afterAll(() => store?.dispose());
+
+  it("trusts a project's queue count for a second while well under the limit, and counts on every submit near it", async () => {
+    let t = 1_000_000;
+    const limiter = new SubmitLimiter({ ratePerSec: 0, maxQueuedPerProject: 10 }, () => t);
+    const queue = async (project: string, n: number): Promise<void> => {
+      await sql`insert into runs (job_name, job, selector, priority, state, source, project) select 'j', '{}'::jsonb, '{}'::jsonb, 50, 'queued', 't', ${project} from generate_series(1, ${n})`.execute(store.db);
+    };
+    const refused = (project: string) => limiter.checkQueue(store.db, project).then(() => false, (e: unknown) => e instanceof ApiError && e.message.includes(`project ${project} already has 10 queued runs`));
+    // Well under the limit: another controller fills the queue behind this one's back; within the second the count it read stands.
+    const calm = `calm-${dialect}`;
+    expect(await refused(calm)).toBe(false); // counts 0
+    await queue(calm, 10);
+    expect(await refused(calm)).toBe(false);
+    t += 1_000;
+    expect(await refused(calm)).toBe(true); // counted again: 10
+    // Near the limit (within 10%), every submit counts: a fill behind its back is seen in the same second.
+    const busy = `busy-${dialect}`;
+    await queue(busy, 8);
+    expect(await refused(busy)).toBe(false); // counts 8; with this submit, 9: near the limit
+    await queue(busy, 2);
+    expect(await refused(busy)).toBe(true);
   });
 });
