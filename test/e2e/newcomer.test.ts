@@ -105,4 +105,14 @@ describe("the README", () => {
     expect(create).toBeGreaterThan(0);
     expect(readme.indexOf("controller --database-url postgres://postgres@127.0.0.1:5432/hodei")).toBeGreaterThan(create);
   });
+
+  it("gives its agent a join token made after the controller starts (agents must prove who they are)", () => {
+    const readme = readFileSync(join(ROOT, "README.md"), "utf8");
+    const controller = readme.indexOf("controller --database-url postgres://postgres@127.0.0.1:5432/hodei --listen");
+    const token = readme.indexOf("agents token create --labels pool=a > join.token");
+    const agent = readme.indexOf("agent --controller 127.0.0.1:7070 --token-file join.token");
+    expect(controller).toBeGreaterThan(0);
+    expect(token).toBeGreaterThan(controller);
+    expect(agent).toBeGreaterThan(token);
+  });
 });
