@@ -123,7 +123,13 @@ export class Connection {
     const metadata = this.metadata();
     return new Promise((resolve, reject) => {
       const parts: Buffer[] = [];
-      const call = client.fetchSource({ digest }, metadata, { deadline });
+      let call: grpc.ClientReadableStream<SourceChunk>;
+      try {
+        call = client.fetchSource({ digest }, metadata, { deadline });
+      } catch (err) {
+        // The stream went down and closed this client ("Channel has been shut down"): retry on the next one.
+        return reject(new StreamClosedError(`not connected to a controller: ${(err as Error).message}`, undefined, { cause: err }));
+      }
       call.on("data", (c: SourceChunk) => parts.push(Buffer.from(c.data)));
       call.on("error", (err: grpc.ServiceError) => {
         const w = fromWire(err);
@@ -137,7 +143,12 @@ export class Connection {
   readStdin(runId: string, attempt: number, fromSeq: number): grpc.ClientReadableStream<StdinData> | undefined {
     const client = this.client;
     if (!client || !this.welcomed) return undefined;
-    return client.readStdin({ runId, attempt, fromSeq }, this.metadata());
+    try {
+      return client.readStdin({ runId, attempt, fromSeq }, this.metadata());
+    } catch {
+      // Closed under us as the stream went down: the caller reads again after the next Welcome.
+      return undefined;
+    }
   }
 
   /** Stop redialling; send `last` (GoingAway), half-close, give the controller `timeoutMs` to end its side. */
