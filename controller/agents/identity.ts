@@ -22,7 +22,7 @@ import type { Db } from "../store/db.js";
 import type { AgentJoinTokenRow, AgentRow } from "../store/schema.js";
 import { agentByCredential } from "../store/agents.js";
 import { joinTokenByHash, takeJoinTokenUse } from "../store/join-tokens.js";
-import { generateToken, hashToken } from "../auth/tokens.js";
+import { bearerToken, generateToken, hashToken } from "../auth/tokens.js";
 import { ApiError } from "../api/errors.js";
 import type { Audit } from "../auth/audit.js";
 
@@ -57,12 +57,6 @@ export interface IdentityDeps {
 
 const unauthenticated = (why: string): ApiError => new ApiError("permission", `${why}: ${HOW_TO_JOIN}`, { code: status.UNAUTHENTICATED });
 
-function bearer(md: Metadata): string {
-  const v = md.get("authorization")[0];
-  const m = typeof v === "string" ? /^Bearer\s+(\S+)\s*$/i.exec(v) : null;
-  return m?.[1] ?? "";
-}
-
 function sameHash(a: string, b: string): boolean {
   return a.length === b.length && timingSafeEqual(Buffer.from(a), Buffer.from(b));
 }
@@ -77,7 +71,7 @@ export function joinTokenRefusal(row: AgentJoinTokenRow, now = Date.now()): stri
 
 /** The caller of an AgentService call with this metadata, or why not (not audited: see refuse()). */
 export async function identify(deps: IdentityDeps, md: Metadata): Promise<Identified> {
-  const token = bearer(md);
+  const token = bearerToken(md) ?? "";
   if (!token) return { ok: false, error: unauthenticated("no agent token or credential was sent"), actor: "anonymous", reason: "no token" };
   const hash = hashToken(token);
   const actor = `${token.slice(0, 13)}…`;

@@ -15,9 +15,9 @@ import { ROLES, type Role } from "../auth/permissions.js";
 import { ApiError, conflict, invalid, notFound } from "./errors.js";
 import { unaryHandler } from "./unary.js";
 import { status } from "@grpc/grpc-js";
+import { ms } from "./convert.js";
 
 const TOKEN_NAME = /^[A-Za-z0-9][A-Za-z0-9._@-]{0,99}$/;
-const ms = (d: Date | null): number => (d ? d.getTime() : 0);
 
 export function tokenToProto(r: ApiTokenRow): ApiToken {
   return {

@@ -4,7 +4,8 @@ import type { RunRow } from "../store/schema.js";
 import type { AgentRow } from "../store/schema.js";
 import type { AgentSession } from "../agents/session.js";
 
-const ms = (d: Date | null): number => (d ? d.getTime() : 0);
+/** A time as milliseconds since the epoch on the wire; 0 for none. */
+export const ms = (d: Date | null): number => (d ? d.getTime() : 0);
 
 type AttemptLike = Omit<RunAttemptRow, "finished_at"> & { finished_at: Date | null; agent_name?: string | null };
 

@@ -16,7 +16,7 @@ import { checkManual, idempotencyKey, requestHash, sameRequest } from "./submit-
 import { redactUrl } from "../gitops/mirror.js";
 import { urlProblem } from "../gitops/urls.js";
 import { shortTriggers } from "../gitops/describe.js";
-import { runToProto } from "./convert.js";
+import { runToProto, ms } from "./convert.js";
 import { ApiError, conflict, invalid, notFound } from "./errors.js";
 import { unaryHandler } from "./unary.js";
 import type { SubmitLimiter } from "./limits.js";
@@ -91,7 +91,6 @@ export function checkNewRepo(req: { name: string; url: string; branch: string; p
   };
 }
 
-const ms = (d: Date | null): number => (d ? d.getTime() : 0);
 
 export function gitopsService(deps: GitOpsDeps): GitOpsServiceServer {
   const { store, syncer, log } = deps;

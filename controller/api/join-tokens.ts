@@ -17,8 +17,8 @@ import { hashToken } from "../auth/tokens.js";
 import { principalOf } from "../auth/principal.js";
 import { invalid, notFound } from "./errors.js";
 import { unaryHandler } from "./unary.js";
+import { ms } from "./convert.js";
 
-const ms = (d: Date | null): number => (d ? d.getTime() : 0);
 /** Enough of a join token to tell it apart (`hodeij_` and 6 characters). */
 const PREFIX_CHARS = 13;
 

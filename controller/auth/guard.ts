@@ -20,7 +20,7 @@ import { tokenByHash, touchToken } from "../store/tokens.js";
 import { ApiError, toServiceError } from "../api/errors.js";
 import { CALLS, atLeast, type CallRule } from "./permissions.js";
 import { setPrincipal, type Principal } from "./principal.js";
-import { TOKEN_SHAPE, displayPrefix, hashToken } from "./tokens.js";
+import { TOKEN_SHAPE, bearerToken, displayPrefix, hashToken } from "./tokens.js";
 import type { Audit } from "./audit.js";
 
 export interface GuardDeps {
@@ -39,11 +39,8 @@ type Checked = { ok: true; principal: Principal } | { ok: false; error: ApiError
 
 /** The caller of a call with this metadata, or why not. */
 export async function authenticate(db: Db, md: Metadata): Promise<Checked> {
-  const values = md.get("authorization");
-  const header = typeof values[0] === "string" ? values[0] : "";
-  if (!header) return { ok: false, error: unauthenticated("no API token was sent"), actor: "anonymous", reason: "no token" };
-  const m = /^Bearer\s+(\S+)\s*$/i.exec(header);
-  const token = m?.[1] ?? "";
+  const token = bearerToken(md);
+  if (token === undefined) return { ok: false, error: unauthenticated("no API token was sent"), actor: "anonymous", reason: "no token" };
   if (!TOKEN_SHAPE.test(token)) return { ok: false, error: unauthenticated("the API token sent is not a Hodei token (hodei_...)"), actor: "anonymous", reason: "malformed token" };
   const actor = `${displayPrefix(token)}…`;
   const row = await tokenByHash(db, hashToken(token));

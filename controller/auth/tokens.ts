@@ -7,6 +7,7 @@
  * index, with no per-call CPU cost.
  */
 import { createHash, randomBytes } from "node:crypto";
+import type { Metadata } from "@grpc/grpc-js";
 
 export const TOKEN_PREFIX = "hodei_";
 const ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
@@ -32,4 +33,15 @@ export function hashToken(token: string): string {
 
 export function displayPrefix(token: string): string {
   return token.slice(0, DISPLAY_CHARS);
+}
+
+/**
+ * The X of a call's `authorization: Bearer X` metadata: undefined when the
+ * call sent no authorization, "" when it sent one that is not a bearer token.
+ * API calls (guard.ts) and agents (agents/identity.ts) read it the same way.
+ */
+export function bearerToken(md: Metadata): string | undefined {
+  const v = md.get("authorization")[0];
+  if (typeof v !== "string" || !v) return undefined;
+  return /^Bearer\s+(\S+)\s*$/i.exec(v)?.[1] ?? "";
 }
