@@ -17,7 +17,7 @@ export interface ActiveAttempt {
   maskValues?: readonly string[];
   /** Made on the first batch: the masking state of each stream of this attempt. */
   masker?: ChunkMasker;
-  /** Log bytes stored for this attempt; undefined until counted (after a reconnect it is read from the store). */
+  /** Log bytes stored for this attempt: 0 from the Assign; undefined for a run resumed after a reconnect until read from the store (once). */
   logBytes?: number;
   /** The attempt's log reached the limit: its marker is stored and later output is dropped. */
   truncated?: boolean;

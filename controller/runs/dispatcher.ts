@@ -152,7 +152,7 @@ export class Dispatcher {
 
   private assign(s: AgentSession, run: RunRow, repo: RepoForSpec | undefined, secrets: RunSecrets | undefined): void {
     const spec = runExecSpec(run, repo, secrets);
-    s.running.set(run.id, { attempt: run.attempt, nextSeq: 0, assignedAt: Date.now(), maskValues: spec.maskValues });
+    s.running.set(run.id, { attempt: run.attempt, nextSeq: 0, logBytes: 0, assignedAt: Date.now(), maskValues: spec.maskValues });
     // The spec may hold the repo's token and the run's secrets: it goes to this agent's stream and nowhere else (never logged).
     const sent = s.send({ msg: { $case: "assign", value: { runId: run.id, attempt: run.attempt, jobName: run.job_name, spec } } });
     if (!sent) {
